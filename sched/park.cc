@@ -1,0 +1,260 @@
+// The park/wake state machine (Waiter::state), for tasks and for plain threads.
+//
+//   task:   Created --schedule--> Queued --popped--> Running --park--> Parked --wake--> Queued
+//           Running --wake before it parks--> Notified --park (after the switch)--> Queued
+//           Running --finish--> Done
+//   thread: Running --park--> Parked --wake--> Notified --resumes--> Running
+//           Running --wake before it parks--> Notified --park returns at once--> Running
+//
+// A wake that carries a value or an error first sets kClaimBit, writes the payload, then
+// publishes the new state; readers spin while the bit is set (a few instructions). A wake with
+// no payload is a single compare-and-swap. Only the transition's winner touches the payload,
+// so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "weft/sched/park.h"
+#include "weft/sched/runtime_core.h"
+#include "weft/task/current_task.h"
+#include "weft/task/errors.h"
+
+namespace weft {
+namespace internal {
+namespace {
+
+struct ThreadWaiter : Waiter {
+  ThreadWaiter() : Waiter(Kind::kThread) { state.store(kRunning, std::memory_order_relaxed); }
+};
+
+thread_local ThreadWaiter tls_thread_waiter;
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Returns false on timeout.
+bool futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+                const Clock::time_point* deadline) {
+  timespec ts;
+  timespec* tsp = nullptr;
+  if (deadline != nullptr) {
+    auto left = *deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return false;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(ns % 1000000000);
+    tsp = &ts;
+  }
+  long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE,
+                   expected, tsp, nullptr, 0);
+  return !(r == -1 && errno == ETIMEDOUT);
+}
+
+void futex_wake(std::atomic<std::uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+
+bool has_payload(const std::any* value, const std::exception_ptr* error) {
+  return (value != nullptr && value->has_value()) || (error != nullptr && *error != nullptr);
+}
+
+void write_payload(Waiter* w, std::any* value, std::exception_ptr* error) {
+  if (value != nullptr && value->has_value()) w->value = std::move(*value);
+  if (error != nullptr && *error != nullptr) w->error = *error;
+}
+
+void push_woken(TaskCore* t) {
+  auto* rt = static_cast<RuntimeCore*>(t->runtime);
+  Worker* w = current_worker();
+  rt->push(t, PushReason::kWoken, (w != nullptr && w->rt == rt) ? w->index : -1);
+}
+
+WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
+  const bool payload = has_payload(value, error);
+  std::uint32_t s = t->state.load(std::memory_order_acquire);
+  for (;;) {
+    if (s & kClaimBit) {
+      cpu_relax();
+      s = t->state.load(std::memory_order_acquire);
+      continue;
+    }
+    switch (s) {
+      case kParked:
+      case kRunning: {
+        const std::uint32_t target = s == kParked ? kQueued : kNotified;
+        if (!payload) {
+          if (!t->state.compare_exchange_weak(s, target, std::memory_order_acq_rel)) continue;
+        } else {
+          if (!t->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) {
+            continue;
+          }
+          write_payload(t, value, error);
+          t->state.store(target, std::memory_order_release);
+        }
+        if (s == kParked) push_woken(t);
+        return WakeOutcome::kOk;
+      }
+      case kQueued:
+      case kNotified:
+        return WakeOutcome::kAlreadyScheduled;
+      case kDone:
+        return WakeOutcome::kFinished;
+      default:
+        return WakeOutcome::kNotWaiting;
+    }
+  }
+}
+
+WakeOutcome wake_thread(Waiter* w, std::any* value, std::exception_ptr* error) {
+  std::uint32_t s = w->state.load(std::memory_order_acquire);
+  for (;;) {
+    if (s & kClaimBit) {
+      cpu_relax();
+      s = w->state.load(std::memory_order_acquire);
+      continue;
+    }
+    if (s == kNotified) return WakeOutcome::kAlreadyScheduled;
+    if (!w->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) continue;
+    write_payload(w, value, error);
+    w->state.store(kNotified, std::memory_order_release);
+    if (s == kParked) futex_wake(&w->state);
+    return WakeOutcome::kOk;
+  }
+}
+
+// Parks a plain thread. The lock is released first: a wake that comes before the futex wait
+// leaves the state Notified, and the wait below sees it.
+ParkResult park_thread(Waiter* me, UnlockFn unlock, void* lock, const Clock::time_point* deadline) {
+  if (unlock != nullptr) unlock(lock);
+  for (;;) {
+    std::uint32_t s = me->state.load(std::memory_order_acquire);
+    if (s == kNotified) {
+      me->state.store(kRunning, std::memory_order_relaxed);
+      return ParkResult::kWoken;
+    }
+    if (s & kClaimBit) {
+      cpu_relax();
+      continue;
+    }
+    if (s == kRunning) {
+      me->state.compare_exchange_weak(s, kParked, std::memory_order_acq_rel);
+      continue;
+    }
+    if (!futex_wait(&me->state, kParked, deadline)) {
+      std::uint32_t armed = kArmed;
+      if (me->timed.compare_exchange_strong(armed, kFiredTimer, std::memory_order_acq_rel)) {
+        std::uint32_t parked = kParked;
+        // Nobody else can move the state now: wakers check the token first and give up.
+        me->state.compare_exchange_strong(parked, kRunning, std::memory_order_acq_rel);
+        return ParkResult::kTimedOut;
+      }
+      // A waker won the token: its wake-up is on the way; wait for it without a deadline.
+      deadline = nullptr;
+    }
+  }
+}
+
+void raise_pending_error(Waiter* w) {
+  if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
+}
+
+void set_wait(Waiter* w, WaitKind kind, const void* object) {
+  w->wait_kind.store(kind, std::memory_order_relaxed);
+  w->wait_object.store(object, std::memory_order_relaxed);
+}
+
+ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* deadline,
+                       WaitKind kind, const void* object) {
+  TaskCore* cur = current_task_core();
+  Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : &tls_thread_waiter;
+  set_wait(me, kind, object);
+  if (deadline != nullptr) me->timed.store(kArmed, std::memory_order_relaxed);
+  ParkResult result;
+  if (cur == nullptr) {
+    result = park_thread(me, unlock, lock, deadline);
+  } else {
+    Worker* w = current_worker();
+    if (deadline != nullptr) w->rt->timers.add(me, *deadline);
+    w->unlock = unlock;
+    w->unlock_arg = lock;
+    leave(w, cur, Leave::kPark);
+    result = ParkResult::kWoken;
+    if (deadline != nullptr) {
+      if (me->timed.load(std::memory_order_acquire) == kFiredTimer) {
+        result = ParkResult::kTimedOut;
+      } else {
+        static_cast<RuntimeCore*>(cur->runtime)->timers.cancel(me, *deadline);
+      }
+    }
+  }
+  if (deadline != nullptr) me->timed.store(kUntimed, std::memory_order_relaxed);
+  set_wait(me, WaitKind::kNone, nullptr);
+  raise_pending_error(me);
+  return result;
+}
+
+}  // namespace
+
+WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, bool timer) {
+  if (!timer) {
+    std::uint32_t t = w->timed.load(std::memory_order_acquire);
+    if (t != kUntimed) {
+      if (t != kArmed ||
+          !w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) {
+        return WakeOutcome::kTimedOut;
+      }
+    }
+  }
+  return w->kind == Waiter::Kind::kTask ? wake_task(static_cast<TaskCore*>(w), value, error)
+                                        : wake_thread(w, value, error);
+}
+
+void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
+  park_common(unlock, lock, nullptr, kind, object);
+}
+
+ParkResult park_until_impl(UnlockFn unlock, void* lock, Clock::time_point deadline,
+                           WaitKind kind, const void* object) {
+  return park_common(unlock, lock, &deadline, kind, object);
+}
+
+}  // namespace internal
+
+internal::Waiter* current_waiter() {
+  internal::TaskCore* cur = internal::current_task_core();
+  if (cur != nullptr) return cur;
+  return &internal::tls_thread_waiter;
+}
+
+namespace {
+bool deliver(internal::Waiter* w, std::any* value, std::exception_ptr* error) {
+  switch (internal::wake_waiter(w, value, error, /*timer=*/false)) {
+    case internal::WakeOutcome::kOk:
+      return true;
+    case internal::WakeOutcome::kTimedOut:
+      return false;
+    default:
+      throw TaskStateError("wake: the waiter is not waiting (a primitive woke it twice)");
+  }
+}
+}  // namespace
+
+bool wake(internal::Waiter* w) { return deliver(w, nullptr, nullptr); }
+bool wake(internal::Waiter* w, std::any value) { return deliver(w, &value, nullptr); }
+bool wake_error(internal::Waiter* w, std::exception_ptr error) {
+  return deliver(w, nullptr, &error);
+}
+
+}  // namespace weft

@@ -1,0 +1,80 @@
+// park / wake: the line between the runtime and everything built on it (sync/, channel/, and
+// user primitives such as the spec's OneWayEvent).
+//
+// A primitive keeps Waiters (weft/task/waiter.h) in a queue guarded by its own lock. To block,
+// it links current_waiter() into the queue and calls park(lock): the caller is suspended and
+// the lock released only after it can no longer miss a wake-up (for a task: after its context
+// is saved; for a plain thread: the wake is remembered as a permit). To wake, it unlinks a
+// waiter under the lock and calls wake(w) (after or before unlocking, either is fine).
+//
+// A task that parks gives its worker thread to other tasks; a plain thread blocks on a futex.
+// Both are Waiters, so primitives need not care which they hold.
+//
+// Timed waits: park_until() returns kTimedOut or kWoken; wake() returns false when the waiter's
+// deadline already fired, so the primitive can hand its wake-up to the next waiter. Exactly one
+// of the two wins. A timed-out waiter must unlink itself (it is still in the queue when it
+// resumes, unless a waker unlinked it and lost the race: check wq_linked under the lock).
+//
+// Errors: a wake carrying an exception (wake_error) makes park() throw it in the woken waiter.
+// Thread safety: every function may be called from any thread.
+#ifndef WEFT_SCHED_PARK_H_
+#define WEFT_SCHED_PARK_H_
+
+#include <any>
+#include <chrono>
+#include <exception>
+
+#include "weft/task/waiter.h"
+
+namespace weft {
+
+using Clock = std::chrono::steady_clock;
+enum class ParkResult { kWoken, kTimedOut };
+
+namespace internal {
+using UnlockFn = void (*)(void*);
+void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object);
+ParkResult park_until_impl(UnlockFn unlock, void* lock, Clock::time_point deadline,
+                           WaitKind kind, const void* object);
+template <typename Lock>
+void unlock_thunk(void* lock) {
+  static_cast<Lock*>(lock)->unlock();
+}
+}  // namespace internal
+
+// The calling task's Waiter, or the calling plain thread's.
+internal::Waiter* current_waiter();
+
+// park(lock) suspends the caller until a wake(), releasing lock.unlock() atomically with
+// suspending. The lock is NOT held on return. Throws what wake_error() passed.
+template <typename Lock>
+void park(Lock& lock, WaitKind kind, const void* object) {
+  internal::park_impl(&internal::unlock_thunk<Lock>, &lock, kind, object);
+}
+// park() without a lock: for lock-free primitives, which must make sure a wake() can only
+// come after the waiter published itself (a wake before park() is remembered: park returns).
+inline void park(WaitKind kind, const void* object) {
+  internal::park_impl(nullptr, nullptr, kind, object);
+}
+
+// As park(lock), but gives up at `deadline`.
+template <typename Lock>
+ParkResult park_until(Lock& lock, Clock::time_point deadline, WaitKind kind, const void* object) {
+  return internal::park_until_impl(&internal::unlock_thunk<Lock>, &lock, deadline, kind, object);
+}
+inline ParkResult park_until(Clock::time_point deadline, WaitKind kind, const void* object) {
+  return internal::park_until_impl(nullptr, nullptr, deadline, kind, object);
+}
+
+// Makes a parked (or parking) waiter runnable. Returns false only if the waiter's timed wait
+// already expired (nothing was delivered). Waking a waiter that is not waiting is a bug in the
+// primitive and throws TaskStateError.
+bool wake(internal::Waiter* w);
+// As wake(w), delivering `value` (readable by the woken waiter as its Waiter::value).
+bool wake(internal::Waiter* w, std::any value);
+// As wake(w), making park() throw `error` in the woken waiter.
+bool wake_error(internal::Waiter* w, std::exception_ptr error);
+
+}  // namespace weft
+
+#endif  // WEFT_SCHED_PARK_H_

@@ -1,0 +1,80 @@
+// Policy: the scheduler plugin interface. A policy decides which runnable task a worker runs
+// next; the runtime does everything else (threads, stacks, switching, parking, sleeping
+// workers, timers).
+//
+// The runtime calls:
+//   init(topology)     once, before any worker starts.
+//   push(node, info)   from ANY thread (a worker, a timer thread, a plain thread), concurrently.
+//   pop(worker)        only from worker `worker`'s own thread, concurrently with pushes and with
+//                      other workers' pops.
+//
+// A policy must keep these promises (the conformance suite in plugins/ checks them):
+//   * Nothing is lost: every pushed node is returned by exactly one later pop().
+//   * Affinity: a node with affinity >= 0 is returned only by pop(affinity).
+//   * Pools: a node is returned only by pop(w) for a worker w of the node's pool.
+//   * Progress: after push(), a pop() by an eligible worker that starts later returns a node
+//     (this one or another), so a worker that re-checks before sleeping never misses work.
+//   * pop() never blocks for long (a short spin on a lock is fine); nullptr means "nothing now".
+// A policy never touches task contexts, threads or parking; it only orders nodes.
+#ifndef WEFT_SCHED_POLICY_H_
+#define WEFT_SCHED_POLICY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "weft/task/sched_node.h"
+
+namespace weft {
+
+// Why a node is pushed: policies may treat a fresh task differently from a woken one.
+enum class PushReason : std::uint8_t {
+  kSpawned,    // first schedule of a new task
+  kYielded,    // the running task called yield()
+  kWoken,      // a parked task was made runnable (notify, unlock, channel, timer, schedule)
+  kYieldedTo,  // the running task called yield(t): it is queued behind the task it ran
+};
+
+struct PushInfo {
+  PushReason reason = PushReason::kSpawned;
+  // The worker pushing, or -1 when pushed from a thread that is not a worker of this runtime.
+  int from_worker = -1;
+};
+
+// Worker layout, fixed for a runtime's life. Workers are numbered 0..size-1, the default pool
+// first, then the interactive pool.
+struct Topology {
+  std::vector<Pool> pool_of;  // per worker
+  int num_workers() const { return static_cast<int>(pool_of.size()); }
+  int count(Pool pool) const;
+  int first(Pool pool) const;  // index of the pool's first worker (pools are contiguous)
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  virtual std::string_view name() const = 0;
+  virtual void init(const Topology& topology) = 0;
+  virtual void push(SchedNode* node, const PushInfo& info) = 0;
+  virtual SchedNode* pop(int worker) = 0;
+  // Notifications, on the worker's own thread; most policies need neither.
+  virtual void on_worker_start(int /*worker*/) {}
+  virtual void on_worker_stop(int /*worker*/) {}
+};
+
+// The policy the default runtime uses: defined by exactly one linked scheduler target
+// (//sched:scheduler picks it; see WEFT_DEFAULT_POLICY below).
+std::unique_ptr<Policy> make_default_policy();
+
+}  // namespace weft
+
+// Defines make_default_policy() to return a new PolicyClass. A scheduler target puts this in one
+// .cc file and sets alwayslink = True, so linking the target is what selects the policy; linking
+// two scheduler targets into one binary fails with a duplicate symbol, as it should.
+#define WEFT_DEFAULT_POLICY(PolicyClass)                   \
+  std::unique_ptr<::weft::Policy> weft::make_default_policy() { \
+    return std::make_unique<PolicyClass>();                 \
+  }
+
+#endif  // WEFT_SCHED_POLICY_H_

@@ -1,0 +1,235 @@
+// RuntimeCore: workers, the policy, pushing and waking, startup and shutdown.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "weft/sched/runtime_core.h"
+#include "weft/sched/runtime_options.h"
+#include "weft/task/current_task.h"
+#include "weft/task/errors.h"
+#include "weft/task/stack.h"
+
+namespace weft {
+
+int Topology::count(Pool pool) const {
+  int n = 0;
+  for (Pool p : pool_of) n += p == pool;
+  return n;
+}
+
+int Topology::first(Pool pool) const {
+  for (int i = 0; i < num_workers(); ++i) {
+    if (pool_of[i] == pool) return i;
+  }
+  return -1;
+}
+
+namespace internal {
+
+RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
+    : owner(owner_runtime),
+      policy(options.policy ? std::move(options.policy) : make_default_policy()),
+      spin_before_sleep(options.spin_before_sleep) {
+  ThreadCounts counts = resolve_thread_counts(options);
+  for (int i = 0; i < counts.default_threads; ++i) topology.pool_of.push_back(Pool::kDefault);
+  for (int i = 0; i < counts.interactive_threads; ++i) {
+    topology.pool_of.push_back(Pool::kInteractive);
+  }
+  policy->init(topology);
+  for (int i = 0; i < topology.num_workers(); ++i) {
+    auto w = std::make_unique<Worker>();
+    w->rt = this;
+    w->index = i;
+    w->pool = topology.pool_of[i];
+    workers.push_back(std::move(w));
+  }
+  install_stack_overflow_handler();
+}
+
+RuntimeCore::~RuntimeCore() { shutdown(); }
+
+void RuntimeCore::start() {
+  for (auto& w : workers) {
+    Worker* raw = w.get();
+    w->thread = std::thread([raw] { raw->loop(); });
+  }
+}
+
+TaskCore* RuntimeCore::pop(int worker) {
+  SchedNode* n = policy->pop(worker);
+  return n == nullptr ? nullptr : static_cast<TaskCore*>(n->runtime_task);
+}
+
+void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
+  policy->push(&t->node, PushInfo{reason, from_worker});
+  wake_one(t->node);
+}
+
+void RuntimeCore::wake_one(const SchedNode& node) {
+  store_load_fence();
+  if (idle_count.load(std::memory_order_relaxed) == 0) return;
+  auto try_wake = [this](Worker* w) {
+    if (!w->idle.load(std::memory_order_relaxed) ||
+        !w->idle.exchange(false, std::memory_order_acq_rel)) {
+      return false;
+    }
+    idle_count.fetch_sub(1, std::memory_order_relaxed);
+    w->wake_signal.store(1, std::memory_order_release);
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w->wake_signal), FUTEX_WAKE_PRIVATE, 1,
+            nullptr, nullptr, 0);
+    return true;
+  };
+  if (node.affinity >= 0) {
+    try_wake(workers[node.affinity].get());
+    return;
+  }
+  const int first = topology.first(node.pool);
+  const int n = topology.count(node.pool);
+  const int start = static_cast<int>(next_binding.load(std::memory_order_relaxed) % n);
+  for (int i = 0; i < n; ++i) {
+    if (try_wake(workers[first + (start + i) % n].get())) return;
+  }
+}
+
+void RuntimeCore::submit(TaskCore* t, Worker* from) {
+  const bool from_here = from != nullptr && from->rt == this;
+  const bool bind_here = t->sticky && from_here;
+  const int n = topology.count(t->node.pool);
+  if (!bind_here && n == 0) {
+    throw std::invalid_argument(absl::StrCat(
+        "schedule: the ", to_string(t->node.pool), " threadpool has no threads (task ", t->id,
+        "); give it threads with WEFT_NUM_THREADS=\"N,M\" or RuntimeOptions"));
+  }
+  // Own the task before touching its scheduling fields: two threads may race to start it.
+  std::uint32_t created = kCreated;
+  if (!t->state.compare_exchange_strong(created, kCreated | kClaimBit,
+                                        std::memory_order_acq_rel)) {
+    throw TaskStateError(absl::StrCat("schedule: task ", t->id, " has already been scheduled"));
+  }
+  if (bind_here) {
+    t->node.affinity = from->index;
+    t->node.pool = from->pool;
+  } else if (t->sticky) {
+    t->node.affinity = topology.first(t->node.pool) +
+                       static_cast<int>(next_binding.fetch_add(1, std::memory_order_relaxed) % n);
+  } else {
+    t->node.affinity = -1;
+  }
+  t->runtime = this;
+  t->add_ref();  // the runtime's, until the task's stack is released
+  if (from_here) {
+    from->spawned.store(from->spawned.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  } else {
+    spawned_outside.fetch_add(1, std::memory_order_relaxed);
+  }
+  t->state.store(kQueued, std::memory_order_release);
+  push(t, PushReason::kSpawned, from_here ? from->index : -1);
+}
+
+std::int64_t RuntimeCore::live_tasks() const {
+  std::int64_t n = spawned_outside.load(std::memory_order_acquire);
+  for (const auto& w : workers) {
+    n += w->spawned.load(std::memory_order_acquire) - w->finished.load(std::memory_order_acquire);
+  }
+  return n;
+}
+
+bool RuntimeCore::quiescent() {
+  // Every worker asleep having found nothing to run, and no timer that could wake a task. Two
+  // looks a little apart, because a worker between "idle" and its last pop is not yet asleep.
+  for (int look = 0; look < 2; ++look) {
+    if (idle_count.load(std::memory_order_acquire) != topology.num_workers()) return false;
+    if (!timers.empty()) return false;
+    if (look == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
+void RuntimeCore::shutdown_if_idle() {
+  for (int i = 0; i < 100; ++i) {
+    if (quiescent()) {
+      shutdown();
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::fprintf(stderr, "weft: exiting with %lld tasks still running or waiting\n",
+               static_cast<long long>(live_tasks()));
+}
+
+void RuntimeCore::shutdown() {
+  if (stopping.load(std::memory_order_acquire) || workers.empty() ||
+      !workers.front()->thread.joinable()) {
+    return;
+  }
+  while (!quiescent()) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  stopping.store(true, std::memory_order_release);
+  for (auto& w : workers) {
+    w->idle.store(false, std::memory_order_relaxed);
+    w->wake_signal.store(1, std::memory_order_release);
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w->wake_signal), FUTEX_WAKE_PRIVATE,
+            1, nullptr, nullptr, 0);
+  }
+  for (auto& w : workers) w->thread.join();
+  timers.stop();
+  if (std::int64_t left = live_tasks(); left > 0) {
+    std::fprintf(stderr,
+                 "weft: runtime (%s policy) shut down with %lld tasks still waiting; they can "
+                 "never run again and their stacks are leaked\n",
+                 std::string(policy->name()).c_str(), static_cast<long long>(left));
+  }
+}
+
+RuntimeCore* runtime_for_caller() {
+  if (Worker* w = current_worker()) return w->rt;
+  return Runtime::global().core();
+}
+
+}  // namespace internal
+
+Runtime::Runtime(RuntimeOptions options)
+    : core_(std::make_unique<internal::RuntimeCore>(this, std::move(options))) {
+  core_->start();
+}
+
+Runtime::~Runtime() {
+  if (internal::current_worker() != nullptr && internal::current_worker()->rt == core_.get()) {
+    std::fprintf(stderr, "weft: a Runtime was destroyed from one of its own workers\n");
+    std::abort();
+  }
+  core_->shutdown();
+}
+
+Runtime& Runtime::global() {
+  // Never destroyed: tasks may still run while static destructors do. At exit we stop it only
+  // if it is idle, so exit() from inside a task (or with tasks spinning) cannot hang.
+  static Runtime* runtime = [] {
+    auto* r = new Runtime();
+    std::atexit([] {
+      internal::RuntimeCore* core = Runtime::global().core();
+      if (internal::current_worker() != nullptr) return;
+      core->shutdown_if_idle();
+    });
+    return r;
+  }();
+  return *runtime;
+}
+
+void Runtime::submit(const TaskRef& t) {
+  internal::TaskCore* core = t.core();
+  internal::check_before_schedule(core, "Runtime::submit");
+  internal::Worker* w = internal::current_worker();
+  core_->submit(core, (w != nullptr && w->rt == core_.get()) ? w : nullptr);
+}
+
+const Topology& Runtime::topology() const { return core_->topology; }
+std::string Runtime::policy_name() const { return std::string(core_->policy->name()); }
+
+}  // namespace weft

@@ -1,0 +1,73 @@
+// Runtime: worker threads grouped in pools, running tasks under one scheduler Policy.
+//
+// Most programs never name it: the process's default runtime starts on first use, sized by
+// WEFT_NUM_THREADS ("N" default-pool workers, "N,M" adds M interactive workers; "auto" or unset:
+// one per CPU, no interactive pool) and scheduled by the linked policy (//sched:scheduler).
+// A program that compares policies constructs runtimes explicitly and runs work in them with
+// run(), which blocks the calling (plain) thread until the task finishes.
+//
+// Shutdown: the destructor waits until no task is runnable and no timer is pending, then stops
+// the workers. Tasks still parked at that point can never run again; they are reported on
+// stderr ("weft: runtime shut down with N tasks still waiting") and their stacks are leaked
+// rather than unwound. The default runtime does the same at process exit.
+// Thread safety: all members may be called from any thread; run() must not be called from one
+// of this runtime's own workers (it would block the worker it needs).
+#ifndef WEFT_SCHED_RUNTIME_H_
+#define WEFT_SCHED_RUNTIME_H_
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "weft/sched/policy.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/task.h"
+
+namespace weft {
+
+namespace internal {
+class RuntimeCore;
+}  // namespace internal
+
+struct RuntimeOptions {
+  int default_threads = -1;      // -1: from WEFT_NUM_THREADS, else one per CPU
+  int interactive_threads = -1;  // -1: from WEFT_NUM_THREADS, else 0
+  std::unique_ptr<Policy> policy;  // nullptr: make_default_policy()
+  int spin_before_sleep = 200;   // idle polls before a worker sleeps on its futex
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // The process's default runtime, started on first use.
+  static Runtime& global();
+
+  // Schedules f as a non-sticky task on this runtime's default pool and waits for it from the
+  // calling plain thread; returns its result or throws TaskFailedException.
+  template <typename F>
+  auto run(F&& f) {
+    auto t = make_task(std::forward<F>(f));
+    t.set_sticky(false);
+    submit(t);
+    return fetch(t);
+  }
+
+  // Schedules a not-yet-scheduled task on this runtime (schedule() uses the caller's runtime).
+  void submit(const TaskRef& t);
+
+  const Topology& topology() const;
+  std::string policy_name() const;
+  internal::RuntimeCore* core() const { return core_.get(); }
+
+ private:
+  std::unique_ptr<internal::RuntimeCore> core_;
+};
+
+}  // namespace weft
+
+#endif  // WEFT_SCHED_RUNTIME_H_

@@ -1,0 +1,134 @@
+// RuntimeCore and Worker: the runtime's internals (not part of the public surface).
+//
+// The switching protocol, in one paragraph (why it is lost-wakeup-free): a task never changes
+// its own scheduling state while it is still running on its stack. When it leaves (yield, park,
+// finish), it records what it did in its worker (prev, prev_leave, unlock) and switches
+// directly to the next task (or to the worker's own loop when there is none); the context that
+// arrives runs after_switch(), which -- now that the leaving task's registers are saved --
+// publishes it: queues it (yield), marks it parked and only then releases the caller's lock
+// (park), or frees its stack (finish). So no other worker can ever pick up a task whose context
+// is not saved yet, and a waker can only find a parked task after it is really parked.
+#ifndef WEFT_SCHED_RUNTIME_CORE_H_
+#define WEFT_SCHED_RUNTIME_CORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "weft/sched/park.h"
+#include "weft/sched/policy.h"
+#include "weft/sched/runtime.h"
+#include "weft/sched/timers.h"
+#include "weft/task/context.h"
+#include "weft/task/task_core.h"
+
+namespace weft::internal {
+
+class RuntimeCore;
+
+// What the task that just switched away asked the arriving context to finish for it.
+enum class Leave : std::uint8_t { kNone, kYield, kYieldBehind, kPark, kFinish };
+
+struct alignas(64) Worker {
+  RuntimeCore* rt = nullptr;
+  int index = 0;
+  Pool pool = Pool::kDefault;
+  Context loop_context;  // the worker thread's own stack, running loop()
+  TaskCore* current = nullptr;
+
+  // Set by the leaving context, consumed by after_switch() on the arriving one.
+  TaskCore* prev = nullptr;
+  Leave prev_leave = Leave::kNone;
+  UnlockFn unlock = nullptr;
+  void* unlock_arg = nullptr;
+
+  // Sleeping: `idle` is published before the last look for work; a waker that clears it owns
+  // the duty to raise `wake_signal` and futex-wake this worker.
+  // Tasks first scheduled from / finished on this worker; written only by its own thread, so
+  // counting costs no atomic read-modify-write (live tasks = all spawned - all finished).
+  std::atomic<std::int64_t> spawned{0};
+  std::atomic<std::int64_t> finished{0};
+
+  alignas(64) std::atomic<bool> idle{false};
+  std::atomic<std::uint32_t> wake_signal{0};
+  std::thread thread;
+
+  void after_switch();
+  void loop();
+};
+
+// The worker the calling thread is, or nullptr on a plain thread (out of line: see
+// weft/task/current_task.h for why).
+Worker* current_worker();
+
+class RuntimeCore {
+ public:
+  RuntimeCore(Runtime* owner, RuntimeOptions options);
+  ~RuntimeCore();
+
+  void start();
+  // Waits until nothing can run any more, then stops the workers and reports parked tasks.
+  void shutdown();
+  // shutdown() if that happens within ~100 ms; otherwise only reports (used at exit).
+  void shutdown_if_idle();
+
+  // Queues a runnable task and wakes one idle worker that may run it.
+  void push(TaskCore* t, PushReason reason, int from_worker);
+  TaskCore* pop(int worker);
+
+  // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
+  void submit(TaskCore* t, Worker* from);
+
+  Runtime* const owner;
+  Topology topology;
+  std::unique_ptr<Policy> policy;
+  std::vector<std::unique_ptr<Worker>> workers;
+  Timers timers;
+  const int spin_before_sleep;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> idle_count{0};
+  std::atomic<std::int64_t> spawned_outside{0};  // first scheduled from non-worker threads
+  std::atomic<std::uint32_t> next_binding{0};  // round robin for tasks bound from outside
+
+  std::int64_t live_tasks() const;  // scheduled and not finished; exact only when quiescent
+
+ private:
+  void wake_one(const SchedNode& node);
+  bool quiescent();
+};
+
+// Marks the end of a task's list of waiters for it to finish (TaskCore::done_waiters).
+inline Waiter* const kDoneWaitersClosed = reinterpret_cast<Waiter*>(std::uintptr_t{1});
+
+// Runs t on worker w from its loop, until t switches back to the loop.
+void run_on_worker(Worker* w, TaskCore* t);
+
+// errormonitor(t).
+void monitor_errors(TaskCore* t);
+
+// Switches the running task `cur` away (see Leave). Returns, on whichever worker resumes it,
+// once it runs again; `next` is the task to run instead (nullptr: ask the policy).
+Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next = nullptr);
+
+// Wakes a waiter: the state machine in park.cc. kOk, or why nothing happened.
+enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiting };
+WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, bool timer);
+
+// The runtime a new task from this thread goes to.
+RuntimeCore* runtime_for_caller();
+
+// Full store-load fence, as cheap as the platform allows.
+inline void store_load_fence() {
+#if defined(__x86_64__)
+  // A locked no-op on the own stack is a full barrier and cheaper than mfence.
+  asm volatile("lock orl $0, (%%rsp)" ::: "memory", "cc");
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+}  // namespace weft::internal
+
+#endif  // WEFT_SCHED_RUNTIME_CORE_H_

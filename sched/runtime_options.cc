@@ -1,0 +1,75 @@
+#include "weft/sched/runtime_options.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace weft::internal {
+namespace {
+
+int cpu_count() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+[[noreturn]] void bad(absl::string_view text, const char* source, absl::string_view why) {
+  throw std::invalid_argument(
+      absl::StrCat(source, "=\"", text, "\" is not valid: ", why,
+                   " (expected \"N\", \"N,M\" or \"auto\", e.g. \"4,1\")"));
+}
+
+int parse_count(absl::string_view part, absl::string_view text, const char* source, int minimum) {
+  part = absl::StripAsciiWhitespace(part);
+  if (part == "auto") return cpu_count();
+  int n = 0;
+  if (!absl::SimpleAtoi(part, &n)) bad(text, source, absl::StrCat("\"", part, "\" is not a number"));
+  if (n < minimum || n > kMaxWorkers) {
+    bad(text, source, absl::StrCat(n, " is out of range [", minimum, ", ", kMaxWorkers, "]"));
+  }
+  return n;
+}
+
+}  // namespace
+
+ThreadCounts parse_num_threads(absl::string_view text, const char* source) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ',');
+  if (parts.size() > 2) bad(text, source, "more than two counts");
+  ThreadCounts counts{parse_count(parts[0], text, source, 1), 0};
+  if (parts.size() == 2) counts.interactive_threads = parse_count(parts[1], text, source, 0);
+  return counts;
+}
+
+ThreadCounts resolve_thread_counts(const RuntimeOptions& options) {
+  ThreadCounts counts{cpu_count(), 0};
+  if (const char* env = std::getenv("WEFT_NUM_THREADS"); env != nullptr && *env != '\0') {
+    counts = parse_num_threads(env, "WEFT_NUM_THREADS");
+  }
+  if (options.default_threads != -1) {
+    if (options.default_threads < 1 || options.default_threads > kMaxWorkers) {
+      throw std::invalid_argument(absl::StrCat("RuntimeOptions::default_threads must be in [1, ",
+                                               kMaxWorkers, "], got ", options.default_threads));
+    }
+    counts.default_threads = options.default_threads;
+  }
+  if (options.interactive_threads != -1) {
+    if (options.interactive_threads < 0 || options.interactive_threads > kMaxWorkers) {
+      throw std::invalid_argument(
+          absl::StrCat("RuntimeOptions::interactive_threads must be in [0, ", kMaxWorkers,
+                       "], got ", options.interactive_threads));
+    }
+    counts.interactive_threads = options.interactive_threads;
+  }
+  if (options.spin_before_sleep < 0) {
+    throw std::invalid_argument(absl::StrCat(
+        "RuntimeOptions::spin_before_sleep must be >= 0, got ", options.spin_before_sleep));
+  }
+  return counts;
+}
+
+}  // namespace weft::internal

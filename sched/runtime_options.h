@@ -1,0 +1,27 @@
+// How many workers each pool gets: RuntimeOptions first, then WEFT_NUM_THREADS, then defaults.
+//
+// WEFT_NUM_THREADS follows JULIA_NUM_THREADS: "N" (N default-pool workers), "N,M" (plus M
+// interactive workers), "auto" for N (one per CPU). Anything else throws std::invalid_argument
+// naming the variable and its value.
+#ifndef WEFT_SCHED_RUNTIME_OPTIONS_H_
+#define WEFT_SCHED_RUNTIME_OPTIONS_H_
+
+#include "absl/strings/string_view.h"
+
+#include "weft/sched/runtime.h"
+
+namespace weft::internal {
+
+struct ThreadCounts {
+  int default_threads;
+  int interactive_threads;
+};
+
+inline constexpr int kMaxWorkers = 1024;
+
+ThreadCounts parse_num_threads(absl::string_view text, const char* source);
+ThreadCounts resolve_thread_counts(const RuntimeOptions& options);
+
+}  // namespace weft::internal
+
+#endif  // WEFT_SCHED_RUNTIME_OPTIONS_H_

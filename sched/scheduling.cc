@@ -1,0 +1,280 @@
+// The user-facing scheduling calls (scheduling.h) on top of the runtime's switch and park.
+#include "weft/sched/scheduling.h"
+
+#include <cmath>
+#include <limits>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "weft/sched/park.h"
+#include "weft/sched/runtime_core.h"
+#include "weft/task/current_task.h"
+
+namespace weft {
+namespace internal {
+namespace {
+
+std::uint32_t load_unclaimed(const std::atomic<std::uint32_t>& state) {
+  std::uint32_t s = state.load(std::memory_order_acquire);
+  while (s & kClaimBit) s = state.load(std::memory_order_acquire);
+  return s;
+}
+
+bool parked_by_user(const TaskCore* t) {
+  WaitKind k = t->wait_kind.load(std::memory_order_relaxed);
+  return k == WaitKind::kExplicit || k == WaitKind::kYieldTo;
+}
+
+[[noreturn]] void state_error(const char* op, const TaskCore* t, std::uint32_t s) {
+  std::string why;
+  switch (s) {
+    case kQueued:
+    case kNotified:
+      why = "is already scheduled (queued to run)";
+      break;
+    case kDone:
+      why = "has already finished";
+      break;
+    case kRunning:
+      why = "is running on another worker";
+      break;
+    case kParked:
+      why = absl::StrCat("is waiting on a ", to_string(t->wait_kind.load()),
+                         ", whose wake-up this would steal");
+      break;
+    default:
+      why = "is not in a state this allows";
+  }
+  throw TaskStateError(absl::StrCat(op, ": task ", t->id, " ", why));
+}
+
+std::any take_wake_value(Waiter* w) {
+  if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
+  return std::exchange(w->value, std::any());
+}
+
+// A task that is not running but may be resumed by a direct switch (yield(t), yieldto) on
+// worker w: claims it and hands it `arg`. False when t must not run on w (sticky elsewhere,
+// another pool or runtime): the caller then goes through the queue instead.
+bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op) {
+  for (;;) {
+    std::uint32_t s = load_unclaimed(t->state);
+    if (s == kCreated) {
+      if (!t->sticky && t->node.pool != w->pool) return false;
+      if (!t->state.compare_exchange_strong(s, kCreated | kClaimBit, std::memory_order_acq_rel)) {
+        continue;
+      }
+      t->runtime = w->rt;
+      t->node.affinity = t->sticky ? w->index : -1;
+      t->node.pool = w->pool;
+      t->add_ref();
+      w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return true;
+    }
+    if (s != kParked) state_error(op, t, s);
+    if (!parked_by_user(t)) state_error(op, t, s);
+    if (t->runtime != w->rt || t->node.pool != w->pool ||
+        (t->node.affinity >= 0 && t->node.affinity != w->index)) {
+      return false;
+    }
+    if (!t->state.compare_exchange_strong(s, kParked | kClaimBit, std::memory_order_acq_rel)) {
+      continue;
+    }
+    if (arg != nullptr && arg->has_value()) t->value = std::move(*arg);
+    return true;
+  }
+}
+
+void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
+  std::uint32_t s = load_unclaimed(t->state);
+  if (s == kCreated) {
+    if (value != nullptr && value->has_value()) t->value = std::move(*value);
+    if (error != nullptr) t->error = *error;
+    Worker* w = current_worker();
+    RuntimeCore* rt = w != nullptr ? w->rt : runtime_for_caller();
+    rt->submit(t, w);
+    return;
+  }
+  if (s == kParked && !parked_by_user(t)) state_error("schedule", t, s);
+  WakeOutcome outcome = wake_waiter(t, value, error, /*timer=*/false);
+  if (outcome != WakeOutcome::kOk) state_error("schedule", t, load_unclaimed(t->state));
+}
+
+}  // namespace
+
+void pin_current_task() {
+  TaskCore* cur = current_task_core();
+  if (cur == nullptr || cur->sticky) return;
+  // Only the running task touches its own node while it runs: no policy holds it now.
+  Worker* w = current_worker();
+  cur->sticky = true;
+  cur->node.affinity = w->index;
+  cur->node.pool = w->pool;
+}
+
+}  // namespace internal
+
+using internal::current_task_core;
+using internal::current_worker;
+using internal::TaskCore;
+using internal::Worker;
+
+void schedule(const TaskRef& t) { internal::schedule_impl(t.core(), nullptr, nullptr); }
+
+void schedule(const TaskRef& t, std::any value, ScheduleOptions options) {
+  if (!options.error) {
+    internal::schedule_impl(t.core(), &value, nullptr);
+    return;
+  }
+  auto* e = std::any_cast<std::exception_ptr>(&value);
+  if (e == nullptr || *e == nullptr) {
+    throw std::invalid_argument(
+        "schedule(t, val, {.error = true}): val must hold a non-null std::exception_ptr "
+        "(std::make_exception_ptr(...))");
+  }
+  std::exception_ptr error = *e;
+  internal::schedule_impl(t.core(), nullptr, &error);
+}
+
+std::any yield() {
+  TaskCore* cur = current_task_core();
+  if (cur == nullptr) {
+    std::this_thread::yield();
+    return {};
+  }
+  Worker* w = current_worker();
+  if (TaskCore* next = w->rt->pop(w->index)) {
+    internal::leave(w, cur, internal::Leave::kYield, next);
+  } else {
+    // Nothing else to run: carry on, consuming a schedule() that may have raced with us.
+    std::uint32_t s = internal::load_unclaimed(cur->state);
+    if (s == internal::kNotified) cur->state.store(internal::kRunning, std::memory_order_release);
+  }
+  return internal::take_wake_value(cur);
+}
+
+std::any yield(const TaskRef& t, std::any arg) {
+  TaskCore* cur = current_task_core();
+  TaskCore* target = t.core();
+  if (target == cur) throw TaskStateError("yield(t): t is the calling task");
+  if (cur == nullptr) {
+    schedule(t, std::move(arg));
+    std::this_thread::yield();
+    return {};
+  }
+  Worker* w = current_worker();
+  if (!internal::claim_for_switch(target, w, &arg, "yield(t)")) {
+    schedule(t, std::move(arg));
+    return yield();
+  }
+  internal::leave(w, cur, internal::Leave::kYieldBehind, target);
+  return internal::take_wake_value(cur);
+}
+
+std::any yieldto(const TaskRef& t, std::any arg) {
+  TaskCore* cur = current_task_core();
+  TaskCore* target = t.core();
+  if (cur == nullptr) throw TaskStateError("yieldto: only a task can switch to another task");
+  if (target == cur) return arg;
+  Worker* w = current_worker();
+  cur->wait_kind.store(WaitKind::kYieldTo, std::memory_order_relaxed);
+  cur->wait_object.store(target, std::memory_order_relaxed);
+  if (!internal::claim_for_switch(target, w, &arg, "yieldto")) {
+    cur->wait_kind.store(WaitKind::kNone, std::memory_order_relaxed);
+    schedule(t, std::move(arg));
+    return wait();
+  }
+  internal::leave(w, cur, internal::Leave::kPark, target);
+  cur->wait_kind.store(WaitKind::kNone, std::memory_order_relaxed);
+  cur->wait_object.store(nullptr, std::memory_order_relaxed);
+  return internal::take_wake_value(cur);
+}
+
+std::any wait() {
+  TaskCore* cur = current_task_core();
+  if (cur == nullptr) {
+    throw TaskStateError(
+        "wait(): only a task can wait for an explicit schedule(); a plain thread has no task "
+        "to schedule");
+  }
+  park(WaitKind::kExplicit, nullptr);
+  return std::exchange(cur->value, std::any());
+}
+
+void wait(const TaskRef& t) {
+  TaskCore* target = t.core();
+  if (!target->done()) {
+    internal::Waiter* me = current_waiter();
+    if (me == target) {
+      throw TaskStateError(absl::StrCat("wait: task ", target->id,
+                                        " cannot wait for itself (it would never finish)"));
+    }
+    internal::Waiter* head = target->done_waiters.load(std::memory_order_acquire);
+    bool queued = true;
+    do {
+      if (head == internal::kDoneWaitersClosed) {
+        queued = false;
+        break;
+      }
+      me->wq_next = head;
+    } while (!target->done_waiters.compare_exchange_weak(head, me, std::memory_order_acq_rel,
+                                                         std::memory_order_acquire));
+    // Once queued, the finishing task owes us exactly one wake-up: consume it even if the task
+    // is already done, so it cannot surface later as a spurious wake-up.
+    if (queued) {
+      do {
+        park(WaitKind::kTask, target);
+      } while (!target->done());
+    }
+  }
+  if (target->exception != nullptr) throw TaskFailedException(t, target->exception);
+}
+
+TaskRef current_task() {
+  TaskCore* cur = current_task_core();
+  return cur == nullptr ? TaskRef() : TaskRef(internal::TaskPtr(cur, /*adopt=*/false));
+}
+
+void sleep(double seconds) {
+  if (std::isnan(seconds) || seconds < 0) {
+    throw std::invalid_argument(absl::StrCat("sleep: cannot sleep for ", seconds, " seconds"));
+  }
+  if (seconds > 1e9) seconds = 1e9;  // ~31 years: the clock's range, not a real limit
+  sleep(absl::Seconds(seconds));
+}
+
+void sleep(absl::Duration duration) {
+  if (duration < absl::ZeroDuration()) {
+    throw std::invalid_argument(
+        absl::StrCat("sleep: cannot sleep for a negative duration (", absl::FormatDuration(duration), ")"));
+  }
+  // Julia's minimum sleep is 1 ms.
+  duration = std::max(duration, absl::Milliseconds(1));
+  auto deadline = Clock::now() + absl::ToChronoNanoseconds(duration);
+  if (current_task_core() == nullptr) {
+    std::this_thread::sleep_until(deadline);
+    return;
+  }
+  while (Clock::now() < deadline) park_until(deadline, WaitKind::kSleep, nullptr);
+}
+
+const TaskRef& errormonitor(const TaskRef& t) {
+  internal::monitor_errors(t.core());
+  return t;
+}
+
+int nthreads(Pool pool) { return internal::runtime_for_caller()->topology.count(pool); }
+
+int threadid() {
+  Worker* w = current_worker();
+  return w == nullptr ? 0 : w->index + 1;
+}
+
+Pool threadpool() {
+  Worker* w = current_worker();
+  return w == nullptr ? Pool::kDefault : w->pool;
+}
+
+Pool threadpool(const TaskRef& t) { return t.pool(); }
+
+}  // namespace weft

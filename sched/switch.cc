@@ -1,0 +1,201 @@
+// Switching between tasks: leave(), after_switch(), and a task's first and last moments.
+// The protocol is described in runtime_core.h; the state words in park.cc.
+#include <cxxabi.h>
+
+#include <cstdio>
+#include <utility>
+
+#include "weft/sched/runtime_core.h"
+#include "weft/task/current_task.h"
+#include "weft/task/errors.h"
+#include "weft/task/stack.h"
+
+namespace weft::internal {
+namespace {
+
+// libstdc++'s and libc++abi's per-thread exception globals share this layout.
+struct EhGlobals {
+  void* caught;
+  unsigned int uncaught;
+};
+
+EhGlobals* eh_globals() { return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals()); }
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins while a waker holds the claim bit (it is writing the wake value: a few instructions).
+std::uint32_t load_unclaimed(const std::atomic<std::uint32_t>& state) {
+  std::uint32_t s = state.load(std::memory_order_acquire);
+  while (s & kClaimBit) {
+    cpu_relax();
+    s = state.load(std::memory_order_acquire);
+  }
+  return s;
+}
+
+void report_unhandled(TaskCore* t) {
+  if (t->error_reported.exchange(true, std::memory_order_acq_rel)) return;
+  std::string what = describe_exception(t->exception);
+  std::fprintf(stderr, "Unhandled Task ERROR: task %llu failed: %s\n",
+               static_cast<unsigned long long>(t->id), what.c_str());
+}
+
+[[noreturn]] void finish_task(TaskCore* self);
+
+void task_entry(void* arg) {
+  Worker* w = static_cast<Worker*>(arg);
+  TaskCore* self = w->current;
+  EhGlobals* eh = eh_globals();
+  eh->caught = nullptr;
+  eh->uncaught = 0;
+  w->after_switch();
+  if (self->error != nullptr) {
+    // schedule(t, err; error=true) before t ever ran: it fails without running its body.
+    self->exception = std::exchange(self->error, nullptr);
+  } else {
+    try {
+      self->run_body();
+    } catch (...) {
+      self->exception = std::current_exception();
+    }
+  }
+  finish_task(self);
+}
+
+void finish_task(TaskCore* self) {
+  std::uint32_t s = load_unclaimed(self->state);
+  // seq_cst pairs with monitor_errors(): one of the two sees the other and reports.
+  while (!self->state.compare_exchange_weak(s, kDone, std::memory_order_seq_cst)) {
+    s = load_unclaimed(self->state);
+  }
+  Waiter* w = self->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
+  while (w != nullptr) {
+    Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once
+    wake_waiter(w, nullptr, nullptr, /*timer=*/false);
+    w = next;
+  }
+  if (self->exception != nullptr && self->error_monitored.load(std::memory_order_seq_cst)) {
+    report_unhandled(self);
+  }
+  leave(current_worker(), self, Leave::kFinish);
+  __builtin_unreachable();
+}
+
+// Makes `next` (exclusively ours: popped, or claimed by yieldto) run on worker w next.
+void prepare(Worker* w, TaskCore* next) {
+  if (next->stack.lo == nullptr) {
+    next->stack = allocate_stack(next->stack_size, next->id);
+    next->context.init(next->stack.lo, next->stack.size, &task_entry);
+    next->has_started.store(true, std::memory_order_release);
+  }
+  next->state.store(kRunning, std::memory_order_release);
+  next->last_worker = w->index;
+  w->current = next;
+  set_current_task_core(next);
+}
+
+// Queues a task that yielded (its context is saved now).
+void requeue(Worker* w, TaskCore* t, PushReason reason) {
+  std::uint32_t s = load_unclaimed(t->state);
+  // Running, or Notified by a schedule() that raced with the yield: queued either way, and the
+  // yield returns that schedule's value.
+  while (!t->state.compare_exchange_weak(s, kQueued, std::memory_order_acq_rel)) {
+    s = load_unclaimed(t->state);
+  }
+  w->rt->push(t, reason, w->index);
+}
+
+void finish_park(Worker* w, TaskCore* t) {
+  std::uint32_t expected = kRunning;
+  if (!t->state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel)) {
+    // A wake-up arrived while it was still running or switching away: it goes straight back.
+    load_unclaimed(t->state);
+    t->state.store(kQueued, std::memory_order_release);
+    w->rt->push(t, PushReason::kWoken, w->index);
+  }
+}
+
+void retire(Worker* w, TaskCore* t) {
+  t->context.destroy();
+  release_stack(t->stack);
+  t->stack = Stack{};
+  w->finished.store(w->finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  t->release_ref();  // the runtime's reference, taken at the first schedule
+}
+
+}  // namespace
+
+void Worker::after_switch() {
+  TaskCore* p = prev;
+  if (p == nullptr) return;
+  prev = nullptr;
+  switch (prev_leave) {
+    case Leave::kYield:
+      requeue(this, p, PushReason::kYielded);
+      break;
+    case Leave::kYieldBehind:
+      requeue(this, p, PushReason::kYieldedTo);
+      break;
+    case Leave::kPark: {
+      UnlockFn fn = std::exchange(unlock, nullptr);
+      finish_park(this, p);
+      if (fn != nullptr) fn(unlock_arg);
+      break;
+    }
+    case Leave::kFinish:
+      retire(this, p);
+      break;
+    case Leave::kNone:
+      break;
+  }
+}
+
+Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
+  if (next == nullptr) next = w->rt->pop(w->index);
+  w->prev = cur;
+  w->prev_leave = how;
+  EhGlobals* eh = eh_globals();
+  cur->eh_caught = eh->caught;
+  cur->eh_uncaught = eh->uncaught;
+  const bool final = how == Leave::kFinish;
+  void* arrived;
+  if (next != nullptr) {
+    prepare(w, next);
+    arrived = cur->context.switch_to(next->context, w, final);
+  } else {
+    w->current = nullptr;
+    set_current_task_core(nullptr);
+    arrived = cur->context.switch_to(w->loop_context, w, final);
+  }
+  // Resumed, possibly on another worker: the one that switched to us passed itself.
+  Worker* now = static_cast<Worker*>(arrived);
+  eh = eh_globals();
+  eh->caught = cur->eh_caught;
+  eh->uncaught = cur->eh_uncaught;
+  now->after_switch();
+  return now;
+}
+
+void run_on_worker(Worker* w, TaskCore* t) {
+  prepare(w, t);
+  w->loop_context.switch_to(t->context, w);
+  EhGlobals* eh = eh_globals();
+  eh->caught = nullptr;
+  eh->uncaught = 0;
+  w->after_switch();
+}
+
+void monitor_errors(TaskCore* t) {
+  t->error_monitored.store(true, std::memory_order_seq_cst);
+  if (t->state.load(std::memory_order_seq_cst) == kDone && t->exception != nullptr) {
+    report_unhandled(t);
+  }
+}
+
+}  // namespace weft::internal

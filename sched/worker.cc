@@ -1,0 +1,75 @@
+// A worker thread's loop: run what the policy hands out, spin briefly when there is nothing,
+// then sleep on a futex until a push wakes exactly this worker.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "weft/sched/runtime_core.h"
+#include "weft/task/current_task.h"
+#include "weft/task/stack.h"
+
+namespace weft::internal {
+namespace {
+
+thread_local Worker* tls_worker = nullptr;
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
+          nullptr, nullptr, 0);
+}
+
+// Idles until there is work (returned) or the runtime stops (nullptr).
+TaskCore* find_work_or_sleep(Worker* w) {
+  RuntimeCore* rt = w->rt;
+  for (int i = 0; i < rt->spin_before_sleep; ++i) {
+    cpu_relax();
+    if (TaskCore* t = rt->pop(w->index)) return t;
+  }
+  for (;;) {
+    w->wake_signal.store(0, std::memory_order_relaxed);
+    w->idle.store(true, std::memory_order_relaxed);
+    // Publish idleness, then look once more: a pusher publishes its task, then looks for idle
+    // workers (RuntimeCore::wake_one). With a full fence on both sides one of us sees the other.
+    rt->idle_count.fetch_add(1, std::memory_order_seq_cst);
+    TaskCore* t = rt->pop(w->index);
+    if (t != nullptr || rt->stopping.load(std::memory_order_acquire)) {
+      if (w->idle.exchange(false, std::memory_order_acq_rel)) {
+        rt->idle_count.fetch_sub(1, std::memory_order_relaxed);
+      }
+      // If a waker got here first, it raised wake_signal for nothing: harmless.
+      return t;
+    }
+    while (w->wake_signal.load(std::memory_order_acquire) == 0) futex_wait(&w->wake_signal, 0);
+    if (TaskCore* t2 = rt->pop(w->index)) return t2;
+    if (rt->stopping.load(std::memory_order_acquire)) return nullptr;
+  }
+}
+
+}  // namespace
+
+__attribute__((noinline, noipa)) Worker* current_worker() { return tls_worker; }
+
+void Worker::loop() {
+  tls_worker = this;
+  ensure_signal_stack();
+  loop_context.init_for_thread();
+  rt->policy->on_worker_start(index);
+  for (;;) {
+    TaskCore* t = rt->pop(index);
+    if (t == nullptr) t = find_work_or_sleep(this);
+    if (t == nullptr) break;
+    run_on_worker(this, t);
+  }
+  rt->policy->on_worker_stop(index);
+  tls_worker = nullptr;
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,135 @@
+// The C++ side of Context: setting up a fresh stack, the first entry into it,
+// and telling ASan/TSan about every switch. The register switch itself is in
+// context_<arch>.S; without sanitizers switch_to() never comes here.
+
+#include "weft/task/context.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#if WEFT_CONTEXT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if WEFT_CONTEXT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+// Assembly: writes the initial frame of a fresh context below stack_top and
+// returns its saved stack pointer. Switching to it runs
+// weft_context_start(arg, self, entry) on that stack.
+extern "C" void* weft_context_prepare(void* stack_top, void (*entry)(void*),
+                                      void* self) noexcept;
+
+namespace weft::internal {
+
+struct ContextGlue {
+#if WEFT_CONTEXT_ASAN
+  // A thread's own context whose stack bounds ASan has not told us yet. They
+  // arrive on the other side of its first switch away, from
+  // __sanitizer_finish_switch_fiber. Per thread, because a switch never
+  // changes threads.
+  static thread_local Context* unlearned_thread_context;
+
+  // Runs on the destination stack right after a switch lands. Out of line
+  // and opaque so that the thread_local is looked up on the thread we landed
+  // on, not on one the compiler remembered from before the switch.
+  [[gnu::noinline, gnu::noipa]] static void asan_landed(void* fake_stack) {
+    const void* from_bottom = nullptr;
+    std::size_t from_size = 0;
+    __sanitizer_finish_switch_fiber(fake_stack, &from_bottom, &from_size);
+    if (Context* from = unlearned_thread_context) {
+      from->stack_bottom_ = from_bottom;
+      from->stack_size_ = from_size;
+      unlearned_thread_context = nullptr;
+    }
+  }
+#endif
+
+  // First code to run on a fresh context's stack.
+  static void started(Context& self) {
+#if WEFT_CONTEXT_ASAN
+    asan_landed(self.fake_stack_);  // nullptr: a fresh context has none yet.
+#endif
+    (void)self;
+  }
+};
+
+#if WEFT_CONTEXT_ASAN
+thread_local Context* ContextGlue::unlearned_thread_context = nullptr;
+#endif
+
+}  // namespace weft::internal
+
+// Called by the assembly trampoline, never returns. noexcept: an exception
+// escaping entry has nowhere to go (the trampoline ends the stack for the
+// unwinder), so it terminates here with a clear std::terminate.
+extern "C" [[noreturn, gnu::visibility("hidden")]] void weft_context_start(
+    void* arg, weft::internal::Context* self,
+    void (*entry)(void*)) noexcept {
+  weft::internal::ContextGlue::started(*self);
+  entry(arg);
+  std::fputs("weft: a context's entry function returned\n", stderr);
+  std::abort();
+}
+
+namespace weft::internal {
+
+void Context::init_for_thread() {
+  sp_ = nullptr;
+#if WEFT_CONTEXT_ASAN
+  stack_bottom_ = nullptr;
+  stack_size_ = 0;
+  fake_stack_ = nullptr;
+#endif
+#if WEFT_CONTEXT_TSAN
+  fiber_ = __tsan_get_current_fiber();
+  owns_fiber_ = false;
+#endif
+}
+
+void Context::init(void* stack_lo, std::size_t size, void (*entry)(void*)) {
+#if WEFT_CONTEXT_ASAN
+  // A reused stack still carries the redzones of frames that never returned
+  // (a finished context leaves its last frames behind).
+  __asan_unpoison_memory_region(stack_lo, size);
+  stack_bottom_ = stack_lo;
+  stack_size_ = size;
+  fake_stack_ = nullptr;
+#endif
+#if WEFT_CONTEXT_TSAN
+  fiber_ = __tsan_create_fiber(0);
+  owns_fiber_ = true;
+#endif
+  sp_ = weft_context_prepare(static_cast<char*>(stack_lo) + size, entry, this);
+}
+
+void Context::destroy() {
+#if WEFT_CONTEXT_TSAN
+  if (owns_fiber_) __tsan_destroy_fiber(fiber_);
+  fiber_ = nullptr;
+  owns_fiber_ = false;
+#endif
+  sp_ = nullptr;
+}
+
+void* Context::switch_to_sanitized(Context& to, void* arg, bool final) {
+#if WEFT_CONTEXT_ASAN
+  if (stack_size_ == 0) ContextGlue::unlearned_thread_context = this;
+  // nullptr on a final switch: ASan frees this context's fake stack now.
+  __sanitizer_start_switch_fiber(final ? nullptr : &fake_stack_,
+                                 to.stack_bottom_, to.stack_size_);
+#endif
+#if WEFT_CONTEXT_TSAN
+  // Flags 0: the switch is a happens-before edge from us to `to`.
+  __tsan_switch_to_fiber(to.fiber_, 0);
+#endif
+  void* result = weft_context_switch(&sp_, to.sp_, arg);
+#if WEFT_CONTEXT_ASAN
+  ContextGlue::asan_landed(fake_stack_);
+#endif
+  (void)final;
+  return result;
+}
+
+}  // namespace weft::internal

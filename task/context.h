@@ -1,0 +1,138 @@
+// weft::internal::Context — the machine-level half of a task switch.
+//
+// A Context is a suspended execution: the stack pointer it stopped at (its
+// callee-saved registers and resume address sit on that stack), plus what
+// ASan and TSan need to follow a stack switch. switch_to() saves the running
+// execution into one Context and resumes another, handing a void* across.
+// It knows nothing of tasks, scheduling or stack allocation: the runtime owns
+// those and decides who runs next.
+//
+// Promises
+//   * A switch preserves everything the calling convention says a call
+//     preserves (x86-64: rbx rbp r12-r15 rsp; AArch64: x19-x29 lr sp d8-d15).
+//     It does NOT save or restore the floating-point environment (MXCSR and
+//     the x87 control word on x86-64, FPCR on AArch64): weft assumes tasks do
+//     not change rounding modes or exception masks across a switch. A task
+//     that changes them must restore them before it switches away.
+//   * The first switch into a fresh context runs entry(arg) on its stack with
+//     the stack aligned as a normal call would be; the sanitizer handshake for
+//     that first switch is done before entry runs (see init()).
+//   * Cost: without sanitizers switch_to() is an inlined direct call to ~16
+//     instructions of assembly (on this machine ~2-4 ns per switch when every
+//     switch goes through the same call site; see "Call sites" below). Under
+//     ASan/TSan it is an out-of-line call into the sanitizer runtime.
+//
+// Thread safety
+//   A Context is used by one thread at a time. Switching into a context that
+//   is running, or that another thread is switching into, is undefined; the
+//   runtime prevents it (a task is resumed by exactly one worker). A context
+//   may be suspended on one thread and resumed on another. Contexts are
+//   address-stable objects: do not move or copy one after init().
+//
+// Call sites
+//   A switch "returns" into the resumed context at the place where that
+//   context last called switch_to(). CPUs predict returns from a stack of
+//   call sites, so a switch is cheapest when every context switches from the
+//   same call site (e.g. one scheduler function that all task switches go
+//   through, as in Julia's jl_switch). Resuming a context that was suspended
+//   from a different site costs a return misprediction (~7 ns here).
+//
+// Thread-locals
+//   A task may migrate between threads across a switch. The compiler may
+//   keep the address of a thread_local (or errno, whose accessor is declared
+//   const) in a register across the call to switch_to(), so code that can
+//   migrate must re-read thread-locals through a non-inlined function after
+//   a switch.
+//
+// Build
+//   The sanitizer fields below exist only in ASan/TSan builds, so every
+//   translation unit that includes this header must be built with the same
+//   sanitizer flags as context.cc (the normal state of a sanitizer build).
+
+#pragma once
+
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_CONTEXT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_CONTEXT_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_CONTEXT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_CONTEXT_TSAN 1
+#endif
+#endif
+
+// Assembly (context_<arch>.S): saves the callee-saved registers on the
+// current stack, stores the stack pointer to *save_sp, switches to new_sp,
+// restores what was saved there and returns `arg` — from the point of view of
+// the resumed side, its own earlier call returns `arg`.
+extern "C" void* weft_context_switch(void** save_sp, void* new_sp,
+                                     void* arg) noexcept;
+
+namespace weft::internal {
+
+class Context {
+ public:
+  Context() = default;
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Makes this the context of the calling thread's own stack. Call once per
+  // thread, on that thread, before switching away from it for the first time.
+  // Such a context can only ever be resumed on its own thread.
+  void init_for_thread();
+
+  // A fresh context on the stack [stack_lo, stack_lo + size). The first
+  // switch into it calls entry(arg) on that stack, where arg is the value
+  // passed to that switch. entry must never return: it ends by switching
+  // away with final = true (returning traps). Use at least 1 KiB of stack
+  // (entry's own needs come on top); weft does not add a guard page. The
+  // stack may be reused for another init() once this context has finished
+  // and been destroyed.
+  void init(void* stack_lo, std::size_t size, void (*entry)(void*));
+
+  // Releases sanitizer state (the TSan fiber). The context must not be
+  // running. No-op in non-sanitizer builds; the stack memory stays the
+  // caller's.
+  void destroy();
+
+  // Saves the running execution into *this and resumes `to`, passing `arg`.
+  // Returns the arg of whichever switch later resumes *this. *this must be
+  // the context that is running now (the thread's own, or the one whose
+  // entry/switch_to we are in). With final = true *this is never resumed
+  // again: ASan drops its fake stack at once instead of keeping it.
+  void* switch_to(Context& to, void* arg, bool final = false);
+
+ private:
+  friend struct ContextGlue;  // context.cc: first entry and sanitizer glue.
+  void* switch_to_sanitized(Context& to, void* arg, bool final);
+
+  void* sp_ = nullptr;  // Valid while suspended; written by the assembly.
+#if WEFT_CONTEXT_ASAN
+  const void* stack_bottom_ = nullptr;  // For a thread's own context these
+  std::size_t stack_size_ = 0;          // are learned at its first switch.
+  void* fake_stack_ = nullptr;          // ASan fake stack while suspended.
+#endif
+#if WEFT_CONTEXT_TSAN
+  void* fiber_ = nullptr;
+  bool owns_fiber_ = false;  // A thread's own fiber belongs to TSan.
+#endif
+};
+
+inline void* Context::switch_to(Context& to, void* arg, bool final) {
+#if WEFT_CONTEXT_ASAN || WEFT_CONTEXT_TSAN
+  return switch_to_sanitized(to, arg, final);
+#else
+  (void)final;
+  return weft_context_switch(&sp_, to.sp_, arg);
+#endif
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,94 @@
+#include "weft/task/task.h"
+
+#include "absl/strings/str_cat.h"
+#include "weft/task/errors.h"
+
+namespace weft {
+
+const char* to_string(TaskState state) {
+  switch (state) {
+    case TaskState::kCreated: return "created";
+    case TaskState::kQueued: return "queued";
+    case TaskState::kRunning: return "running";
+    case TaskState::kWaiting: return "waiting";
+    case TaskState::kDone: return "done";
+    case TaskState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+const char* to_string(Pool pool) {
+  return pool == Pool::kInteractive ? "interactive" : "default";
+}
+
+const char* to_string(WaitKind kind) {
+  switch (kind) {
+    case WaitKind::kNone: return "nothing";
+    case WaitKind::kExplicit: return "wait()";
+    case WaitKind::kYieldTo: return "yieldto";
+    case WaitKind::kTask: return "task";
+    case WaitKind::kCondition: return "condition";
+    case WaitKind::kEvent: return "event";
+    case WaitKind::kSemaphore: return "semaphore";
+    case WaitKind::kLock: return "lock";
+    case WaitKind::kChannelPut: return "channel put";
+    case WaitKind::kChannelTake: return "channel take";
+    case WaitKind::kSleep: return "sleep";
+    case WaitKind::kFd: return "file descriptor";
+    case WaitKind::kProcess: return "process";
+  }
+  return "unknown";
+}
+
+TaskState TaskRef::state() const {
+  std::uint32_t s = core_->state.load(std::memory_order_acquire) & ~internal::kClaimBit;
+  switch (s) {
+    case internal::kCreated: return TaskState::kCreated;
+    case internal::kQueued: return TaskState::kQueued;
+    case internal::kRunning:
+    case internal::kNotified: return TaskState::kRunning;
+    case internal::kParked: return TaskState::kWaiting;
+    default: return core_->exception ? TaskState::kFailed : TaskState::kDone;
+  }
+}
+
+namespace internal {
+void check_before_schedule(const TaskCore* core, const char* what) {
+  if (core->state.load(std::memory_order_acquire) != kCreated) {
+    throw TaskStateError(absl::StrCat(what, ": task ", core->id,
+                                      " has already been scheduled; set it before the first "
+                                      "schedule"));
+  }
+}
+}  // namespace internal
+
+void TaskRef::set_sticky(bool sticky) {
+  internal::check_before_schedule(core(), "set_sticky");
+  core_->sticky = sticky;
+}
+
+void TaskRef::set_pool(Pool pool) {
+  internal::check_before_schedule(core(), "set_pool");
+  core_->node.pool = pool;
+}
+
+void TaskRef::set_priority(int priority) {
+  internal::check_before_schedule(core(), "set_priority");
+  core_->node.priority = priority;
+}
+
+void TaskRef::set_stack_size(std::size_t bytes) {
+  internal::check_before_schedule(core(), "set_stack_size");
+  core_->stack_size = bytes;
+}
+
+void TaskRef::set_policy_arg(std::int64_t arg) {
+  internal::check_before_schedule(core(), "set_policy_arg");
+  core_->node.policy_arg = arg;
+}
+
+bool istaskstarted(const TaskRef& t) { return t.core()->started(); }
+bool istaskdone(const TaskRef& t) { return t.core()->done(); }
+bool istaskfailed(const TaskRef& t) { return t.core()->failed(); }
+
+}  // namespace weft

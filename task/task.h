@@ -1,0 +1,119 @@
+// Task handles: Julia's Task, @task and the istask* queries.
+//
+// A task is a function run on its own stack, switched to and from by the scheduler. Creating a
+// Task (Julia's Task(func) and @task) does not start it: schedule(), yield(t), yieldto() or
+// wait() do (weft/sched/scheduling.h). Task<T> is a typed handle (fetch returns T); TaskRef is
+// the untyped one (Julia's Task), to which every Task<T> converts. Handles are cheap to copy
+// (an atomic reference count) and safe to share between threads.
+//
+// By default a task is sticky, as Julia's Task(func) is: it runs only on the worker thread it is
+// first scheduled on. Set it non-sticky before scheduling to let it migrate (Threads.@spawn
+// does this for you: weft::spawn).
+#ifndef WEFT_TASK_TASK_H_
+#define WEFT_TASK_TASK_H_
+
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "weft/task/task_core.h"
+
+namespace weft {
+
+// What a task's state looks like from outside (Julia's :runnable, :done, :failed, plus detail).
+enum class TaskState { kCreated, kQueued, kRunning, kWaiting, kDone, kFailed };
+const char* to_string(TaskState state);
+
+class TaskRef {
+ public:
+  TaskRef() = default;
+  explicit TaskRef(internal::TaskPtr core) : core_(std::move(core)) {}
+
+  bool valid() const { return static_cast<bool>(core_); }
+  std::uint64_t id() const { return core_->id; }
+  TaskState state() const;
+
+  bool sticky() const { return core_->sticky; }
+  // Only before the task is first scheduled; afterwards throws TaskStateError.
+  void set_sticky(bool sticky);
+  // Pool the task runs in, priority and stack size: settable before the first schedule.
+  Pool pool() const { return core_->node.pool; }
+  void set_pool(Pool pool);
+  int priority() const { return core_->node.priority; }
+  void set_priority(int priority);
+  void set_stack_size(std::size_t bytes);
+  void set_policy_arg(std::int64_t arg);
+
+  internal::TaskCore* core() const { return core_.get(); }
+  friend bool operator==(const TaskRef& a, const TaskRef& b) { return a.core_ == b.core_; }
+
+ protected:
+  internal::TaskPtr core_;
+};
+
+bool istaskstarted(const TaskRef& t);
+bool istaskdone(const TaskRef& t);
+bool istaskfailed(const TaskRef& t);
+
+namespace internal {
+
+template <typename T>
+class TaskResult : public TaskCore {
+ public:
+  std::optional<T> value;
+};
+
+template <>
+class TaskResult<void> : public TaskCore {};
+
+template <typename T, typename F>
+class TaskImpl final : public TaskResult<T> {
+ public:
+  explicit TaskImpl(F&& f) : fn_(std::move(f)) {}
+  void run_body() override {
+    if constexpr (std::is_void_v<T>) {
+      fn_();
+    } else {
+      this->value.emplace(fn_());
+    }
+  }
+
+ private:
+  F fn_;
+};
+
+void check_before_schedule(const TaskCore* core, const char* what);
+
+}  // namespace internal
+
+template <typename T = void>
+class Task : public TaskRef {
+ public:
+  using value_type = T;
+  Task() = default;
+
+  // Julia's Task(func): a task that will run f() when scheduled; not started.
+  template <typename F,
+            typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Task> &&
+                                        std::is_invocable_r_v<T, std::decay_t<F>&>>>
+  explicit Task(F&& f)
+      : TaskRef(internal::TaskPtr(
+            new internal::TaskImpl<T, std::decay_t<F>>(std::forward<F>(f)), /*adopt=*/true)) {}
+
+  // The result of a finished, successful task (used by fetch after waiting).
+  internal::TaskResult<T>* result_core() const {
+    return static_cast<internal::TaskResult<T>*>(core_.get());
+  }
+};
+
+// Julia's @task: wraps f in a new, not started task.
+template <typename F>
+auto make_task(F&& f) {
+  using R = std::invoke_result_t<std::decay_t<F>&>;
+  return Task<R>(std::forward<F>(f));
+}
+
+}  // namespace weft
+
+#endif  // WEFT_TASK_TASK_H_

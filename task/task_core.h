@@ -1,0 +1,108 @@
+// TaskCore: the type-erased state of one task; Task<T> (task.h) is a typed handle to it.
+//
+// A core is reference counted: each handle holds a reference, and the runtime holds one from
+// the task's first schedule until its stack is released after it finishes, so a fire-and-forget
+// task (@async with the handle dropped) still runs to the end. Cores come from mimalloc.
+//
+// Thread safety: `state` and the done-waiter list are atomics; the scheduling fields are written
+// before the task is first scheduled (and under the runtime's protocol afterwards); the result is
+// written by the task before it publishes kDone and read by others only after they observe it.
+#ifndef WEFT_TASK_TASK_CORE_H_
+#define WEFT_TASK_TASK_CORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+
+#include "weft/task/context.h"
+#include "weft/task/sched_node.h"
+#include "weft/task/stack.h"
+#include "weft/task/waiter.h"
+
+namespace weft {
+
+class TaskLocalStorage;
+
+namespace internal {
+
+class TaskCore : public Waiter {
+ public:
+  TaskCore();
+  virtual ~TaskCore();
+
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p);
+
+  // Runs the body and stores its result; an exception propagates to the caller (the runtime).
+  virtual void run_body() = 0;
+
+  void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release_ref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  bool started() const { return has_started.load(std::memory_order_acquire); }
+  bool done() const { return state.load(std::memory_order_acquire) == kDone; }
+  bool failed() const { return done() && exception != nullptr; }
+
+  const std::uint64_t id;
+  SchedNode node;
+  bool sticky = true;         // Julia's default for Task(f): runs only on its first worker
+  std::size_t stack_size = 0;  // 0: the default (WEFT_STACK_SIZE or 64 KiB)
+
+  // Set by the runtime.
+  Context context;
+  Stack stack;
+  void* runtime = nullptr;       // the Runtime it was first scheduled on
+  std::int32_t last_worker = -1;  // worker it last ran on (task dumps, sticky binding)
+  std::exception_ptr exception;   // why it failed, once done
+  // The C++ runtime's per-thread exception bookkeeping (exceptions being handled, uncaught
+  // count) belongs to the task, not the thread: saved and restored around every switch, so a
+  // task that yields inside a catch block keeps its own.
+  void* eh_caught = nullptr;
+  unsigned eh_uncaught = 0;
+  std::unique_ptr<TaskLocalStorage> local_storage;  // created on first use
+  std::atomic<bool> has_started{false};  // set when first switched to (istaskstarted)
+  std::atomic<bool> error_monitored{false};
+  std::atomic<bool> error_reported{false};
+
+  // Waiters for this task to finish: a lock-free stack closed by finish (see task_done.cc).
+  std::atomic<Waiter*> done_waiters{nullptr};
+
+ private:
+  std::atomic<std::int32_t> refs_{1};
+};
+
+// Intrusive owning pointer to a core.
+class TaskPtr {
+ public:
+  TaskPtr() = default;
+  explicit TaskPtr(TaskCore* core, bool adopt) : core_(core) {
+    if (core_ != nullptr && !adopt) core_->add_ref();
+  }
+  TaskPtr(const TaskPtr& o) : core_(o.core_) {
+    if (core_ != nullptr) core_->add_ref();
+  }
+  TaskPtr(TaskPtr&& o) noexcept : core_(o.core_) { o.core_ = nullptr; }
+  TaskPtr& operator=(TaskPtr o) noexcept {
+    std::swap(core_, o.core_);
+    return *this;
+  }
+  ~TaskPtr() {
+    if (core_ != nullptr) core_->release_ref();
+  }
+  TaskCore* get() const { return core_; }
+  TaskCore* operator->() const { return core_; }
+  explicit operator bool() const { return core_ != nullptr; }
+  friend bool operator==(const TaskPtr& a, const TaskPtr& b) { return a.core_ == b.core_; }
+
+ private:
+  TaskCore* core_ = nullptr;
+};
+
+}  // namespace internal
+}  // namespace weft
+
+#endif  // WEFT_TASK_TASK_CORE_H_

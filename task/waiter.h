@@ -1,0 +1,87 @@
+// Waiter: one who can block, either a task or a plain thread, as sync primitives see it.
+//
+// Primitives (sync/, channel/) keep waiters in intrusive queues and wake them through
+// weft/sched/park.h; they never care whether a waiter is a task (parks without holding its
+// worker thread) or a plain thread (blocks on a futex). A waiter waits on one thing at a time,
+// so one pair of queue links is enough and waiting never allocates.
+//
+// The fields below the links belong to whoever owns the queue the waiter is in (guarded by that
+// primitive's lock) or to the park/wake protocol in sched:runtime; nothing else touches them.
+#ifndef WEFT_TASK_WAITER_H_
+#define WEFT_TASK_WAITER_H_
+
+#include <any>
+#include <atomic>
+#include <cstdint>
+#include <exception>
+
+namespace weft {
+
+// What a parked waiter is waiting on: shown in task dumps and used to refuse a schedule() that
+// would steal a primitive's wake-up.
+enum class WaitKind : std::uint8_t {
+  kNone,         // running or runnable
+  kExplicit,     // wait() with no argument: only schedule() or yieldto() restarts it
+  kYieldTo,      // switched away from by yieldto(): same as kExplicit
+  kTask,         // wait(t) / fetch(t)
+  kCondition,
+  kEvent,
+  kSemaphore,
+  kLock,
+  kChannelPut,
+  kChannelTake,
+  kSleep,
+  kFd,
+  kProcess,
+};
+
+const char* to_string(WaitKind kind);
+
+namespace internal {
+
+// States of a Waiter's `state` word; transitions are described in sched/runtime_park.cc.
+enum WaiterState : std::uint32_t {
+  kCreated = 0,   // task only: not yet scheduled
+  kQueued = 1,    // task only: in a policy's queue
+  kRunning = 2,
+  kNotified = 3,  // a wake-up arrived while running or parking: the next park returns at once
+  kParked = 4,
+  kDone = 5,      // task only: finished (successfully or not)
+  kClaimBit = 0x100,  // a waker is writing the wake value; readers spin until it clears
+};
+
+// Timed-wait token: exactly one of the waker and the timer moves it out of kArmed.
+enum TimedState : std::uint32_t { kUntimed = 0, kArmed = 1, kFiredTimer = 2, kWokenFirst = 3 };
+
+struct Waiter {
+  enum class Kind : std::uint8_t { kTask, kThread };
+  explicit Waiter(Kind k) : kind(k) {}
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  std::atomic<std::uint32_t> state{kCreated};
+  std::atomic<std::uint32_t> timed{kUntimed};
+  const Kind kind;
+  // Read by other threads (schedule(), task dumps) while the waiter may change them: atomics,
+  // relaxed, since they are diagnostics and a guard, not synchronization.
+  std::atomic<WaitKind> wait_kind{WaitKind::kNone};
+  std::atomic<const void*> wait_object{nullptr};
+
+  // Intrusive links for the one wait queue this waiter is in; owned by that queue's lock.
+  Waiter* wq_next = nullptr;
+  Waiter* wq_prev = nullptr;
+  bool wq_linked = false;
+  // Free for the primitive that queued the waiter (e.g. Condition's "first" flag, a channel
+  // slot pointer); owned by that primitive's lock.
+  void* wq_data = nullptr;
+
+  // The wake payload: written only by the waker that won the state transition, read by the
+  // waiter after it resumes.
+  std::any value;
+  std::exception_ptr error;
+};
+
+}  // namespace internal
+}  // namespace weft
+
+#endif  // WEFT_TASK_WAITER_H_

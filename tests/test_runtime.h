@@ -1,0 +1,45 @@
+// Test helpers: run a test body as a task in a runtime of 1 or 2 workers using the scheduler
+// the test binary links (each test target links exactly one; see weft_sched_test).
+#ifndef WEFT_TESTS_TEST_RUNTIME_H_
+#define WEFT_TESTS_TEST_RUNTIME_H_
+
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "weft/sched/runtime.h"
+
+namespace weft::testing {
+
+// Parameterized on the number of default-pool workers.
+class RuntimeTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    RuntimeOptions options;
+    options.default_threads = GetParam();
+    options.interactive_threads = 0;
+    runtime_ = std::make_unique<Runtime>(std::move(options));
+  }
+  void TearDown() override { runtime_.reset(); }
+
+  // Runs f as a task in this test's runtime and waits for it.
+  template <typename F>
+  auto run(F&& f) {
+    return runtime_->run(std::forward<F>(f));
+  }
+
+  Runtime& runtime() { return *runtime_; }
+
+ private:
+  std::unique_ptr<Runtime> runtime_;
+};
+
+inline std::string WorkerCountName(const ::testing::TestParamInfo<int>& info) {
+  return std::to_string(info.param) + (info.param == 1 ? "_worker" : "_workers");
+}
+
+#define WEFT_INSTANTIATE_WORKER_COUNTS(Suite) \
+  INSTANTIATE_TEST_SUITE_P(Workers, Suite, ::testing::Values(1, 2), ::weft::testing::WorkerCountName)
+
+}  // namespace weft::testing
+
+#endif  // WEFT_TESTS_TEST_RUNTIME_H_

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The test command: every test, plain and under ASan, TSan and (time allowing) UBSan.
+# Each config runs even if an earlier one failed; the exit status is nonzero if any failed.
+# Per-test results (gtest XML + Bazel's verdict) are kept in $TEST_RESULTS_DIR/<config>/
+# for tools/count_results.py, since bazel-testlogs only holds the latest run of each test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+results=${TEST_RESULTS_DIR:-$(mktemp -d /tmp/weft-test-results.XXXXXX)}
+if ! tools/setup.sh; then
+  # Recorded as a failure so that the count cannot read "0 failed" after a broken setup.
+  mkdir -p "$results/setup" && python3 tools/count_results.py collect "$results/setup" /dev/null 1
+  exit 1
+fi
+budget=${WEFT_TEST_BUDGET_SECONDS:-1200}  # CI allows more; 20 min keeps the loop usable
+start=$SECONDS
+slowest=0
+failed=()
+
+# run_config NAME [bazel flags...]
+run_config() {
+  local name=$1 rc=0 t0=$SECONDS
+  shift
+  rm -rf "${results:?}/$name" && mkdir -p "$results/$name"
+  echo "=== tools/test.sh: config $name" >&2
+  bazel test "$@" --keep_going --test_output=errors \
+    --test_tag_filters=-benchmark,-manual \
+    --build_event_json_file="$results/$name/bep.json" -- //... || rc=$?
+  python3 tools/count_results.py collect "$results/$name" "$results/$name/bep.json" "$rc" ||
+    { [ "$rc" -ne 0 ] || rc=1; }
+  # 4: no test targets at all, which is not a failure.
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ]; then failed+=("$name"); fi
+  (( SECONDS - t0 > slowest )) && slowest=$((SECONDS - t0))
+  return 0
+}
+
+run_config plain
+# Sanitizer runs skip building what no test needs (benchmark binaries); plain built it all.
+run_config asan --config=asan --build_tests_only
+run_config tsan --config=tsan --build_tests_only
+if (( SECONDS - start + slowest <= budget )); then
+  run_config ubsan --config=ubsan --build_tests_only
+else
+  echo "=== tools/test.sh: skipping ubsan, it would pass the ${budget}s budget" >&2
+fi
+# (Consumer-workspace checks will run here.)
+
+echo "=== tools/test.sh: $((SECONDS - start))s; results in $results" >&2
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "=== tools/test.sh: FAILED in: ${failed[*]}" >&2
+  exit 1
+fi
