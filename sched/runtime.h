@@ -47,12 +47,13 @@ class Runtime {
   // The process's default runtime, started on first use.
   static Runtime& global();
 
-  // Schedules f as a non-sticky task on this runtime's default pool and waits for it from the
-  // calling plain thread; returns its result or throws TaskFailedException.
+  // Schedules f as a task on this runtime's default pool and waits for it from the calling
+  // plain thread; returns its result or throws TaskFailedException. Like Julia's root task the
+  // task is sticky (bound to one worker), so the spec's schedule(t); yield() idioms behave
+  // as they do there; what it spawns is free to run anywhere.
   template <typename F>
   auto run(F&& f) {
     auto t = make_task(std::forward<F>(f));
-    t.set_sticky(false);
     submit(t);
     return fetch(t);
   }

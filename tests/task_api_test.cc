@@ -1,0 +1,330 @@
+// The task API beyond the spec's examples: results and failures crossing task boundaries,
+// yield(t)/yieldto, schedule with values and errors, the clear errors for misuse, stickiness,
+// errormonitor, and plain threads waiting on tasks.
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/park.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/errors.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+class TaskApi : public RuntimeTest {};
+
+TEST_P(TaskApi, FetchReturnsTypedResult) {
+  std::string s = run([] {
+    auto t = spawn([] { return std::string("hello"); });
+    return fetch(t) + " world";
+  });
+  EXPECT_EQ(s, "hello world");
+}
+
+TEST_P(TaskApi, FailedTaskRaisesTaskFailedExceptionWithCauseAndTask) {
+  run([] {
+    auto t = spawn([]() -> int { throw std::out_of_range("deep failure"); });
+    try {
+      fetch(t);
+      FAIL() << "fetch of a failed task returned";
+    } catch (const TaskFailedException& e) {
+      EXPECT_EQ(e.task(), t);
+      EXPECT_NE(std::string(e.what()).find("deep failure"), std::string::npos);
+      EXPECT_THROW(e.rethrow_cause(), std::out_of_range);
+    }
+    EXPECT_THROW(wait(t), TaskFailedException);
+    EXPECT_TRUE(istaskfailed(t));
+  });
+}
+
+TEST_P(TaskApi, NestedFailuresChainThroughTasks) {
+  run([] {
+    auto outer = spawn([] {
+      auto inner = spawn([]() -> int { throw std::runtime_error("inner"); });
+      return fetch(inner);
+    });
+    try {
+      fetch(outer);
+      FAIL();
+    } catch (const TaskFailedException& e) {
+      try {
+        e.rethrow_cause();
+      } catch (const TaskFailedException& inner) {
+        EXPECT_NE(std::string(inner.what()).find("inner"), std::string::npos);
+      }
+    }
+  });
+}
+
+TEST_P(TaskApi, ExceptionsInFlightSurviveSwitches) {
+  // A task that yields inside a catch block keeps its own exception state.
+  run([] {
+    std::vector<Task<std::string>> tasks;
+    for (int i = 0; i < 8; ++i) {
+      tasks.push_back(spawn([i] {
+        try {
+          throw std::runtime_error("e" + std::to_string(i));
+        } catch (const std::exception&) {
+          yield();
+          yield();
+          try {
+            throw;  // rethrow the exception being handled: must still be ours
+          } catch (const std::runtime_error& again) {
+            return std::string(again.what());
+          }
+        }
+      }));
+    }
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(fetch(tasks[i]), "e" + std::to_string(i));
+  });
+}
+
+TEST_P(TaskApi, ScheduleValueIsReturnedByWait) {
+  run([] {
+    auto waiter = make_task([] { return std::any_cast<int>(wait()); });
+    schedule(waiter);
+    yield();  // the sticky waiter runs on this worker and parks in wait()
+    EXPECT_EQ(waiter.state(), TaskState::kWaiting);
+    schedule(waiter, 42);
+    EXPECT_EQ(fetch(waiter), 42);
+  });
+}
+
+TEST_P(TaskApi, ScheduleErrorRaisesInTask) {
+  run([] {
+    auto waiter = make_task([] {
+      try {
+        wait();
+      } catch (const std::logic_error& e) {
+        return std::string(e.what());
+      }
+      return std::string("not raised");
+    });
+    schedule(waiter);
+    yield();
+    schedule(waiter, std::make_exception_ptr(std::logic_error("injected")), {.error = true});
+    EXPECT_EQ(fetch(waiter), "injected");
+  });
+}
+
+TEST_P(TaskApi, ScheduleErrorOnNewTaskFailsIt) {
+  run([] {
+    bool ran = false;
+    auto t = make_task([&] { ran = true; });
+    schedule(t, std::make_exception_ptr(std::runtime_error("never ran")), {.error = true});
+    EXPECT_THROW(wait(t), TaskFailedException);
+    EXPECT_FALSE(ran);
+  });
+}
+
+TEST_P(TaskApi, ScheduleErrorNeedsExceptionPtr) {
+  run([] {
+    auto t = make_task([] {});
+    EXPECT_THROW(schedule(t, 3, {.error = true}), std::invalid_argument);
+    schedule(t);
+    wait(t);
+  });
+}
+
+TEST_P(TaskApi, MisuseRaisesClearErrors) {
+  run([] {
+    auto t = make_task([] { yield(); });
+    schedule(t);
+    try {
+      schedule(t);
+      FAIL() << "second schedule of a queued task accepted";
+    } catch (const TaskStateError& e) {
+      EXPECT_NE(std::string(e.what()).find("already scheduled"), std::string::npos) << e.what();
+    }
+    wait(t);
+    try {
+      schedule(t);
+      FAIL();
+    } catch (const TaskStateError& e) {
+      EXPECT_NE(std::string(e.what()).find("finished"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(yieldto(t), TaskStateError);
+    EXPECT_THROW(t.set_sticky(false), TaskStateError);
+  });
+}
+
+TEST_P(TaskApi, WaitOnSelfIsAnError) {
+  run([] {
+    auto self = current_task();
+    try {
+      wait(self);
+      FAIL();
+    } catch (const TaskStateError& e) {
+      EXPECT_NE(std::string(e.what()).find("itself"), std::string::npos);
+    }
+  });
+}
+
+TEST_P(TaskApi, ScheduleRefusesTaskWaitingOnAnotherTask) {
+  run([] {
+    auto blocker = make_task([] { wait(); });
+    schedule(blocker);
+    auto joiner = make_task([&] { wait(blocker); });
+    schedule(joiner);
+    yield();
+    yield();
+    EXPECT_EQ(joiner.state(), TaskState::kWaiting);
+    EXPECT_THROW(schedule(joiner), TaskStateError);
+    schedule(blocker);
+    wait(joiner);
+  });
+}
+
+TEST_P(TaskApi, YieldToPassesValuesBothWays) {
+  run([] {
+    TaskRef main = current_task();
+    int total = 0;
+    auto partner = make_task([main, &total] {
+      // The first switch calls the function with no arguments; later ones return yieldto's arg.
+      total += std::any_cast<int>(yieldto(main, 1));
+      total += std::any_cast<int>(yieldto(main, 2));
+      schedule(main, total);  // main is suspended by yieldto: resume it through the queue
+    });
+    EXPECT_EQ(std::any_cast<int>(yieldto(partner)), 1);
+    EXPECT_EQ(std::any_cast<int>(yieldto(partner, 10)), 2);
+    EXPECT_EQ(std::any_cast<int>(yieldto(partner, 20)), 30);
+    wait(partner);
+  });
+}
+
+TEST_P(TaskApi, YieldToTargetRuns) {
+  run([] {
+    TaskRef main = current_task();
+    std::vector<int> order;
+    auto t = make_task([&] {
+      order.push_back(1);
+      schedule(main, 7);  // resume main through the queue
+    });
+    std::any v = yieldto(t);
+    order.push_back(2);
+    EXPECT_EQ(std::any_cast<int>(v), 7);
+    EXPECT_EQ(order, (std::vector<int>{1, 2}));
+    wait(t);
+  });
+}
+
+TEST_P(TaskApi, YieldTRunsTargetFirst) {
+  run([] {
+    std::vector<int> order;
+    auto a = make_task([&] { order.push_back(1); });
+    auto b = make_task([&] { order.push_back(2); });
+    schedule(a);
+    yield(b);  // b runs before a, which was queued earlier
+    wait(a);
+    wait(b);
+    EXPECT_EQ(order, (std::vector<int>{2, 1}));
+  });
+}
+
+TEST_P(TaskApi, StickyTasksStayOnTheirWorker) {
+  run([] {
+    std::vector<Task<bool>> tasks;
+    for (int i = 0; i < 20; ++i) {
+      tasks.push_back(async([] {
+        int id = threadid();
+        for (int k = 0; k < 50; ++k) {
+          yield();
+          if (threadid() != id) return false;
+        }
+        return true;
+      }));
+    }
+    for (auto& t : tasks) EXPECT_TRUE(fetch(t));
+  });
+}
+
+TEST_P(TaskApi, AsyncMakesParentSticky) {
+  run([] {
+    auto parent = spawn([] {
+      EXPECT_FALSE(current_task().sticky());
+      auto child = async([] {});
+      EXPECT_TRUE(current_task().sticky());
+      wait(child);
+    });
+    wait(parent);
+  });
+}
+
+TEST_P(TaskApi, PlainThreadWaitsAndFetches) {
+  auto t = make_task([] {
+    sleep(0.002);
+    return 5;
+  });
+  runtime().submit(t);
+  std::thread other([&] { EXPECT_EQ(fetch(t), 5); });
+  EXPECT_EQ(fetch(t), 5);
+  other.join();
+}
+
+TEST_P(TaskApi, SleepBlocksAtLeastTheTime) {
+  run([] {
+    auto start = Clock::now();
+    sleep(0.01);
+    EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(10));
+    start = Clock::now();
+    sleep(0.0);  // the minimum is 1 ms
+    EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(1));
+    EXPECT_THROW(sleep(-1.0), std::invalid_argument);
+  });
+}
+
+TEST_P(TaskApi, SleepingTasksDoNotHoldWorkers) {
+  // 200 tasks sleeping 20 ms each finish in far less than 200 * 20 ms.
+  run([] {
+    auto start = Clock::now();
+    std::vector<Task<void>> tasks;
+    for (int i = 0; i < 200; ++i) tasks.push_back(spawn([] { sleep(0.02); }));
+    for (auto& t : tasks) wait(t);
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  });
+}
+
+TEST_P(TaskApi, ErrormonitorPrintsFailure) {
+  ::testing::internal::CaptureStderr();
+  run([] {
+    auto t = errormonitor(spawn([] { throw std::runtime_error("task failed"); }));
+    EXPECT_THROW(wait(t), TaskFailedException);
+  });
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Unhandled Task ERROR"), std::string::npos) << err;
+  EXPECT_NE(err.find("task failed"), std::string::npos) << err;
+}
+
+TEST_P(TaskApi, CurrentTaskIdentity) {
+  run([] {
+    TaskRef me = current_task();
+    EXPECT_TRUE(me.valid());
+    auto t = spawn([] { return current_task().id(); });
+    EXPECT_EQ(fetch(t), t.id());
+    EXPECT_NE(t.id(), me.id());
+  });
+  EXPECT_FALSE(current_task().valid());
+}
+
+TEST_P(TaskApi, NoThreadsInPoolIsAnError) {
+  run([] {
+    try {
+      spawn([] {}, {.pool = Pool::kInteractive});
+      FAIL();
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("interactive"), std::string::npos);
+    }
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(TaskApi);
+
+}  // namespace
+}  // namespace weft

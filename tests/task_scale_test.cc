@@ -1,0 +1,61 @@
+// Scale: a million switches between two tasks, and a hundred thousand tasks parked at once.
+#include <atomic>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/scheduling.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+class TaskScale : public RuntimeTest {};
+
+TEST_P(TaskScale, MillionSwitchesBetweenTwoTasks) {
+  run([] {
+    constexpr int kRounds = 500'000;  // two switches per round
+    std::atomic<int> turn{0};
+    auto player = [&turn](int me) {
+      return async([&turn, me] {
+        int rounds = 0;
+        while (rounds < kRounds) {
+          if (turn.load(std::memory_order_acquire) == me) {
+            turn.store(1 - me, std::memory_order_release);
+            ++rounds;
+          }
+          yield();
+        }
+        return rounds;
+      });
+    };
+    auto a = player(0);
+    auto b = player(1);
+    EXPECT_EQ(fetch(a), kRounds);
+    EXPECT_EQ(fetch(b), kRounds);
+  });
+}
+
+TEST_P(TaskScale, HundredThousandParkedTasks) {
+  run([] {
+    constexpr int kTasks = 100'000;
+    std::vector<Task<int>> tasks;
+    tasks.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      tasks.push_back(spawn([i] { return std::any_cast<int>(wait()) + i; }));
+    }
+    // Let every task start and park in wait().
+    for (auto& t : tasks) {
+      while (t.state() != TaskState::kWaiting) yield();
+    }
+    for (int i = 0; i < kTasks; ++i) schedule(tasks[i], 1);
+    long long sum = 0;
+    for (auto& t : tasks) sum += fetch(t);
+    EXPECT_EQ(sum, static_cast<long long>(kTasks) * (kTasks - 1) / 2 + kTasks);
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(TaskScale);
+
+}  // namespace
+}  // namespace weft
