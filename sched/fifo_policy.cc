@@ -7,7 +7,7 @@ namespace weft {
 void FifoPolicy::init(const Topology& topology) {
   topology_ = topology;
   pool_queues_ = std::make_unique<LockedQueue[]>(kNumPools);
-  worker_queues_ = std::make_unique<LockedQueue[]>(topology.num_workers());
+  worker_queues_ = std::make_unique<StickyQueue[]>(topology.num_workers());
 }
 
 void FifoPolicy::push_locked(LockedQueue& q, SchedNode* node) {
@@ -25,24 +25,29 @@ SchedNode* FifoPolicy::pop_locked(LockedQueue& q) {
 }
 
 void FifoPolicy::push(SchedNode* node, const PushInfo&) {
-  node->policy_word = seq_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t stamp = stamp_.load(std::memory_order_relaxed);
+  stamp_.store(stamp + 1, std::memory_order_relaxed);
+  node->policy_word = stamp;
   if (node->affinity >= 0) {
-    push_locked(worker_queues_[node->affinity], node);
+    worker_queues_[node->affinity].queue.push(node);
   } else {
     push_locked(pool_queues_[static_cast<int>(node->pool)], node);
   }
 }
 
 SchedNode* FifoPolicy::pop(int worker) {
-  LockedQueue& mine = worker_queues_[worker];
+  MpscNodeQueue& mine = worker_queues_[worker].queue;
   LockedQueue& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
-  // Older head first; the hints may be stale, so fall back to the other queue when empty.
-  const bool mine_first = mine.front_seq.load(std::memory_order_relaxed) <=
-                          shared.front_seq.load(std::memory_order_relaxed);
-  LockedQueue& first = mine_first ? mine : shared;
-  LockedQueue& second = mine_first ? shared : mine;
-  if (SchedNode* n = pop_locked(first)) return n;
-  return pop_locked(second);
+  // seq_cst: see MpscNodeQueue; the hint lets an empty shared queue cost no lock.
+  const std::uint64_t shared_front = shared.front_seq.load(std::memory_order_seq_cst);
+  SchedNode* sticky = mine.peek();
+  if (sticky != nullptr && sticky->policy_word <= shared_front) {
+    if (SchedNode* n = mine.pop()) return n;
+  }
+  if (shared_front != UINT64_MAX) {
+    if (SchedNode* n = pop_locked(shared)) return n;
+  }
+  return mine.pop();
 }
 
 }  // namespace weft

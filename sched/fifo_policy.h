@@ -1,10 +1,10 @@
 // FifoPolicy: the reference scheduler. Tasks run in the order they became runnable.
 //
-// One queue per pool for tasks free to run on any of its workers, and one per worker for
-// sticky tasks bound to it; pop() takes whichever head became runnable first (a sequence number
-// taken at push), so the order is one FIFO as far as each worker can tell. Each queue has its
-// own SpinLock. Simple and fair, not fast under contention: it is the baseline the other
-// policies are compared with.
+// One queue per pool for tasks free to run on any of its workers (a SpinLock'd list), and one
+// lock-free queue per worker for sticky tasks bound to it; pop() takes whichever head became
+// runnable first (a stamp taken at push), so the order is one FIFO as far as each worker can
+// tell. Simple and fair, not built for contention: the baseline the other policies are
+// compared with.
 #ifndef WEFT_SCHED_FIFO_POLICY_H_
 #define WEFT_SCHED_FIFO_POLICY_H_
 
@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "weft/sched/mpsc_node_queue.h"
 #include "weft/sched/node_queue.h"
 #include "weft/sched/policy.h"
 #include "weft/sched/spin_lock.h"
@@ -26,6 +27,9 @@ class FifoPolicy final : public Policy {
   SchedNode* pop(int worker) override;
 
  private:
+  struct alignas(64) StickyQueue {
+    MpscNodeQueue queue;
+  };
   struct alignas(64) LockedQueue {
     SpinLock lock;
     NodeQueue queue;
@@ -38,8 +42,10 @@ class FifoPolicy final : public Policy {
 
   Topology topology_;
   std::unique_ptr<LockedQueue[]> pool_queues_;    // per pool
-  std::unique_ptr<LockedQueue[]> worker_queues_;  // per worker, sticky tasks
-  alignas(64) std::atomic<std::uint64_t> seq_{0};
+  std::unique_ptr<StickyQueue[]> worker_queues_;  // per worker, sticky tasks
+  // Push stamps. Read and bumped without a read-modify-write: two racing pushes may share a
+  // stamp, which only blurs the order of two tasks that became runnable at the same moment.
+  alignas(64) std::atomic<std::uint64_t> stamp_{0};
 };
 
 }  // namespace weft

@@ -68,12 +68,15 @@ TaskCore* RuntimeCore::pop(int worker) {
 
 void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
   policy->push(&t->node, PushInfo{reason, from_worker});
+  // A task bound to the pushing worker will be found by that worker's next pop: nobody to wake.
+  if (t->node.affinity >= 0 && t->node.affinity == from_worker) return;
   wake_one(t->node);
 }
 
 void RuntimeCore::wake_one(const SchedNode& node) {
   store_load_fence();
-  if (idle_count.load(std::memory_order_relaxed) == 0) return;
+  // seq_cst pairs with the idle worker's fetch_add (worker.cc): see MpscNodeQueue.
+  if (idle_count.load(std::memory_order_seq_cst) == 0) return;
   auto try_wake = [this](Worker* w) {
     if (!w->idle.load(std::memory_order_relaxed) ||
         !w->idle.exchange(false, std::memory_order_acq_rel)) {

@@ -36,6 +36,7 @@ struct alignas(64) Worker {
   int index = 0;
   Pool pool = Pool::kDefault;
   Context loop_context;  // the worker thread's own stack, running loop()
+  void* eh_globals = nullptr;  // this thread's C++ exception globals (see TaskCore::eh_caught)
   TaskCore* current = nullptr;
 
   // Set by the leaving context, consumed by after_switch() on the arriving one.
@@ -104,6 +105,9 @@ inline Waiter* const kDoneWaitersClosed = reinterpret_cast<Waiter*>(std::uintptr
 
 // Runs t on worker w from its loop, until t switches back to the loop.
 void run_on_worker(Worker* w, TaskCore* t);
+
+// The calling thread's C++ exception globals (for Worker::eh_globals).
+void* thread_eh_globals();
 
 // errormonitor(t).
 void monitor_errors(TaskCore* t);

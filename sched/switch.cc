@@ -19,7 +19,7 @@ struct EhGlobals {
   unsigned int uncaught;
 };
 
-EhGlobals* eh_globals() { return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals()); }
+EhGlobals* eh_globals(Worker* w) { return static_cast<EhGlobals*>(w->eh_globals); }
 
 inline void cpu_relax() {
 #if defined(__x86_64__)
@@ -51,7 +51,7 @@ void report_unhandled(TaskCore* t) {
 void task_entry(void* arg) {
   Worker* w = static_cast<Worker*>(arg);
   TaskCore* self = w->current;
-  EhGlobals* eh = eh_globals();
+  EhGlobals* eh = eh_globals(w);
   eh->caught = nullptr;
   eh->uncaught = 0;
   w->after_switch();
@@ -131,6 +131,8 @@ void retire(Worker* w, TaskCore* t) {
 
 }  // namespace
 
+void* thread_eh_globals() { return abi::__cxa_get_globals(); }
+
 void Worker::after_switch() {
   TaskCore* p = prev;
   if (p == nullptr) return;
@@ -160,7 +162,7 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   if (next == nullptr) next = w->rt->pop(w->index);
   w->prev = cur;
   w->prev_leave = how;
-  EhGlobals* eh = eh_globals();
+  EhGlobals* eh = eh_globals(w);
   cur->eh_caught = eh->caught;
   cur->eh_uncaught = eh->uncaught;
   const bool final = how == Leave::kFinish;
@@ -175,7 +177,7 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   }
   // Resumed, possibly on another worker: the one that switched to us passed itself.
   Worker* now = static_cast<Worker*>(arrived);
-  eh = eh_globals();
+  eh = eh_globals(now);
   eh->caught = cur->eh_caught;
   eh->uncaught = cur->eh_uncaught;
   now->after_switch();
@@ -185,7 +187,7 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
 void run_on_worker(Worker* w, TaskCore* t) {
   prepare(w, t);
   w->loop_context.switch_to(t->context, w);
-  EhGlobals* eh = eh_globals();
+  EhGlobals* eh = eh_globals(w);
   eh->caught = nullptr;
   eh->uncaught = 0;
   w->after_switch();

@@ -61,6 +61,7 @@ void Worker::loop() {
   tls_worker = this;
   ensure_signal_stack();
   loop_context.init_for_thread();
+  eh_globals = thread_eh_globals();
   rt->policy->on_worker_start(index);
   for (;;) {
     TaskCore* t = rt->pop(index);
