@@ -7,7 +7,8 @@ namespace weft {
 void FifoPolicy::init(const Topology& topology) {
   topology_ = topology;
   pool_queues_ = std::make_unique<LockedQueue[]>(kNumPools);
-  worker_queues_ = std::make_unique<StickyQueue[]>(topology.num_workers());
+  worker_queues_ = std::make_unique<WorkerQueues[]>(topology.num_workers());
+  for (int p = 0; p < kNumPools; ++p) pool_size_[p] = topology.count(static_cast<Pool>(p));
 }
 
 void FifoPolicy::push_locked(LockedQueue& q, SchedNode* node) {
@@ -24,30 +25,45 @@ SchedNode* FifoPolicy::pop_locked(LockedQueue& q) {
   return n;
 }
 
-void FifoPolicy::push(SchedNode* node, const PushInfo&) {
+void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
   const std::uint64_t stamp = stamp_.load(std::memory_order_relaxed);
   stamp_.store(stamp + 1, std::memory_order_relaxed);
   node->policy_word = stamp;
-  if (node->affinity >= 0) {
-    worker_queues_[node->affinity].queue.push(node);
+  const int pool = static_cast<int>(node->pool);
+  // Work only the pushing worker may run (bound to it, or its pool has no other worker) goes
+  // to its own list: it is on its own thread, so no other thread touches that list.
+  const int w = info.from_worker;
+  if (w >= 0 && (node->affinity == w ||
+                 (node->affinity < 0 && pool_size_[pool] == 1 && topology_.pool_of[w] == node->pool))) {
+    worker_queues_[w].local.push_back(node);
+  } else if (node->affinity >= 0) {
+    worker_queues_[node->affinity].remote.push(node);
   } else {
-    push_locked(pool_queues_[static_cast<int>(node->pool)], node);
+    push_locked(pool_queues_[pool], node);
   }
 }
 
 SchedNode* FifoPolicy::pop(int worker) {
-  MpscNodeQueue& mine = worker_queues_[worker].queue;
+  WorkerQueues& mine = worker_queues_[worker];
   LockedQueue& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
-  // seq_cst: see MpscNodeQueue; the hint lets an empty shared queue cost no lock.
-  const std::uint64_t shared_front = shared.front_seq.load(std::memory_order_seq_cst);
-  SchedNode* sticky = mine.peek();
-  if (sticky != nullptr && sticky->policy_word <= shared_front) {
-    if (SchedNode* n = mine.pop()) return n;
+  // The oldest of three heads. seq_cst: see MpscNodeQueue; the hint lets an empty shared
+  // queue cost no lock.
+  const std::uint64_t shared_stamp = shared.front_seq.load(std::memory_order_seq_cst);
+  SchedNode* local = mine.local.front();
+  SchedNode* remote = mine.remote.peek();
+  const std::uint64_t local_stamp = local != nullptr ? local->policy_word : UINT64_MAX;
+  const std::uint64_t remote_stamp = remote != nullptr ? remote->policy_word : UINT64_MAX;
+  if (local_stamp <= remote_stamp && local_stamp <= shared_stamp && local != nullptr) {
+    return mine.local.pop_front();
   }
-  if (shared_front != UINT64_MAX) {
+  if (remote_stamp <= shared_stamp && remote != nullptr) {
+    if (SchedNode* n = mine.remote.pop()) return n;
+  }
+  if (shared_stamp != UINT64_MAX) {
     if (SchedNode* n = pop_locked(shared)) return n;
   }
-  return mine.pop();
+  if (SchedNode* n = mine.local.pop_front()) return n;
+  return mine.remote.pop();
 }
 
 }  // namespace weft

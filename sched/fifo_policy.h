@@ -1,10 +1,11 @@
 // FifoPolicy: the reference scheduler. Tasks run in the order they became runnable.
 //
-// One queue per pool for tasks free to run on any of its workers (a SpinLock'd list), and one
-// lock-free queue per worker for sticky tasks bound to it; pop() takes whichever head became
-// runnable first (a stamp taken at push), so the order is one FIFO as far as each worker can
-// tell. Simple and fair, not built for contention: the baseline the other policies are
-// compared with.
+// One queue per pool for tasks free to run on any of its workers (a SpinLock'd list), and per
+// worker two queues for tasks only it may run: a lock-free one other threads push to, and a
+// plain list for what the worker pushes itself (a yield, a task woken on its own worker), which
+// costs no atomic operation at all. pop() takes whichever head became runnable first (a stamp
+// taken at push), so the order is one FIFO as far as each worker can tell. Simple and fair,
+// not built for contention: the baseline the other policies are compared with.
 #ifndef WEFT_SCHED_FIFO_POLICY_H_
 #define WEFT_SCHED_FIFO_POLICY_H_
 
@@ -27,8 +28,9 @@ class FifoPolicy final : public Policy {
   SchedNode* pop(int worker) override;
 
  private:
-  struct alignas(64) StickyQueue {
-    MpscNodeQueue queue;
+  struct alignas(64) WorkerQueues {
+    MpscNodeQueue remote;  // pushed by other threads
+    NodeQueue local;       // pushed by the worker itself; owner-only
   };
   struct alignas(64) LockedQueue {
     SpinLock lock;
@@ -41,8 +43,9 @@ class FifoPolicy final : public Policy {
   static SchedNode* pop_locked(LockedQueue& q);
 
   Topology topology_;
+  int pool_size_[kNumPools] = {};
   std::unique_ptr<LockedQueue[]> pool_queues_;    // per pool
-  std::unique_ptr<StickyQueue[]> worker_queues_;  // per worker, sticky tasks
+  std::unique_ptr<WorkerQueues[]> worker_queues_;
   // Push stamps. Read and bumped without a read-modify-write: two racing pushes may share a
   // stamp, which only blurs the order of two tasks that became runnable at the same moment.
   alignas(64) std::atomic<std::uint64_t> stamp_{0};

@@ -41,6 +41,10 @@ RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
   for (int i = 0; i < counts.interactive_threads; ++i) {
     topology.pool_of.push_back(Pool::kInteractive);
   }
+  for (int p = 0; p < kNumPools; ++p) {
+    pool_size[p] = topology.count(static_cast<Pool>(p));
+    pool_first[p] = topology.first(static_cast<Pool>(p));
+  }
   policy->init(topology);
   for (int i = 0; i < topology.num_workers(); ++i) {
     auto w = std::make_unique<Worker>();
@@ -61,15 +65,16 @@ void RuntimeCore::start() {
   }
 }
 
-TaskCore* RuntimeCore::pop(int worker) {
-  SchedNode* n = policy->pop(worker);
-  return n == nullptr ? nullptr : static_cast<TaskCore*>(n->runtime_task);
-}
-
 void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
   policy->push(&t->node, PushInfo{reason, from_worker});
-  // A task bound to the pushing worker will be found by that worker's next pop: nobody to wake.
-  if (t->node.affinity >= 0 && t->node.affinity == from_worker) return;
+  // Nobody to wake when the pushing worker is the only one that may run the task (it is bound
+  // there, or the pool has no other worker): it finds the task at its next pop.
+  if (from_worker >= 0 &&
+      (t->node.affinity == from_worker ||
+       (t->node.affinity < 0 && pool_size[static_cast<int>(t->node.pool)] == 1 &&
+        topology.pool_of[from_worker] == t->node.pool))) {
+    return;
+  }
   wake_one(t->node);
 }
 
@@ -92,8 +97,8 @@ void RuntimeCore::wake_one(const SchedNode& node) {
     try_wake(workers[node.affinity].get());
     return;
   }
-  const int first = topology.first(node.pool);
-  const int n = topology.count(node.pool);
+  const int first = pool_first[static_cast<int>(node.pool)];
+  const int n = pool_size[static_cast<int>(node.pool)];
   const int start = static_cast<int>(next_binding.load(std::memory_order_relaxed) % n);
   for (int i = 0; i < n; ++i) {
     if (try_wake(workers[first + (start + i) % n].get())) return;
@@ -103,7 +108,7 @@ void RuntimeCore::wake_one(const SchedNode& node) {
 void RuntimeCore::submit(TaskCore* t, Worker* from) {
   const bool from_here = from != nullptr && from->rt == this;
   const bool bind_here = t->sticky && from_here;
-  const int n = topology.count(t->node.pool);
+  const int n = pool_size[static_cast<int>(t->node.pool)];
   if (!bind_here && n == 0) {
     throw std::invalid_argument(absl::StrCat(
         "schedule: the ", to_string(t->node.pool), " threadpool has no threads (task ", t->id,
@@ -119,7 +124,7 @@ void RuntimeCore::submit(TaskCore* t, Worker* from) {
     t->node.affinity = from->index;
     t->node.pool = from->pool;
   } else if (t->sticky) {
-    t->node.affinity = topology.first(t->node.pool) +
+    t->node.affinity = pool_first[static_cast<int>(t->node.pool)] +
                        static_cast<int>(next_binding.fetch_add(1, std::memory_order_relaxed) % n);
   } else {
     t->node.affinity = -1;

@@ -77,13 +77,18 @@ class RuntimeCore {
 
   // Queues a runnable task and wakes one idle worker that may run it.
   void push(TaskCore* t, PushReason reason, int from_worker);
-  TaskCore* pop(int worker);
+  TaskCore* pop(int worker) {
+    SchedNode* n = policy->pop(worker);
+    return n == nullptr ? nullptr : static_cast<TaskCore*>(n->runtime_task);
+  }
 
   // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
   void submit(TaskCore* t, Worker* from);
 
   Runtime* const owner;
   Topology topology;
+  int pool_size[kNumPools] = {};   // cached from topology: spawns ask on every call
+  int pool_first[kNumPools] = {};
   std::unique_ptr<Policy> policy;
   std::vector<std::unique_ptr<Worker>> workers;
   Timers timers;

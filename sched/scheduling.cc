@@ -50,6 +50,7 @@ bool parked_by_user(const TaskCore* t) {
 
 std::any take_wake_value(Waiter* w) {
   if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
+  if (!w->value.has_value()) return {};  // the common case: skip std::any's move machinery
   return std::exchange(w->value, std::any());
 }
 

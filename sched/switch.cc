@@ -94,22 +94,21 @@ void prepare(Worker* w, TaskCore* next) {
     next->context.init(next->stack.lo, next->stack.size, &task_entry);
     next->has_started.store(true, std::memory_order_release);
   }
-  next->state.store(kRunning, std::memory_order_release);
+  // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones are kRunning or
+  // kNotified, which must stay as it is (see requeue).
+  if (next->state.load(std::memory_order_relaxed) != kRunning &&
+      next->state.load(std::memory_order_relaxed) != kNotified) {
+    next->state.store(kRunning, std::memory_order_release);
+  }
   next->last_worker = w->index;
   w->current = next;
   set_current_task_core(next);
 }
 
-// Queues a task that yielded (its context is saved now).
-void requeue(Worker* w, TaskCore* t, PushReason reason) {
-  std::uint32_t s = load_unclaimed(t->state);
-  // Running, or Notified by a schedule() that raced with the yield: queued either way, and the
-  // yield returns that schedule's value.
-  while (!t->state.compare_exchange_weak(s, kQueued, std::memory_order_acq_rel)) {
-    s = load_unclaimed(t->state);
-  }
-  w->rt->push(t, reason, w->index);
-}
+// Queues a task that yielded (its context is saved now). Its state stays kRunning while it
+// waits in the queue: a schedule() meanwhile marks it kNotified, which prepare() keeps, so the
+// wake-up is not lost, and the yield costs no read-modify-write on the state.
+void requeue(Worker* w, TaskCore* t, PushReason reason) { w->rt->push(t, reason, w->index); }
 
 void finish_park(Worker* w, TaskCore* t) {
   std::uint32_t expected = kRunning;

@@ -133,7 +133,7 @@ weft_context_prepare:
         stp     xzr, xzr, [x0, #32]
         stp     xzr, xzr, [x0, #48]
         stp     xzr, xzr, [x0, #64]
-        adr     x9, weft_context_trampoline
+        adr     x9, .Ltrampoline_resume
         stp     xzr, x9,  [x0, #80]     // x29 = 0, x30 = trampoline
         stp     xzr, xzr, [x0, #96]
         stp     xzr, xzr, [x0, #112]
@@ -152,6 +152,10 @@ weft_context_prepare:
 weft_context_trampoline:
         .cfi_startproc
         .cfi_undefined x30
+        // Unwinders look up a return address minus one, so the resume address
+        // must not be the first instruction: this nop keeps it inside here.
+        nop
+.Ltrampoline_resume:
         mov     x1, x20
         mov     x2, x19
         bl      weft_context_start

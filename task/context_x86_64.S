@@ -112,7 +112,7 @@ weft_context_prepare:
         movq    %rdx, 24(%rax)          // r12 = self
         movq    %rsi, 32(%rax)          // rbx = entry
         movq    %rcx, 40(%rax)          // rbp
-        leaq    weft_context_trampoline(%rip), %rcx
+        leaq    .Ltrampoline_resume(%rip), %rcx
         movq    %rcx, 48(%rax)
         movq    $0, 56(%rax)
         movq    $0, 64(%rax)
@@ -129,6 +129,10 @@ weft_context_prepare:
 weft_context_trampoline:
         .cfi_startproc
         .cfi_undefined %rip
+        // Unwinders look up a return address minus one, so the resume address
+        // must not be the first byte: this nop keeps it inside this function.
+        nop
+.Ltrampoline_resume:
         movq    %rax, %rdi
         movq    %r12, %rsi
         movq    %rbx, %rdx

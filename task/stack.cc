@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -57,7 +58,11 @@ constexpr std::size_t kCacheCap = 32;   // per-thread cache, default size only
 constexpr std::size_t kBatch = 16;      // stacks moved per cache refill/flush
 constexpr std::size_t kMaxSlabs = std::size_t{1} << 16;
 constexpr std::size_t kSlabTargetBytes = 8u << 20;
-constexpr std::size_t kMaxPerSlab = 64;
+// Stack::slot is (slab index << kSlotBits) | slot within the slab.
+constexpr unsigned kSlotBits = 6;
+constexpr std::size_t kMaxPerSlab = std::size_t{1} << kSlotBits;
+static_assert((kMaxSlabs << kSlotBits) - 1 <= UINT32_MAX);
+static_assert(kMaxStackSize <= UINT32_MAX);
 constexpr std::size_t kWarmBytes = 16u << 20;
 constexpr std::size_t kAltStackSize = 128 * 1024;
 
@@ -86,15 +91,27 @@ struct SlabRecord {
 SlabRecord g_slabs[kMaxSlabs];
 std::atomic<std::size_t> g_slab_count{0};
 
+std::atomic<std::uint64_t>& owner_cell(const Stack& s) {
+  return g_slabs[s.slot >> kSlotBits].owners[s.slot & (kMaxPerSlab - 1)];
+}
+
+struct GuardHit {
+  std::uint64_t owner;
+  std::uintptr_t stack_lo;  // bottom of the usable stack above the guard
+  std::size_t guard;        // guard size (one page)
+};
+
 // Which slab slot's guard page holds `addr`; false if none.
-bool find_guard(std::uintptr_t addr, std::uint64_t* owner) {
+bool find_guard(std::uintptr_t addr, GuardHit* hit) {
   const std::size_t n = g_slab_count.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < n; ++i) {
     const SlabRecord& r = g_slabs[i];
     if (addr < r.base || addr - r.base >= r.stride * r.count) continue;
     const std::size_t off = addr - r.base;
     if (off % r.stride >= r.guard) return false;
-    *owner = r.owners[off / r.stride].load(std::memory_order_relaxed);
+    hit->owner = r.owners[off / r.stride].load(std::memory_order_relaxed);
+    hit->stack_lo = r.base + off / r.stride * r.stride + r.guard;
+    hit->guard = r.guard;
     return true;
   }
   return false;
@@ -244,8 +261,9 @@ std::size_t take(std::size_t size, Stack* out, std::size_t want) {
     }
     const SlabRecord& r = g_slabs[c.slab];
     const std::size_t k = c.next_slot++;
-    out[got++] = Stack{reinterpret_cast<void*>(r.base + k * r.stride + r.guard), c.size,
-                       &r.owners[k]};
+    out[got++] = Stack{reinterpret_cast<void*>(r.base + k * r.stride + r.guard),
+                       static_cast<std::uint32_t>(c.size),
+                       static_cast<std::uint32_t>(c.slab << kSlotBits | k)};
     ++g.stacks_carved;
   }
   return got;
@@ -354,11 +372,11 @@ void unpoison(const Stack&) {}
   } else {
     take(n, &s, 1);
   }
-  s.owner_cell->store(owner_id, std::memory_order_relaxed);
+  owner_cell(s).store(owner_id, std::memory_order_relaxed);
   return s;
 }
 
-[[gnu::noinline]] void release_slow(const Stack& s) {
+[[gnu::noinline]] void release_slow(Stack s) {
   ThreadCache& c = tl_cache;
   if (s.size == g_default_size.load(std::memory_order_relaxed) && arm_cache(c)) {
     if (c.count == c.limit) {
@@ -424,18 +442,25 @@ std::uintptr_t interrupted_sp(void* ctx) {
 // Async-signal-safe: reads the lock-free registry, write(2), sigaction(2).
 void on_fault(int sig, siginfo_t* info, void* ctx) {
   const int saved_errno = errno;
-  std::uint64_t owner = 0;
+  GuardHit hit{};
+  const std::uintptr_t sp = interrupted_sp(ctx);
   // si_code > 0: raised by the kernel for a fault, so si_addr is meaningful.
-  // The faulting address normally lies in the guard page (with
-  // -fstack-clash-protection, frames larger than a page are probed page by
-  // page, so the first touch below the stack is always in its guard). Without
-  // probing, a big frame could jump the guard and land in the stack below,
-  // which no handler can see; the stack pointer check catches the case where
-  // the frame allocation left sp inside the guard but the access fell elsewhere.
-  if (info != nullptr && info->si_code > 0 &&
-      (find_guard(reinterpret_cast<std::uintptr_t>(info->si_addr), &owner) ||
-       find_guard(interrupted_sp(ctx), &owner))) {
-    report_overflow(owner);
+  // An overflow faults in the guard page: with -fstack-clash-protection (which
+  // the build uses) frames larger than a page are probed page by page, so the
+  // first touch below a stack is always in its guard. Without probing, a big
+  // frame could jump the guard into the stack below, which no handler can see.
+  // Stack accesses are at most a red zone (128 bytes on x86-64) below sp, so a
+  // real overflow has sp at most a little above the guard; a guard hit with sp
+  // elsewhere is a stray pointer into a guard, not an overflow. And if the
+  // frame allocation left sp inside a guard while the access fell elsewhere
+  // (unprobed large frame), sp alone identifies the stack.
+  const bool overflow =
+      info != nullptr && info->si_code > 0 &&
+      ((find_guard(reinterpret_cast<std::uintptr_t>(info->si_addr), &hit) &&
+        (sp == 0 || sp < hit.stack_lo + hit.guard)) ||
+       find_guard(sp, &hit));
+  if (overflow) {
+    report_overflow(hit.owner);
     // Returning re-executes the faulting access, which now kills the process
     // with SIGSEGV (and a core dump) like any other crash.
     set_default_action(sig);
@@ -526,7 +551,7 @@ Stack allocate_stack(std::size_t size, std::uint64_t owner_id) {
   // A non-empty cache implies the default size is known.
   if (c.count != 0 && (size == 0 || size == g_default_size.load(std::memory_order_relaxed))) {
     Stack s = c.items[--c.count];
-    s.owner_cell->store(owner_id, std::memory_order_relaxed);
+    owner_cell(s).store(owner_id, std::memory_order_relaxed);
     return s;
   }
   return allocate_slow(size, owner_id);
@@ -541,6 +566,10 @@ void release_stack(Stack s) {
     return;
   }
   release_slow(s);
+}
+
+void set_stack_owner(const Stack& s, std::uint64_t owner_id) {
+  owner_cell(s).store(owner_id, std::memory_order_relaxed);
 }
 
 void install_stack_overflow_handler() {

@@ -1,6 +1,5 @@
 #include "weft/task/stack.h"
 
-#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -18,6 +17,12 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "gtest/gtest.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 
 #if defined(__SANITIZE_THREAD__)
 #define WEFT_TEST_TSAN 1
@@ -158,6 +163,20 @@ TEST(StackTest, ReleaseFromAnotherThread) {
   for (const Stack& s : again) release_stack(s);
 }
 
+#ifdef __SANITIZE_ADDRESS__
+TEST(StackTest, ReleaseClearsAsanPoisonLeftOnTheStack) {
+  Stack s = allocate_stack(0, 1);
+  // What a task abandoned mid-run leaves behind: redzones of live frames.
+  ASAN_POISON_MEMORY_REGION(static_cast<char*>(s.hi()) - 512, 64);
+  void* lo = s.lo;
+  release_stack(s);
+  Stack t = allocate_stack(0, 2);
+  ASSERT_EQ(t.lo, lo);
+  EXPECT_EQ(__asan_region_is_poisoned(t.lo, t.size), nullptr);
+  release_stack(t);
+}
+#endif
+
 std::size_t mapping_count() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -295,14 +314,18 @@ void on_segv_previous(int) {
   _exit(3);
 }
 
+void install_previous_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_segv_previous;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, nullptr);
+}
+
 TEST(StackDeathTest, OtherFaultsGoToThePreviousHandler) {
   use_fresh_process_for_death_tests();
   EXPECT_EXIT(
       {
-        struct sigaction sa {};
-        sa.sa_handler = on_segv_previous;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, nullptr);
+        install_previous_handler();
         install_stack_overflow_handler();
         ensure_signal_stack();
         Stack s = allocate_stack(0, 5);  // a slab exists, the fault is elsewhere
@@ -311,6 +334,39 @@ TEST(StackDeathTest, OtherFaultsGoToThePreviousHandler) {
       },
       testing::ExitedWithCode(3), "previous handler ran");
 }
+
+TEST(StackDeathTest, StrayWriteIntoAGuardIsNotAnOverflow) {
+  use_fresh_process_for_death_tests();
+  EXPECT_EXIT(
+      {
+        install_previous_handler();
+        install_stack_overflow_handler();
+        ensure_signal_stack();
+        Stack s = allocate_stack(0, 5);
+        // From this thread's own stack, far from s: a wild pointer, not an overflow.
+        static_cast<volatile char*>(s.lo)[-1] = 1;
+      },
+      testing::ExitedWithCode(3), "previous handler ran");
+}
+
+#if defined(__x86_64__)
+// A frame allocated without stack-clash probes can leave sp in the guard while
+// its first access lands elsewhere; sp then tells which stack overflowed.
+TEST(StackDeathTest, OverflowRecognisedByStackPointerInGuard) {
+  use_fresh_process_for_death_tests();
+  EXPECT_DEATH(
+      {
+        install_stack_overflow_handler();
+        ensure_signal_stack();
+        Stack s = allocate_stack(0, 31);
+        char* sp_in_guard = static_cast<char*>(s.lo) - 64;
+        char* elsewhere = protected_page();
+        asm volatile("movq %0, %%rsp\n\tmovb $1, (%1)" : : "r"(sp_in_guard), "r"(elsewhere)
+                     : "memory");
+      },
+      "stack overflow in task 31\n");
+}
+#endif
 
 TEST(StackDeathTest, OtherFaultsWithoutPreviousHandlerDieAsUsual) {
 #ifdef WEFT_TEST_SANITIZER

@@ -17,9 +17,6 @@ int deep(volatile char* prev, int n) {
 }
 
 TEST(StackOverflowDeathTest, ReportsTheTask) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "ASan reports stack overflows itself, before weft's handler sees them";
-#endif
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
