@@ -32,9 +32,9 @@ struct ContextGlue {
   static thread_local Context* unlearned_thread_context;
 
   // Runs on the destination stack right after a switch lands. Out of line
-  // and opaque so that the thread_local is looked up on the thread we landed
-  // on, not on one the compiler remembered from before the switch.
-  [[gnu::noinline, gnu::noipa]] static void asan_landed(void* fake_stack) {
+  // so that the thread_local is looked up on the thread we landed on, not on
+  // one the compiler remembered from before the switch.
+  [[gnu::noinline]] static void asan_landed(void* fake_stack) {
     const void* from_bottom = nullptr;
     std::size_t from_size = 0;
     __sanitizer_finish_switch_fiber(fake_stack, &from_bottom, &from_size);
@@ -65,8 +65,7 @@ thread_local Context* ContextGlue::unlearned_thread_context = nullptr;
 // escaping entry has nowhere to go (the trampoline ends the stack for the
 // unwinder), so it terminates here with a clear std::terminate.
 extern "C" [[noreturn, gnu::visibility("hidden")]] void weft_context_start(
-    void* arg, weft::internal::Context* self,
-    void (*entry)(void*)) noexcept {
+    void* arg, weft::internal::Context* self, void (*entry)(void*)) noexcept {
   weft::internal::ContextGlue::started(*self);
   entry(arg);
   std::fputs("weft: a context's entry function returned\n", stderr);
@@ -113,7 +112,8 @@ void Context::destroy() {
   sp_ = nullptr;
 }
 
-void* Context::switch_to_sanitized(Context& to, void* arg, bool final) {
+void* Context::switch_to_sanitized(Context& to, void* arg,
+                                   [[maybe_unused]] bool final) {
 #if WEFT_CONTEXT_ASAN
   if (stack_size_ == 0) ContextGlue::unlearned_thread_context = this;
   // nullptr on a final switch: ASan frees this context's fake stack now.
@@ -128,7 +128,6 @@ void* Context::switch_to_sanitized(Context& to, void* arg, bool final) {
 #if WEFT_CONTEXT_ASAN
   ContextGlue::asan_landed(fake_stack_);
 #endif
-  (void)final;
   return result;
 }
 

@@ -41,12 +41,15 @@
 //   through, as in Julia's jl_switch). Resuming a context that was suspended
 //   from a different site costs a return misprediction (+6.5 ns here).
 //
-// Thread-locals
+// Per-thread state
 //   A task may migrate between threads across a switch. The compiler may
 //   keep the address of a thread_local (or errno, whose accessor is declared
 //   const) in a register across the call to switch_to(), so code that can
 //   migrate must re-read thread-locals through a non-inlined function after
-//   a switch.
+//   a switch. The C++ runtime's per-thread exception state (the caught-
+//   exception stack behind `throw;` and std::current_exception, and
+//   std::uncaught_exceptions) is not switched here either: a runtime that
+//   lets tasks switch inside a catch block must save and restore it.
 //
 // Build
 //   The sanitizer fields below exist only in ASan/TSan builds, so every
@@ -105,8 +108,10 @@ class Context {
 
   // Releases sanitizer state (the TSan fiber). The context must not be
   // running, so call it from another context after the final switch. No-op
-  // in non-sanitizer builds; the stack memory stays the caller's. A context
-  // destroyed while suspended (never finished) leaks its ASan fake stack.
+  // in non-sanitizer builds; the stack memory stays the caller's. Call it
+  // promptly under TSan, which caps live threads plus fibers (8128 with
+  // gcc 12). A context destroyed while suspended (never finished) leaks its
+  // ASan fake stack.
   void destroy();
 
   // Saves the running execution into *this and resumes `to`, passing `arg`.
@@ -132,11 +137,11 @@ class Context {
 #endif
 };
 
-inline void* Context::switch_to(Context& to, void* arg, bool final) {
+inline void* Context::switch_to(Context& to, void* arg,
+                                [[maybe_unused]] bool final) {
 #if WEFT_CONTEXT_ASAN || WEFT_CONTEXT_TSAN
   return switch_to_sanitized(to, arg, final);
 #else
-  (void)final;
   return weft_context_switch(&sp_, to.sp_, arg);
 #endif
 }

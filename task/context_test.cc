@@ -174,10 +174,12 @@ TEST(Context, ArgRoundTripsAndFinalSwitch) {
 TEST(Context, ManyFibersFinishAndStacksAreReused) {
   Context& main = thread_context();
   for (int round = 0; round < 1000; ++round) {
-    Fiber f([round](Fiber& self, void* a) -> void* {
-      self.yield(a);
-      return as_ptr(static_cast<std::uintptr_t>(round) + 1);
-    }, 16 * 1024);
+    Fiber f(
+        [round](Fiber& self, void* a) -> void* {
+          self.yield(a);
+          return as_ptr(static_cast<std::uintptr_t>(round) + 1);
+        },
+        16 * 1024);
     EXPECT_EQ(f.resume(main, as_ptr(42)), as_ptr(42));
     EXPECT_EQ(as_int(f.resume(main, nullptr)),
               static_cast<std::uintptr_t>(round) + 1);
@@ -190,7 +192,8 @@ TEST(Context, ManyFibersFinishAndStacksAreReused) {
 [[gnu::noinline]] std::uint64_t recurse(Fiber& f, int depth,
                                         const Stack& stack) {
   volatile unsigned char buf[96];
-  for (unsigned i = 0; i < sizeof buf; ++i) buf[i] = static_cast<unsigned char>(depth + i);
+  for (unsigned i = 0; i < sizeof buf; ++i)
+    buf[i] = static_cast<unsigned char>(depth + i);
   std::uint64_t below = 0;
   if (depth == 0) {
     // (Not &buf: with ASan's use-after-return mode locals live elsewhere.)
@@ -209,10 +212,12 @@ TEST(Context, DeepRecursionOn64KiBStack) {
   constexpr int kDepth = 200;
   Context& main = thread_context();
   std::uint64_t got = 0;
-  Fiber fiber([&](Fiber& f, void*) -> void* {
-    got = recurse(f, kDepth, f.stack());
-    return nullptr;
-  }, 64 * 1024);
+  Fiber fiber(
+      [&](Fiber& f, void*) -> void* {
+        got = recurse(f, kDepth, f.stack());
+        return nullptr;
+      },
+      64 * 1024);
   int yields = 0;
   while (!fiber.done()) {
     fiber.resume(main, nullptr);
@@ -235,6 +240,7 @@ TEST(Context, DeepRecursionOn64KiBStack) {
 extern "C" std::uint64_t weft_test_call_with_pattern(std::uint64_t seed,
                                                      void (*fn)(void*),
                                                      void* arg);
+// clang-format off
 #if defined(__x86_64__)
 asm(R"(
         .text
@@ -378,6 +384,7 @@ weft_test_call_with_pattern:
 #else
 #error "context_test.cc: no register-pattern helper for this architecture"
 #endif
+// clang-format on
 
 struct SwitchArgs {
   Context* from;
@@ -421,6 +428,7 @@ TEST(Context, CalleeSavedRegistersSurviveEverySwitch) {
 // The compiler's view of the same promise: many doubles and ints live across
 // switches at -O2, while the other side churns its own.
 template <typename Between>
+// clang-format off
 [[gnu::always_inline]] inline double long_lived_locals(Between between) {
   double d0 = 1, d1 = 2, d2 = 3, d3 = 4, d4 = 5, d5 = 6, d6 = 7, d7 = 8,
          d8 = 9, d9 = 10, d10 = 11, d11 = 12;
@@ -452,6 +460,7 @@ template <typename Between>
   return d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7 + d8 + d9 + d10 + d11 +
          static_cast<double>(i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7 + i8 + i9);
 }
+// clang-format on
 
 [[gnu::noinline]] double long_lived_reference() {
   return long_lived_locals([] { asm volatile("" ::: "memory"); });
@@ -661,9 +670,8 @@ TEST(Context, ContextMigratesBetweenThreads) {
     });
     th.join();
   }
-  std::thread last([&] {
-    EXPECT_EQ(as_int(fiber.resume(thread_context(), nullptr)), 6u);
-  });
+  std::thread last(
+      [&] { EXPECT_EQ(as_int(fiber.resume(thread_context(), nullptr)), 6u); });
   last.join();
   EXPECT_TRUE(fiber.done());
   EXPECT_EQ(total, 0 + 1 + 3 + 6);

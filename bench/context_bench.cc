@@ -61,10 +61,10 @@ void BM_Switch_SameCallSite(benchmark::State& state) {
   main.switch_to(a.ctx, &a);  // First batch, untimed.
   // Each iteration: main -> a, kBatch switches between a and b, a -> main.
   for (auto _ : state) main.switch_to(a.ctx, nullptr);
-  state.counters["ns_per_switch"] = benchmark::Counter(
-      static_cast<double>(kBatch + 2),
-      benchmark::Counter::kIsIterationInvariantRate |
-          benchmark::Counter::kInvert);
+  state.counters["ns_per_switch"] =
+      benchmark::Counter(static_cast<double>(kBatch + 2),
+                         benchmark::Counter::kIsIterationInvariantRate |
+                             benchmark::Counter::kInvert);
   a.ctx.destroy();  // Both stay suspended; their stacks are just memory.
   b.ctx.destroy();
   main.destroy();
@@ -83,9 +83,9 @@ void BM_Switch_TwoCallSites(benchmark::State& state) {
   g_loop_main.init_for_thread();
   g_loop_task.init(stack.data(), stack.size(), &loop_entry);
   for (auto _ : state) g_loop_main.switch_to(g_loop_task, nullptr);
-  state.counters["ns_per_switch"] = benchmark::Counter(
-      2, benchmark::Counter::kIsIterationInvariantRate |
-             benchmark::Counter::kInvert);
+  state.counters["ns_per_switch"] =
+      benchmark::Counter(2, benchmark::Counter::kIsIterationInvariantRate |
+                                benchmark::Counter::kInvert);
   g_loop_task.destroy();
   g_loop_main.destroy();
 }
