@@ -16,24 +16,22 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <ctime>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "weft/sched/deadlock.h"
+#include "weft/sched/deadlock_error.h"
 #include "weft/sched/park.h"
 #include "weft/sched/runtime_core.h"
+#include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
 #include "weft/task/errors.h"
 
 namespace weft {
 namespace internal {
 namespace {
-
-struct ThreadWaiter : Waiter {
-  ThreadWaiter() : Waiter(Kind::kThread) { state.store(kRunning, std::memory_order_relaxed); }
-};
-
-thread_local ThreadWaiter tls_thread_waiter;
 
 inline void cpu_relax() {
 #if defined(__x86_64__)
@@ -43,13 +41,13 @@ inline void cpu_relax() {
 #endif
 }
 
-// Returns false on timeout.
+// Returns false on timeout. `timeout` (relative) and `deadline` (absolute) may be null.
 bool futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
-                const Clock::time_point* deadline) {
+                const Clock::time_point* deadline, const Clock::duration* timeout = nullptr) {
   timespec ts;
   timespec* tsp = nullptr;
-  if (deadline != nullptr) {
-    auto left = *deadline - Clock::now();
+  if (deadline != nullptr || timeout != nullptr) {
+    auto left = deadline != nullptr ? *deadline - Clock::now() : *timeout;
     if (left <= Clock::duration::zero()) return false;
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     ts.tv_sec = static_cast<time_t>(ns / 1000000000);
@@ -75,14 +73,19 @@ void write_payload(Waiter* w, std::any* value, std::exception_ptr* error) {
   if (error != nullptr && *error != nullptr) w->error = *error;
 }
 
-void push_woken(TaskCore* t) {
-  auto* rt = static_cast<RuntimeCore*>(t->runtime);
+void push_woken(TaskCore* t, RuntimeCore* rt) {
   Worker* w = current_worker();
+  if (w == nullptr) note_outside_waker(t->wait_kind.load(std::memory_order_relaxed));
   rt->push(t, PushReason::kWoken, (w != nullptr && w->rt == rt) ? w->index : -1);
 }
 
 WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
   const bool payload = has_payload(value, error);
+  // Read before the transition: a task woken while it still runs may finish (and be freed) as
+  // soon as it sees the wake-up.
+  auto* rt = static_cast<RuntimeCore*>(t->runtime);
+  const std::uint64_t traced_id =
+      __builtin_expect(rt != nullptr && rt->tracer != nullptr, 0) ? t->id : 0;
   std::uint32_t s = t->state.load(std::memory_order_acquire);
   for (;;) {
     if (s & kClaimBit) {
@@ -103,7 +106,8 @@ WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
           write_payload(t, value, error);
           t->state.store(target, std::memory_order_release);
         }
-        if (s == kParked) push_woken(t);
+        if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
+        if (s == kParked) push_woken(t, rt);
         return WakeOutcome::kOk;
       }
       case kQueued:
@@ -118,6 +122,7 @@ WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
 }
 
 WakeOutcome wake_thread(Waiter* w, std::any* value, std::exception_ptr* error) {
+  if (current_worker() == nullptr) note_outside_waker(w->wait_kind.load(std::memory_order_relaxed));
   std::uint32_t s = w->state.load(std::memory_order_acquire);
   for (;;) {
     if (s & kClaimBit) {
@@ -134,10 +139,40 @@ WakeOutcome wake_thread(Waiter* w, std::any* value, std::exception_ptr* error) {
   }
 }
 
+// Gives up a plain thread's wait for a task in a deadlock (deadlock.h): throws DeadlockError,
+// or returns if a wake-up came after all. Its waiter stays in the task's list of waiters, so
+// it is abandoned rather than reused.
+void raise_deadlock(ThreadWaiter* me) {
+  std::vector<TaskInfo> tasks;
+  std::string report = deadlock_report(me, &tasks);
+  std::uint32_t parked = kParked;
+  if (!me->state.compare_exchange_strong(parked, kRunning, std::memory_order_acq_rel)) return;
+  abandon_thread_waiter(me);
+  throw DeadlockError(report, std::move(tasks));
+}
+
+// A thread blocked on a primitive in a deadlock cannot be let go (the primitive keeps pointers
+// into its stack): it says so once and keeps waiting.
+void report_unreleasable_deadlock(ThreadWaiter* me) {
+  std::vector<TaskInfo> tasks;
+  std::string report = deadlock_report(me, &tasks);
+  std::fprintf(stderr,
+               "weft: %sthis thread keeps waiting: it is blocked on a %s, which may still refer "
+               "to its stack, so it cannot be released with a DeadlockError\n%s",
+               report.c_str(), to_string(me->wait_kind.load(std::memory_order_relaxed)),
+               format_task_dump(tasks).c_str());
+}
+
 // Parks a plain thread. The lock is released first: a wake that comes before the futex wait
 // leaves the state Notified, and the wait below sees it.
-ParkResult park_thread(Waiter* me, UnlockFn unlock, void* lock, const Clock::time_point* deadline) {
+ParkResult park_thread(ThreadWaiter* me, UnlockFn unlock, void* lock,
+                       const Clock::time_point* deadline) {
   if (unlock != nullptr) unlock(lock);
+  me->parks.store(me->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // Without a deadline, wake up every kDeadlockPoll to look for a deadlock (deadlock.h).
+  const bool watch = deadline == nullptr && deadlock_detection_enabled();
+  const Clock::duration poll = kDeadlockPoll;
+  DeadlockWatch deadlocks;
   for (;;) {
     std::uint32_t s = me->state.load(std::memory_order_acquire);
     if (s == kNotified) {
@@ -150,6 +185,17 @@ ParkResult park_thread(Waiter* me, UnlockFn unlock, void* lock, const Clock::tim
     }
     if (s == kRunning) {
       me->state.compare_exchange_weak(s, kParked, std::memory_order_acq_rel);
+      continue;
+    }
+    if (watch) {
+      if (!futex_wait(&me->state, kParked, nullptr, &poll) && deadlocks.poll()) {
+        if (me->wait_kind.load(std::memory_order_relaxed) == WaitKind::kTask) {
+          raise_deadlock(me);
+        } else if (!deadlocks.reported) {
+          deadlocks.reported = true;
+          report_unreleasable_deadlock(me);
+        }
+      }
       continue;
     }
     if (!futex_wait(&me->state, kParked, deadline)) {
@@ -178,12 +224,15 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
 ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* deadline,
                        WaitKind kind, const void* object) {
   TaskCore* cur = current_task_core();
-  Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : &tls_thread_waiter;
+  Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : thread_waiter();
   set_wait(me, kind, object);
-  if (deadline != nullptr) me->timed.store(kArmed, std::memory_order_relaxed);
+  if (deadline != nullptr) {
+    me->wait_deadline.store(deadline->time_since_epoch().count(), std::memory_order_relaxed);
+    me->timed.store(kArmed, std::memory_order_release);
+  }
   ParkResult result;
   if (cur == nullptr) {
-    result = park_thread(me, unlock, lock, deadline);
+    result = park_thread(static_cast<ThreadWaiter*>(me), unlock, lock, deadline);
   } else {
     Worker* w = current_worker();
     if (deadline != nullptr) w->rt->timers.add(me, *deadline);
@@ -235,7 +284,7 @@ ParkResult park_until_impl(UnlockFn unlock, void* lock, Clock::time_point deadli
 internal::Waiter* current_waiter() {
   internal::TaskCore* cur = internal::current_task_core();
   if (cur != nullptr) return cur;
-  return &internal::tls_thread_waiter;
+  return internal::thread_waiter();
 }
 
 namespace {

@@ -75,6 +75,21 @@ bool wake(internal::Waiter* w, std::any value);
 // As wake(w), making park() throw `error` in the woken waiter.
 bool wake_error(internal::Waiter* w, std::exception_ptr error);
 
+// ExternalWakeSource: "something the runtime cannot see may still wake a waiter". Deadlock
+// detection (weft/sched/deadlock_error.h) never reports while one exists. Hold one for as long
+// as that is true: in a thread that will put into a channel after blocking in read(), in a
+// poller while it watches descriptors, around a callback registered with a C library. Threads
+// that have woken or spawned tasks before are already counted, and waits for descriptors and
+// processes (WaitKind::kFd, kProcess) always count as awaiting the outside world.
+// Costs one atomic increment and decrement; any thread; may be nested and moved between threads.
+class ExternalWakeSource {
+ public:
+  ExternalWakeSource();
+  ~ExternalWakeSource();
+  ExternalWakeSource(const ExternalWakeSource&) = delete;
+  ExternalWakeSource& operator=(const ExternalWakeSource&) = delete;
+};
+
 }  // namespace weft
 
 #endif  // WEFT_SCHED_PARK_H_

@@ -19,6 +19,7 @@
 #ifndef WEFT_SCHED_POLICY_H_
 #define WEFT_SCHED_POLICY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -62,6 +63,20 @@ class Policy {
   virtual void on_worker_start(int /*worker*/) {}
   virtual void on_worker_stop(int /*worker*/) {}
 };
+
+namespace internal {
+using StealTraceFn = void (*)(const SchedNode* node, int victim, int thief);
+// Set once a runtime traces (weft/sched/trace.h); null until then.
+inline std::atomic<StealTraceFn> steal_trace_hook{nullptr};
+}  // namespace internal
+
+// A policy that moves `node` from worker `victim`'s queue to worker `thief` calls this from
+// pop(thief): the runtime's trace (WEFT_TRACE) records it. Untraced, it costs a load and a
+// branch, so it can stay in a policy's steal path unconditionally.
+inline void trace_steal(const SchedNode* node, int victim, int thief) {
+  internal::StealTraceFn hook = internal::steal_trace_hook.load(std::memory_order_relaxed);
+  if (__builtin_expect(hook != nullptr, 0)) hook(node, victim, thief);
+}
 
 // The policy the default runtime uses: defined by exactly one linked scheduler target
 // (//sched:scheduler picks it; see WEFT_DEFAULT_POLICY below).

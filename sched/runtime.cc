@@ -3,14 +3,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "weft/sched/deadlock.h"
+#include "weft/sched/dump.h"
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/runtime_options.h"
+#include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
 #include "weft/task/errors.h"
 #include "weft/task/stack.h"
@@ -31,11 +35,43 @@ int Topology::first(Pool pool) const {
 }
 
 namespace internal {
+namespace {
+
+// Live runtimes (for_each_runtime). Never destroyed: the default runtime outlives statics.
+std::mutex& runtimes_mu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+std::vector<RuntimeCore*>& runtimes() {
+  static auto* list = new std::vector<RuntimeCore*>;
+  return *list;
+}
+
+// Leftover tasks at shutdown, one line each (a few: the rest are counted).
+void report_waiting_tasks(RuntimeCore* rt) {
+  constexpr std::size_t kMaxLines = 20;
+  std::vector<TaskInfo> tasks = dump_tasks(rt, /*backtraces=*/false);
+  for (std::size_t i = 0; i < tasks.size() && i < kMaxLines; ++i) {
+    const TaskInfo& t = tasks[i];
+    std::fprintf(stderr, "  task %llu %s%s%s\n", static_cast<unsigned long long>(t.id),
+                 to_string(t.state), t.state == TaskState::kWaiting ? " on " : "",
+                 t.wait_description.c_str());
+  }
+  if (tasks.size() > kMaxLines) {
+    std::fprintf(stderr, "  and %zu more\n", tasks.size() - kMaxLines);
+  }
+}
+
+}  // namespace
+
+std::mutex& runtimes_mutex() { return runtimes_mu(); }
+const std::vector<RuntimeCore*>& runtimes_locked() { return runtimes(); }
 
 RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
     : owner(owner_runtime),
       policy(options.policy ? std::move(options.policy) : make_default_policy()),
-      spin_before_sleep(options.spin_before_sleep) {
+      spin_before_sleep(options.spin_before_sleep),
+      detect_deadlocks(env_switch("WEFT_DEADLOCK_DETECTION", true) && options.detect_deadlocks) {
   ThreadCounts counts = resolve_thread_counts(options);
   for (int i = 0; i < counts.default_threads; ++i) topology.pool_of.push_back(Pool::kDefault);
   for (int i = 0; i < counts.interactive_threads; ++i) {
@@ -46,6 +82,7 @@ RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
     pool_first[p] = topology.first(static_cast<Pool>(p));
   }
   policy->init(topology);
+  init_registry_fences();
   for (int i = 0; i < topology.num_workers(); ++i) {
     auto w = std::make_unique<Worker>();
     w->rt = this;
@@ -53,10 +90,24 @@ RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
     w->pool = topology.pool_of[i];
     workers.push_back(std::move(w));
   }
+  if (std::string path = resolve_trace_path(options.trace_path); !path.empty()) {
+    tracer = std::make_unique<Tracer>(std::move(path), topology.num_workers());
+    for (auto& w : workers) w->trace = tracer->worker_buffer(w->index);
+  }
   install_stack_overflow_handler();
+  std::lock_guard<std::mutex> lock(runtimes_mu());
+  runtimes().push_back(this);
 }
 
-RuntimeCore::~RuntimeCore() { shutdown(); }
+RuntimeCore::~RuntimeCore() {
+  shutdown();
+  {
+    std::lock_guard<std::mutex> lock(runtimes_mu());
+    auto& list = runtimes();
+    list.erase(std::find(list.begin(), list.end(), this));
+  }
+  for (auto& w : workers) release_deferred(w.get());
+}
 
 void RuntimeCore::start() {
   for (auto& w : workers) {
@@ -66,19 +117,23 @@ void RuntimeCore::start() {
 }
 
 void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
+  // Copied before the push: once queued, the task may be popped, run and freed by another
+  // worker before push() even returns.
+  const int affinity = t->node.affinity;
+  const Pool pool = t->node.pool;
   policy->push(&t->node, PushInfo{reason, from_worker});
   // Nobody to wake when the pushing worker is the only one that may run the task (it is bound
   // there, or the pool has no other worker): it finds the task at its next pop.
   if (from_worker >= 0 &&
-      (t->node.affinity == from_worker ||
-       (t->node.affinity < 0 && pool_size[static_cast<int>(t->node.pool)] == 1 &&
-        topology.pool_of[from_worker] == t->node.pool))) {
+      (affinity == from_worker ||
+       (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
+        topology.pool_of[from_worker] == pool))) {
     return;
   }
-  wake_one(t->node);
+  wake_one(affinity, pool);
 }
 
-void RuntimeCore::wake_one(const SchedNode& node) {
+void RuntimeCore::wake_one(int affinity, Pool pool) {
   store_load_fence();
   // seq_cst pairs with the idle worker's fetch_add (worker.cc): see MpscNodeQueue.
   if (idle_count.load(std::memory_order_seq_cst) == 0) return;
@@ -93,12 +148,12 @@ void RuntimeCore::wake_one(const SchedNode& node) {
             nullptr, nullptr, 0);
     return true;
   };
-  if (node.affinity >= 0) {
-    try_wake(workers[node.affinity].get());
+  if (affinity >= 0) {
+    try_wake(workers[affinity].get());
     return;
   }
-  const int first = pool_first[static_cast<int>(node.pool)];
-  const int n = pool_size[static_cast<int>(node.pool)];
+  const int first = pool_first[static_cast<int>(pool)];
+  const int n = pool_size[static_cast<int>(pool)];
   const int start = static_cast<int>(next_binding.load(std::memory_order_relaxed) % n);
   for (int i = 0; i < n; ++i) {
     if (try_wake(workers[first + (start + i) % n].get())) return;
@@ -136,7 +191,9 @@ void RuntimeCore::submit(TaskCore* t, Worker* from) {
                         std::memory_order_relaxed);
   } else {
     spawned_outside.fetch_add(1, std::memory_order_relaxed);
+    if (current_worker() == nullptr) note_outside_waker(WaitKind::kNone);
   }
+  if (__builtin_expect(tracer != nullptr, 0)) trace_spawn(this, t);
   t->state.store(kQueued, std::memory_order_release);
   push(t, PushReason::kSpawned, from_here ? from->index : -1);
 }
@@ -147,6 +204,32 @@ std::int64_t RuntimeCore::live_tasks() const {
     n += w->spawned.load(std::memory_order_acquire) - w->finished.load(std::memory_order_acquire);
   }
   return n;
+}
+
+std::vector<TaskCore*> RuntimeCore::registered_tasks() {
+  std::vector<TaskCore*> tasks;
+  registry_readers.fetch_add(1, std::memory_order_seq_cst);
+  registry_reader_fence();
+  for (auto& w : workers) {
+    w->registry.for_each([&](TaskCore* t) {
+      t->add_ref();  // alive: see task_registry.h
+      tasks.push_back(t);
+    });
+  }
+  registry_readers.fetch_sub(1, std::memory_order_release);
+  return tasks;
+}
+
+void RuntimeCore::release_deferred(Worker* w) {
+  if (w->deferred_release.empty() || registry_readers.load(std::memory_order_acquire) != 0) {
+    return;
+  }
+  for (TaskCore* t : w->deferred_release) t->release_ref();
+  w->deferred_release.clear();
+}
+
+bool RuntimeCore::looks_quiescent() {
+  return idle_count.load(std::memory_order_acquire) == topology.num_workers() && timers.empty();
 }
 
 bool RuntimeCore::quiescent() {
@@ -170,6 +253,7 @@ void RuntimeCore::shutdown_if_idle() {
   }
   std::fprintf(stderr, "weft: exiting with %lld tasks still running or waiting\n",
                static_cast<long long>(live_tasks()));
+  if (tracer != nullptr) tracer->write(*this);  // what the workers have published so far
 }
 
 void RuntimeCore::shutdown() {
@@ -192,7 +276,15 @@ void RuntimeCore::shutdown() {
                  "weft: runtime (%s policy) shut down with %lld tasks still waiting; they can "
                  "never run again and their stacks are leaked\n",
                  std::string(policy->name()).c_str(), static_cast<long long>(left));
+    report_waiting_tasks(this);
+    // Leaked on purpose, as their stacks are, but reachable: a leak checker should not report
+    // what the message above already did.
+    std::vector<TaskCore*> tasks = registered_tasks();
+    std::lock_guard<std::mutex> lock(runtimes_mu());
+    static auto* stranded = new std::vector<TaskCore*>;
+    stranded->insert(stranded->end(), tasks.begin(), tasks.end());
   }
+  if (tracer != nullptr) tracer->write(*this);
 }
 
 RuntimeCore* runtime_for_caller() {
@@ -202,8 +294,10 @@ RuntimeCore* runtime_for_caller() {
 
 }  // namespace internal
 
-Runtime::Runtime(RuntimeOptions options)
-    : core_(std::make_unique<internal::RuntimeCore>(this, std::move(options))) {
+Runtime::Runtime(RuntimeOptions options) {
+  const bool sigquit_dump = options.sigquit_dump;
+  core_ = std::make_unique<internal::RuntimeCore>(this, std::move(options));
+  if (sigquit_dump) internal::install_sigquit_dump();
   core_->start();
 }
 

@@ -8,8 +8,10 @@
 //
 // Shutdown: the destructor waits until no task is runnable and no timer is pending, then stops
 // the workers. Tasks still parked at that point can never run again; they are reported on
-// stderr ("weft: runtime shut down with N tasks still waiting") and their stacks are leaked
-// rather than unwound. The default runtime does the same at process exit.
+// stderr ("weft: runtime shut down with N tasks still waiting", then what each waits on) and
+// their stacks are leaked rather than unwound. The default runtime does the same at process
+// exit. Seeing inside a running runtime: weft/sched/task_dump.h, deadlock_error.h, and the
+// trace file of RuntimeOptions::trace_path.
 // Thread safety: all members may be called from any thread; run() must not be called from one
 // of this runtime's own workers (it would block the worker it needs).
 #ifndef WEFT_SCHED_RUNTIME_H_
@@ -35,6 +37,11 @@ struct RuntimeOptions {
   int interactive_threads = -1;  // -1: from WEFT_NUM_THREADS, else 0
   std::unique_ptr<Policy> policy;  // nullptr: make_default_policy()
   int spin_before_sleep = 200;   // idle polls before a worker sleeps on its futex
+  // Seeing inside (README, "Seeing inside the runtime"). The environment can turn the first
+  // two off for the whole process: WEFT_DEADLOCK_DETECTION=0, WEFT_SIGQUIT_DUMP=0.
+  bool detect_deadlocks = true;  // DeadlockError (weft/sched/deadlock_error.h)
+  bool sigquit_dump = true;      // task dump on SIGQUIT (weft/sched/task_dump.h)
+  std::string trace_path;        // Chrome trace file written at shutdown; "": WEFT_TRACE if set
 };
 
 class Runtime {

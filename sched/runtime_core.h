@@ -14,12 +14,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "weft/sched/park.h"
 #include "weft/sched/policy.h"
 #include "weft/sched/runtime.h"
+#include "weft/sched/task_registry.h"
 #include "weft/sched/timers.h"
 #include "weft/task/context.h"
 #include "weft/task/task_core.h"
@@ -27,6 +29,8 @@
 namespace weft::internal {
 
 class RuntimeCore;
+class TraceBuffer;
+class Tracer;
 
 // What the task that just switched away asked the arriving context to finish for it.
 enum class Leave : std::uint8_t { kNone, kYield, kYieldBehind, kPark, kFinish };
@@ -51,9 +55,18 @@ struct alignas(64) Worker {
   // counting costs no atomic read-modify-write (live tasks = all spawned - all finished).
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> finished{0};
+  // This worker's trace events, or nullptr when the runtime is not tracing (trace.h).
+  TraceBuffer* trace = nullptr;
+
+  // The started tasks first run here (task dumps, deadlock detection), and finished tasks
+  // whose reference a reader of the registry may still need (task_registry.h).
+  TaskRegistry registry;
+  std::vector<TaskCore*> deferred_release;  // this worker's thread only
 
   alignas(64) std::atomic<bool> idle{false};
   std::atomic<std::uint32_t> wake_signal{0};
+  // Times this worker went to sleep: progress seen by deadlock detection (off the hot path).
+  std::atomic<std::uint64_t> sleeps{0};
   std::thread thread;
 
   void after_switch();
@@ -90,6 +103,7 @@ class RuntimeCore {
   int pool_size[kNumPools] = {};   // cached from topology: spawns ask on every call
   int pool_first[kNumPools] = {};
   std::unique_ptr<Policy> policy;
+  std::atomic<int> registry_readers{0};  // see task_registry.h; next to `policy`: read together
   std::vector<std::unique_ptr<Worker>> workers;
   Timers timers;
   const int spin_before_sleep;
@@ -97,13 +111,33 @@ class RuntimeCore {
   std::atomic<int> idle_count{0};
   std::atomic<std::int64_t> spawned_outside{0};  // first scheduled from non-worker threads
   std::atomic<std::uint32_t> next_binding{0};  // round robin for tasks bound from outside
+  const bool detect_deadlocks;      // RuntimeOptions::detect_deadlocks and the environment
+  std::unique_ptr<Tracer> tracer;   // nullptr unless tracing (RuntimeOptions::trace_path)
 
   std::int64_t live_tasks() const;  // scheduled and not finished; exact only when quiescent
 
+  // Every started, unfinished task, each with a reference the caller must release_ref().
+  std::vector<TaskCore*> registered_tasks();
+  // Drops the references w kept while a reader was active (w's thread, or w stopped).
+  void release_deferred(Worker* w);
+  // Everyone asleep: every worker idle and no timer pending (no pause: the caller compares
+  // two looks itself, see deadlock.cc).
+  bool looks_quiescent();
+
  private:
-  void wake_one(const SchedNode& node);
+  void wake_one(int affinity, Pool pool);
   bool quiescent();
 };
+
+// Every live runtime, for dumps and deadlock detection: f(RuntimeCore*) under the registry's
+// lock, so none of them is destroyed meanwhile.
+std::mutex& runtimes_mutex();
+const std::vector<RuntimeCore*>& runtimes_locked();
+template <typename F>
+void for_each_runtime(F&& f) {
+  std::lock_guard<std::mutex> lock(runtimes_mutex());
+  for (RuntimeCore* rt : runtimes_locked()) f(rt);
+}
 
 // Marks the end of a task's list of waiters for it to finish (TaskCore::done_waiters).
 inline Waiter* const kDoneWaitersClosed = reinterpret_cast<Waiter*>(std::uintptr_t{1});

@@ -72,4 +72,14 @@ ThreadCounts resolve_thread_counts(const RuntimeOptions& options) {
   return counts;
 }
 
+bool env_switch(const char* name, bool fallback) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0') return fallback;
+  const absl::string_view text = absl::StripAsciiWhitespace(env);
+  if (text == "1") return true;
+  if (text == "0") return false;
+  throw std::invalid_argument(
+      absl::StrCat(name, "=\"", env, "\" is not valid: expected \"0\" (off) or \"1\" (on)"));
+}
+
 }  // namespace weft::internal

@@ -22,6 +22,10 @@ inline constexpr int kMaxWorkers = 1024;
 ThreadCounts parse_num_threads(absl::string_view text, const char* source);
 ThreadCounts resolve_thread_counts(const RuntimeOptions& options);
 
+// An on/off environment variable: "1" on, "0" off, unset or empty `fallback`; anything else
+// throws std::invalid_argument naming the variable and its value.
+bool env_switch(const char* name, bool fallback);
+
 }  // namespace weft::internal
 
 #endif  // WEFT_SCHED_RUNTIME_OPTIONS_H_

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "weft/sched/park.h"
 #include "weft/sched/runtime_core.h"
+#include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
 
 namespace weft {
@@ -70,6 +71,7 @@ bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op) {
       t->node.pool = w->pool;
       t->add_ref();
       w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      if (__builtin_expect(w->rt->tracer != nullptr, 0)) trace_spawn(w->rt, t);
       return true;
     }
     if (s != kParked) state_error(op, t, s);

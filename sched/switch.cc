@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "weft/sched/runtime_core.h"
+#include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
 #include "weft/task/errors.h"
 #include "weft/task/stack.h"
@@ -74,6 +75,8 @@ void finish_task(TaskCore* self) {
   while (!self->state.compare_exchange_weak(s, kDone, std::memory_order_seq_cst)) {
     s = load_unclaimed(self->state);
   }
+  TaskRegistry::clear(self->registry_slot);
+  registry_finisher_fence();  // before retire() looks for registry readers
   Waiter* w = self->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
   while (w != nullptr) {
     Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once
@@ -93,6 +96,7 @@ void prepare(Worker* w, TaskCore* next) {
     next->stack = allocate_stack(next->stack_size, next->id);
     next->context.init(next->stack.lo, next->stack.size, &task_entry);
     next->has_started.store(true, std::memory_order_release);
+    next->registry_slot = w->registry.add(next);
   }
   // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones are kRunning or
   // kNotified, which must stay as it is (see requeue).
@@ -100,7 +104,7 @@ void prepare(Worker* w, TaskCore* next) {
       next->state.load(std::memory_order_relaxed) != kNotified) {
     next->state.store(kRunning, std::memory_order_release);
   }
-  next->last_worker = w->index;
+  next->last_worker.store(w->index, std::memory_order_relaxed);
   w->current = next;
   set_current_task_core(next);
 }
@@ -120,12 +124,24 @@ void finish_park(Worker* w, TaskCore* t) {
   }
 }
 
+// Keeps the runtime's reference to a finished task while a registry reader may hold its
+// pointer (task_registry.h); out of line so that retire() stays small.
+[[gnu::noinline, gnu::cold]] void defer_release(Worker* w, TaskCore* t) {
+  w->deferred_release.push_back(t);
+}
+
 void retire(Worker* w, TaskCore* t) {
   t->context.destroy();
   release_stack(t->stack);
   t->stack = Stack{};
   w->finished.store(w->finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  t->release_ref();  // the runtime's reference, taken at the first schedule
+  // The runtime's reference, taken at the first schedule; kept a while if a registry reader
+  // may have found the task before finish_task cleared its slot (task_registry.h).
+  if (__builtin_expect(w->rt->registry_readers.load(std::memory_order_acquire) != 0, 0)) {
+    defer_release(w, t);
+  } else {
+    t->release_ref();
+  }
 }
 
 }  // namespace
@@ -158,6 +174,7 @@ void Worker::after_switch() {
 }
 
 Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
+  if (__builtin_expect(w->trace != nullptr, 0)) trace_leave(w, cur, how == Leave::kPark);
   if (next == nullptr) next = w->rt->pop(w->index);
   w->prev = cur;
   w->prev_leave = how;
@@ -184,6 +201,7 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
 }
 
 void run_on_worker(Worker* w, TaskCore* t) {
+  if (__builtin_expect(w->trace != nullptr, 0)) w->trace->slice_start = trace_clock_ns();
   prepare(w, t);
   w->loop_context.switch_to(t->context, w);
   EhGlobals* eh = eh_globals(w);

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "weft/sched/deadlock.h"
 #include "weft/sched/runtime_core.h"
 
 namespace weft::internal {
@@ -40,6 +41,7 @@ void Timers::stop() {
 }
 
 void Timers::run() {
+  mark_service_thread();  // its wake-ups are the timers' (deadlock.h)
   std::vector<Waiter*> due;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {

@@ -34,6 +34,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
     if (TaskCore* t = rt->pop(w->index)) return t;
   }
   for (;;) {
+    rt->release_deferred(w);  // references kept for a task dump (task_registry.h)
     w->wake_signal.store(0, std::memory_order_relaxed);
     w->idle.store(true, std::memory_order_relaxed);
     // Publish idleness, then look once more: a pusher publishes its task, then looks for idle
@@ -47,6 +48,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
       // If a waker got here first, it raised wake_signal for nothing: harmless.
       return t;
     }
+    w->sleeps.store(w->sleeps.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     while (w->wake_signal.load(std::memory_order_acquire) == 0) futex_wait(&w->wake_signal, 0);
     if (TaskCore* t2 = rt->pop(w->index)) return t2;
     if (rt->stopping.load(std::memory_order_acquire)) return nullptr;

@@ -121,6 +121,11 @@ class Context {
   // again: ASan drops its fake stack at once instead of keeping it.
   void* switch_to(Context& to, void* arg, bool final = false);
 
+  // The stack pointer a suspended context stopped at: its saved registers
+  // and resume address sit there (the frame drawn in context_<arch>.S). For
+  // diagnostics (backtraces of parked tasks); meaningless while it runs.
+  void* saved_sp() const { return sp_; }
+
  private:
   friend struct ContextGlue;  // context.cc: first entry and sanitizer glue.
   void* switch_to_sanitized(Context& to, void* arg, bool final);

@@ -70,17 +70,26 @@ class TaskResult<void> : public TaskCore {};
 template <typename T, typename F>
 class TaskImpl final : public TaskResult<T> {
  public:
-  explicit TaskImpl(F&& f) : fn_(std::move(f)) {}
+  template <typename G>
+  explicit TaskImpl(G&& g) : fn_(std::forward<G>(g)) {}
+
+  // The callable is destroyed as soon as it has run (or thrown): a finished task must not keep
+  // its captures alive while handles to it exist (a TaskFailedException holds one, and a
+  // closure that captured the object holding that exception would otherwise form a cycle).
   void run_body() override {
+    struct Drop {
+      std::optional<F>& fn;
+      ~Drop() { fn.reset(); }
+    } drop{fn_};
     if constexpr (std::is_void_v<T>) {
-      fn_();
+      (*fn_)();
     } else {
-      this->value.emplace(fn_());
+      this->value.emplace((*fn_)());
     }
   }
 
  private:
-  F fn_;
+  std::optional<F> fn_;
 };
 
 void check_before_schedule(const TaskCore* core, const char* what);

@@ -56,7 +56,11 @@ class TaskCore : public Waiter {
   Context context;
   Stack stack;
   void* runtime = nullptr;       // the Runtime it was first scheduled on
-  std::int32_t last_worker = -1;  // worker it last ran on (task dumps, sticky binding)
+  // The worker it runs on or last ran on: written by that worker, read by task dumps.
+  std::atomic<std::int32_t> last_worker{-1};
+  // Its slot in the runtime's registry of started tasks (task dumps, deadlock detection),
+  // holding this task from its first run until it finishes.
+  std::atomic<TaskCore*>* registry_slot = nullptr;
   std::exception_ptr exception;   // why it failed, once done
   // The C++ runtime's per-thread exception bookkeeping (exceptions being handled, uncaught
   // count) belongs to the task, not the thread: saved and restored around every switch, so a

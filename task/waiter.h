@@ -66,6 +66,9 @@ struct Waiter {
   // relaxed, since they are diagnostics and a guard, not synchronization.
   std::atomic<WaitKind> wait_kind{WaitKind::kNone};
   std::atomic<const void*> wait_object{nullptr};
+  // The deadline of the current timed wait (steady_clock ticks), meaningful while `timed` is
+  // not kUntimed: shown in task dumps ("sleep until +35ms").
+  std::atomic<std::int64_t> wait_deadline{0};
 
   // Intrusive links for the one wait queue this waiter is in; owned by that queue's lock.
   Waiter* wq_next = nullptr;

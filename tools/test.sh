@@ -5,6 +5,7 @@
 # for tools/count_results.py, since bazel-testlogs only holds the latest run of each test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 results=${TEST_RESULTS_DIR:-$(mktemp -d /tmp/weft-test-results.XXXXXX)}
 if ! tools/setup.sh; then
   # Recorded as a failure so that the count cannot read "0 failed" after a broken setup.
@@ -16,7 +17,7 @@ start=$SECONDS
 slowest=0
 failed=()
 
-# run_config NAME [bazel flags...]
+# run_config NAME [bazel flags...]  (runs in the current directory's workspace)
 run_config() {
   local name=$1 rc=0 t0=$SECONDS
   shift
@@ -25,7 +26,7 @@ run_config() {
   bazel test "$@" --keep_going --test_output=errors \
     --test_tag_filters=-benchmark,-manual \
     --build_event_json_file="$results/$name/bep.json" -- //... || rc=$?
-  python3 tools/count_results.py collect "$results/$name" "$results/$name/bep.json" "$rc" ||
+  python3 "$root/tools/count_results.py" collect "$results/$name" "$results/$name/bep.json" "$rc" ||
     { [ "$rc" -ne 0 ] || rc=1; }
   # 4: no test targets at all, which is not a failure.
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ]; then failed+=("$name"); fi
@@ -42,7 +43,11 @@ if (( SECONDS - start + slowest <= budget )); then
 else
   echo "=== tools/test.sh: skipping ubsan, it would pass the ${budget}s budget" >&2
 fi
-# (Consumer-workspace checks will run here.)
+# A user's workspace (examples/consumer): its program, the check that it links only what it
+# asked for, and weft's conformance suite against its own scheduler plugin. Own Bazel server.
+pushd examples/consumer >/dev/null
+run_config consumer --@weft//sched:scheduler=//:my_scheduler
+popd >/dev/null
 
 echo "=== tools/test.sh: $((SECONDS - start))s; results in $results" >&2
 if [ ${#failed[@]} -ne 0 ]; then

@@ -1,0 +1,210 @@
+// Channel<T>: Julia's Channel{T} -- a FIFO of items between tasks (and plain threads).
+//
+//   Channel<T>()              unbuffered (Julia's Channel(0)): put blocks until a take has the
+//                             item, and take until a put brings one.
+//   Channel<T>(n)             buffered: holds up to n items; put blocks while it is full.
+//   Channel<T>(kUnbounded)    Julia's Channel(Inf); also Channel<T>::unbounded(). Never full.
+//   make_channel<T>(f, ...)   the producer-task constructor (weft/channel/make_channel.h).
+//
+// Operations (each a member and a free function, as Julia's put!(c, v), take!(c), ...):
+//   put(c, v)      appends v; blocks as above.
+//   take(c)        removes and returns the oldest item; blocks while there is none.
+//   fetch(c)       returns a copy of the oldest item without removing it; blocks while there is
+//                  none. Not on an unbuffered channel: std::invalid_argument.
+//   isready(c)     an item is buffered (unbuffered: a putter is waiting). Never blocks.
+//   wait(c)        blocks until isready(c).
+//   close(c[, e])  closes: put raises at once; take, fetch and wait drain what is buffered and
+//                  then raise -- InvalidStateException("Channel is closed.", state "closed"), or
+//                  the std::exception_ptr e rethrown as given. Blocked putters' items are not
+//                  delivered (their put raises). The first close wins; later ones do nothing.
+//   isopen(c)      not closed yet.
+//   bind(c, t)     closes c when task t ends; if t failed, with TaskFailedException, which
+//                  every blocked and later put/take/fetch/wait then raises. Several tasks bound
+//                  to one channel: the first to end closes it. Costs one parked watcher task.
+//                  Call it as c.bind(t) or weft::bind(c, t): an unqualified bind(c, t) can find
+//                  std::bind through argument-dependent lookup.
+//   for (T v : c)  takes until the channel is closed and drained; a close exception other than
+//                  an InvalidStateException with state "closed" is raised instead of ending.
+//   collect(c)     the items of such a loop, as a vector.
+//
+// A Channel is a handle: copies refer to the same channel (like a Julia object), and the
+// channel lives while a handle, a blocked waiter or a bound task's watcher refers to it.
+//
+// Thread safety and blocking: every operation may be used from any task on any worker and from
+// plain threads at once. A task that blocks parks (its worker runs other tasks); a plain
+// thread blocks as a thread. A put returns once its item is buffered or handed to a taker; it
+// does not yield to the taker, which runs when its worker gets to it (Julia's put! on an
+// unbuffered channel yields; call yield() after put for that).
+// Cost: while one thread alone uses a channel (all its tasks on one worker) its lock takes no
+// atomic read-modify-write; the first use from a second thread turns it, once, into a spin
+// lock (internal/biased_lock.h).
+// Requirements on T: nothrow move construction and destruction (checked at compile time).
+#ifndef WEFT_CHANNEL_CHANNEL_H_
+#define WEFT_CHANNEL_CHANNEL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "weft/channel/internal/channel_core.h"
+#include "weft/channel/internal/channel_state.h"
+#include "weft/channel/invalid_state_exception.h"
+#include "weft/task/task.h"
+
+namespace weft {
+
+// The size of an unbounded channel (Julia's Channel(Inf) == Channel(typemax(Int))).
+inline constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
+
+template <typename T>
+class Channel {
+ public:
+  using value_type = T;
+  class iterator;
+
+  // Unbuffered.
+  Channel() : Channel(0) {}
+  // Holds up to `size` items (0: unbuffered, kUnbounded: no limit). A negative size throws
+  // std::invalid_argument naming it.
+  explicit Channel(std::int64_t size) : state_(std::make_shared<internal::ChannelState<T>>(size)) {}
+  static Channel unbounded() { return Channel(kUnbounded); }
+
+  // Copies share the channel. There is deliberately no move constructor: a moved-from handle
+  // stays a valid handle to the same channel instead of becoming a null one.
+  Channel(const Channel&) = default;
+  Channel& operator=(const Channel&) = default;
+
+  void put(const T& item) const {
+    T copy(item);
+    state_->put(copy);
+  }
+  void put(T&& item) const { state_->put(item); }
+
+  T take() const {
+    std::optional<T> item;
+    if (!state_->take(item)) state_->throw_closed();
+    return std::move(*item);
+  }
+
+  T fetch() const { return state_->fetch(); }
+  bool isready() const { return state_->isready(); }
+  void wait() const { state_->wait(); }
+
+  void close() const { state_->close(nullptr); }
+  // `error` must not be null (std::invalid_argument).
+  void close(std::exception_ptr error) const {
+    if (error == nullptr) {
+      throw std::invalid_argument(
+          "close(c, error): error is a null std::exception_ptr; use close(c) to close without "
+          "an exception of your own");
+    }
+    state_->close(std::move(error));
+  }
+  bool isopen() const { return state_->isopen(); }
+
+  // Returns this channel, as Julia's bind returns it.
+  const Channel& bind(const TaskRef& task) const {
+    internal::bind_channel(state_, task);
+    return *this;
+  }
+
+  // The size given at construction (kUnbounded for an unbounded channel).
+  std::int64_t capacity() const { return state_->capacity(); }
+  // Julia's n_avail: items buffered, or (unbuffered) putters waiting.
+  std::size_t n_avail() const { return state_->n_avail(); }
+
+  iterator begin() const { return iterator(state_.get()); }
+  std::default_sentinel_t end() const { return {}; }
+
+  friend bool operator==(const Channel& a, const Channel& b) { return a.state_ == b.state_; }
+
+  // An input iterator that takes an item on each increment (and one on begin()).
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+
+    iterator() = default;
+    T& operator*() { return *item_; }
+    T* operator->() { return &*item_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { advance(); }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) {
+      return !it.item_.has_value();
+    }
+
+   private:
+    friend class Channel;
+    explicit iterator(internal::ChannelState<T>* state) : state_(state) { advance(); }
+    void advance() {
+      item_.reset();
+      if (!state_->take(item_) && !state_->close_ends_iteration()) state_->throw_closed();
+    }
+
+    internal::ChannelState<T>* state_ = nullptr;
+    std::optional<T> item_;
+  };
+
+ private:
+  std::shared_ptr<internal::ChannelState<T>> state_;
+};
+
+// Julia's put!, take!, fetch, isready, wait, close, isopen and bind as free functions.
+template <typename T, typename U>
+void put(const Channel<T>& c, U&& item) {
+  c.put(std::forward<U>(item));
+}
+template <typename T>
+T take(const Channel<T>& c) {
+  return c.take();
+}
+template <typename T>
+T fetch(const Channel<T>& c) {
+  return c.fetch();
+}
+template <typename T>
+bool isready(const Channel<T>& c) {
+  return c.isready();
+}
+template <typename T>
+void wait(const Channel<T>& c) {
+  c.wait();
+}
+template <typename T>
+void close(const Channel<T>& c) {
+  c.close();
+}
+template <typename T>
+void close(const Channel<T>& c, std::exception_ptr error) {
+  c.close(std::move(error));
+}
+template <typename T>
+bool isopen(const Channel<T>& c) {
+  return c.isopen();
+}
+template <typename T>
+const Channel<T>& bind(const Channel<T>& c, const TaskRef& task) {
+  return c.bind(task);
+}
+
+// Julia's collect(c): takes every item until the channel is closed and drained.
+template <typename T>
+std::vector<T> collect(const Channel<T>& c) {
+  std::vector<T> items;
+  for (T& item : c) items.push_back(std::move(item));
+  return items;
+}
+
+}  // namespace weft
+
+#endif  // WEFT_CHANNEL_CHANNEL_H_

@@ -1,0 +1,168 @@
+// ChannelState<T>: a channel's items on top of ChannelCore (see channel_core.h for the queues
+// and their invariants).
+//
+// Every operation takes the lock, does a few pointer moves, and releases it before waking
+// anyone or moving an item into another waiter's slot (one exception: a putter about to park
+// on an unbuffered channel wakes the watchers first, as it only can while still holding the
+// lock; the contract allows waking under the lock). Nothing that allocates or can throw
+// runs under the lock except RingBuffer growth (then the lock is released before rethrowing)
+// and fetch's copy (likewise). An item crosses the channel with one move into the buffer or
+// straight into a blocked taker's slot, and one move out.
+#ifndef WEFT_CHANNEL_INTERNAL_CHANNEL_STATE_H_
+#define WEFT_CHANNEL_INTERNAL_CHANNEL_STATE_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "weft/channel/internal/channel_core.h"
+#include "weft/channel/internal/ring_buffer.h"
+#include "weft/sched/park.h"
+
+namespace weft::internal {
+
+template <typename T>
+class ChannelState final : public ChannelCore {
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                "Channel<T>: T must be nothrow move constructible and destructible (items are "
+                "moved while the channel's lock is held)");
+
+ public:
+  // Buffers start small and double up to the capacity: a huge or unbounded channel costs
+  // only what it holds.
+  explicit ChannelState(std::int64_t capacity)
+      : ChannelCore(capacity),
+        buffer_(static_cast<std::size_t>(std::clamp<std::int64_t>(capacity, 1, 64))) {}
+
+  // Puts `item` (moved from, once, when the put succeeds). Blocks while the channel is full;
+  // unbuffered: until a taker has it. Raises the close exception on a closed channel.
+  void put(T& item) {
+    lock_.lock();
+    if (closed_.load(std::memory_order_relaxed)) {
+      lock_.unlock();
+      throw_closed();
+    }
+    if (Waiter* taker = takers_.pop_front()) {
+      lock_.unlock();
+      static_cast<std::optional<T>*>(taker->wq_data)->emplace(std::move(item));
+      wake(taker);
+      return;
+    }
+    if (static_cast<std::int64_t>(buffer_.size()) < capacity_) {
+      try {
+        buffer_.push_back(std::move(item));
+      } catch (...) {
+        lock_.unlock();
+        throw;
+      }
+      Waiter* watchers = watchers_.take_all();
+      lock_.unlock();
+      wake_chain(watchers);
+      return;
+    }
+    Waiter* me = current_waiter();
+    me->wq_data = &item;
+    putters_.push_back(me);
+    // An unbuffered channel is ready (isready, wait) exactly while a putter waits.
+    if (capacity_ == 0) wake_chain(watchers_.take_all());
+    park(lock_, WaitKind::kChannelPut, this);
+    if (me->wq_data == nullptr) throw_closed();
+  }
+
+  // Takes the oldest item into `out`; false once the channel is closed and drained.
+  bool take(std::optional<T>& out) {
+    lock_.lock();
+    if (!buffer_.empty()) {
+      out.emplace(std::move(buffer_.front()));
+      buffer_.pop_front();
+      // The buffer was full: the oldest blocked putter's item takes the freed place (no
+      // allocation: a slot was just freed), so the putter need not come back for it.
+      Waiter* putter = putters_.pop_front();
+      if (putter != nullptr) buffer_.push_back(std::move(*static_cast<T*>(putter->wq_data)));
+      lock_.unlock();
+      if (putter != nullptr) wake(putter);
+      return true;
+    }
+    if (Waiter* putter = putters_.pop_front()) {  // unbuffered: straight from the putter
+      lock_.unlock();
+      out.emplace(std::move(*static_cast<T*>(putter->wq_data)));
+      wake(putter);
+      return true;
+    }
+    if (closed_.load(std::memory_order_relaxed)) {
+      lock_.unlock();
+      return false;
+    }
+    Waiter* me = current_waiter();
+    me->wq_data = &out;
+    takers_.push_back(me);
+    park(lock_, WaitKind::kChannelTake, this);
+    return out.has_value();
+  }
+
+  // A copy of the oldest item, left in place; blocks until there is one. Buffered only.
+  T fetch() {
+    if (capacity_ == 0) throw_fetch_unbuffered();
+    for (;;) {
+      lock_.lock();
+      if (!buffer_.empty()) {
+        try {
+          T copy(buffer_.front());
+          lock_.unlock();
+          return copy;
+        } catch (...) {
+          lock_.unlock();
+          throw;
+        }
+      }
+      if (closed_.load(std::memory_order_relaxed)) {
+        lock_.unlock();
+        throw_closed();
+      }
+      park_watcher();
+    }
+  }
+
+  bool isready() {
+    lock_.lock();
+    const bool ready = ready_locked();
+    lock_.unlock();
+    return ready;
+  }
+
+  // Blocks until isready(); raises the close exception if the channel closes first.
+  void wait() {
+    for (;;) {
+      lock_.lock();
+      if (ready_locked()) {
+        lock_.unlock();
+        return;
+      }
+      if (closed_.load(std::memory_order_relaxed)) {
+        lock_.unlock();
+        throw_closed();
+      }
+      park_watcher();
+    }
+  }
+
+  // Julia's n_avail: buffered items, or (unbuffered) blocked putters.
+  std::size_t n_avail() {
+    lock_.lock();
+    const std::size_t n = capacity_ == 0 ? putters_.size() : buffer_.size();
+    lock_.unlock();
+    return n;
+  }
+
+ private:
+  bool ready_locked() const { return capacity_ == 0 ? !putters_.empty() : !buffer_.empty(); }
+
+  RingBuffer<T> buffer_;
+};
+
+}  // namespace weft::internal
+
+#endif  // WEFT_CHANNEL_INTERNAL_CHANNEL_STATE_H_

@@ -1,0 +1,120 @@
+#include "weft/sched/priority_policy.h"
+
+#include <algorithm>
+#include <mutex>
+
+namespace weft {
+namespace {
+
+// Arrival numbers fit in the low 56 bits of a key (2^56 pushes: centuries at any real rate).
+constexpr int kSeqBits = 56;
+constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqBits) - 1;
+
+}  // namespace
+
+int PriorityPolicy::level_of(int priority) {
+  return std::clamp(priority, kLowestPriority, kHighestPriority) - kLowestPriority;
+}
+
+std::uint64_t PriorityPolicy::key_of(int level, std::uint64_t seq) {
+  return (static_cast<std::uint64_t>(level + 1) << kSeqBits) | (kSeqMask - (seq & kSeqMask));
+}
+
+template <bool kShared>
+void PriorityPolicy::LeveledQueue<kShared>::publish_key() {
+  std::uint64_t key = 0;
+  for (int level = kLevels - 1; level >= 0; --level) {
+    if (const SchedNode* head = levels_[level].front()) {
+      key = key_of(level, head->policy_word);
+      break;
+    }
+  }
+  key_.store(key, std::memory_order_release);
+}
+
+template <bool kShared>
+void PriorityPolicy::LeveledQueue<kShared>::push(SchedNode* node, int level) {
+  if constexpr (kShared) lock_.lock();
+  levels_[level].push_back(node);
+  publish_key();
+  if constexpr (kShared) lock_.unlock();
+}
+
+template <bool kShared>
+SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop() {
+  if (key() == 0) return nullptr;
+  if constexpr (kShared) {
+    std::lock_guard<SpinLock> guard(lock_);
+    return pop_locked();
+  } else {
+    return pop_locked();
+  }
+}
+
+template <bool kShared>
+SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop_locked() {
+  int chosen = -1;
+  if (++pops_ % kAgingInterval == 0) {
+    // The oldest head of any level.
+    std::uint64_t oldest = UINT64_MAX;
+    for (int level = 0; level < kLevels; ++level) {
+      const SchedNode* head = levels_[level].front();
+      if (head != nullptr && head->policy_word < oldest) {
+        oldest = head->policy_word;
+        chosen = level;
+      }
+    }
+  } else {
+    for (int level = kLevels - 1; level >= 0 && chosen < 0; --level) {
+      if (!levels_[level].empty()) chosen = level;
+    }
+  }
+  if (chosen < 0) return nullptr;
+  SchedNode* n = levels_[chosen].pop_front();
+  publish_key();
+  return n;
+}
+
+void PriorityPolicy::init(const Topology& topology) {
+  topology_ = topology;
+  for (int p = 0; p < kNumPools; ++p) pool_size_[p] = topology.count(static_cast<Pool>(p));
+  pool_queues_ = std::make_unique<LeveledQueue<true>[]>(kNumPools);
+  workers_ = std::make_unique<PerWorker[]>(topology.num_workers());
+}
+
+void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
+  const std::uint64_t seq = seq_.load(std::memory_order_relaxed);
+  seq_.store(seq + 1, std::memory_order_relaxed);
+  node->policy_word = seq;
+  const int level = level_of(node->priority);
+  const int pool = static_cast<int>(node->pool);
+  const int w = info.from_worker;
+  if (w >= 0 && (node->affinity == w || (node->affinity < 0 && pool_size_[pool] == 1 &&
+                                         topology_.pool_of[w] == node->pool))) {
+    workers_[w].local.push(node, level);  // on worker w's own thread
+  } else if (node->affinity >= 0) {
+    workers_[node->affinity].bound.push(node, level);
+  } else {
+    pool_queues_[pool].push(node, level);
+  }
+}
+
+SchedNode* PriorityPolicy::pop(int worker) {
+  PerWorker& me = workers_[worker];
+  auto& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
+  // The best head first (the keys may be stale, so then the others).
+  const std::uint64_t local_key = me.local.key();
+  const std::uint64_t bound_key = me.bound.key();
+  const std::uint64_t shared_key = shared.key();
+  if (local_key != 0 && local_key >= bound_key && local_key >= shared_key) {
+    if (SchedNode* n = me.local.pop()) return n;
+  }
+  if (bound_key != 0 && bound_key >= shared_key) {
+    if (SchedNode* n = me.bound.pop()) return n;
+  }
+  if (SchedNode* n = shared.pop()) return n;
+  if (SchedNode* n = me.bound.pop()) return n;
+  return me.local.pop();
+}
+
+}  // namespace weft

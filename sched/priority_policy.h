@@ -1,0 +1,98 @@
+// PriorityPolicy: priority levels, for latency of important tasks under load.
+//
+// A task's priority (SpawnOptions::priority, TaskRef::set_priority; kDefaultPriority = 0) maps
+// to one of kLevels levels: priorities below kLowestPriority count as it, above
+// kHighestPriority as it, so the levels are -2, -1, 0, +1, +2. Each pool has one FIFO per
+// level, and each worker one per level for its sticky tasks.
+//
+// Order: a worker takes the head of the highest non-empty level among its pool's queues and
+// its own sticky queues (between the two at the same level, whichever became runnable first);
+// within a level tasks run in the order they became runnable. A task that yields goes to the
+// back of its level.
+//
+// Pools come first: a worker only ever takes tasks of its own pool (the Policy contract), so
+// interactive workers never pick up default-pool work, and an interactive task never waits
+// behind default-pool tasks however many there are: the interactive pool is a separate set of
+// queues served by its own workers.
+//
+// Aging (no starvation): every kAgingInterval-th task a queue hands out is its oldest one,
+// whatever its level, instead of the head of its highest level. So a low-priority task queued
+// behind a steady stream of higher ones still runs: it moves up one place in its queue's
+// arrival order at least every kAgingInterval pops (in the worst case it waits for the tasks
+// queued before it plus kAgingInterval times as many others).
+//
+// Every shared queue has its own SpinLock and a word readable without it (its best level and
+// that head's arrival number), so an empty queue costs one load. Work only the pushing worker
+// may run (bound to it, or its pool has no other worker) goes to that worker's own queues,
+// which take no lock. Like FifoPolicy it shares each pool's queues between the pool's workers:
+// it is built for ordering, not for throughput.
+//
+// Thread safety: as the Policy contract (push from any thread, pop(w) from worker w).
+#ifndef WEFT_SCHED_PRIORITY_POLICY_H_
+#define WEFT_SCHED_PRIORITY_POLICY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "weft/sched/node_queue.h"
+#include "weft/sched/policy.h"
+#include "weft/sched/spin_lock.h"
+
+namespace weft {
+
+class PriorityPolicy final : public Policy {
+ public:
+  static constexpr int kLowestPriority = -2;
+  static constexpr int kHighestPriority = 2;
+  static constexpr int kLevels = kHighestPriority - kLowestPriority + 1;
+  static constexpr int kAgingInterval = 16;
+
+  // The level (0 = lowest) a priority maps to.
+  static int level_of(int priority);
+
+  std::string_view name() const override { return "priority"; }
+  void init(const Topology& topology) override;
+  void push(SchedNode* node, const PushInfo& info) override;
+  SchedNode* pop(int worker) override;
+
+ private:
+  // One FIFO per level, behind a lock when kShared (else only its owner worker touches it).
+  // Nodes carry their arrival number in policy_word.
+  template <bool kShared>
+  class alignas(64) LeveledQueue {
+   public:
+    void push(SchedNode* node, int level);
+    SchedNode* pop();
+    // 0 when empty; otherwise larger means "take me first": the best level, then the oldest.
+    std::uint64_t key() const { return key_.load(std::memory_order_seq_cst); }
+
+   private:
+    void publish_key();
+    SchedNode* pop_locked();
+
+    SpinLock lock_;              // used when kShared
+    NodeQueue levels_[kLevels];  // guarded by lock_ when kShared, as is pops_
+    std::uint32_t pops_ = 0;
+    std::atomic<std::uint64_t> key_{0};
+  };
+
+  struct PerWorker {
+    LeveledQueue<false> local;  // work only this worker may run, pushed by this worker
+    LeveledQueue<true> bound;   // its sticky tasks, pushed from elsewhere
+  };
+
+  static std::uint64_t key_of(int level, std::uint64_t seq);
+
+  Topology topology_;
+  int pool_size_[kNumPools] = {};
+  std::unique_ptr<LeveledQueue<true>[]> pool_queues_;  // per pool
+  std::unique_ptr<PerWorker[]> workers_;
+  // Arrival numbers. Bumped without a read-modify-write: two pushes racing may share a number,
+  // which only makes their relative order (between two queues) arbitrary, as it is anyway.
+  alignas(64) std::atomic<std::uint64_t> seq_{0};
+};
+
+}  // namespace weft
+
+#endif  // WEFT_SCHED_PRIORITY_POLICY_H_

@@ -1,0 +1,154 @@
+#include "weft/sched/work_stealing_policy.h"
+
+#include <chrono>
+
+namespace weft {
+
+void WorkStealingPolicy::init(const Topology& topology) {
+  topology_ = topology;
+  const int n = topology.num_workers();
+  workers_ = std::make_unique<PerWorker[]>(n);
+  global_ = std::make_unique<GlobalQueue[]>(kNumPools);
+  for (int w = 0; w < n; ++w) {
+    PerWorker& me = workers_[w];
+    const Pool pool = topology.pool_of[w];
+    me.pool = static_cast<int>(pool);
+    me.pool_first = topology.first(pool);
+    me.pool_count = topology.count(pool);
+    // Distinct nonzero xorshift seeds.
+    me.rng = 0x9E3779B9u * static_cast<std::uint32_t>(w + 1);
+    me.tick = w % kFairnessInterval;  // spread the workers' fairness pops over time
+  }
+}
+
+void WorkStealingPolicy::push_local(PerWorker& me, SchedNode* node) {
+  if (me.deque.push(node)) return;
+  // Full: hand the older half to the global queue, where any worker of the pool finds it.
+  SchedNode* first = nullptr;
+  SchedNode* last = nullptr;
+  const int k = me.deque.pop_oldest(ChaseLevDeque::kCapacity / 2, &first, &last);
+  if (k > 0) global_[me.pool].queue.push_chain(first, last, k);
+  if (!me.deque.push(node)) global_[me.pool].queue.push(node);
+}
+
+void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
+  if (node->affinity >= 0) {
+    workers_[node->affinity].sticky.push(node);
+    return;
+  }
+  const int w = info.from_worker;
+  if (w < 0 || topology_.pool_of[w] != node->pool) {
+    global_[static_cast<int>(node->pool)].queue.push(node);
+    return;
+  }
+  PerWorker& me = workers_[w];
+  switch (info.reason) {
+    case PushReason::kYielded:
+    case PushReason::kYieldedTo:
+      if (!me.yielded.push(node)) global_[me.pool].queue.push(node);
+      return;
+    case PushReason::kWoken:
+      if (SchedNode* old = me.runnext.exchange(node, std::memory_order_acq_rel)) {
+        push_local(me, old);
+      }
+      return;
+    case PushReason::kSpawned:
+      push_local(me, node);
+      return;
+  }
+}
+
+SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
+  const int start = me.fair_round;
+  me.fair_round = (me.fair_round + 1) % 4;
+  for (int i = 0; i < 4; ++i) {
+    SchedNode* n = nullptr;
+    switch ((start + i) % 4) {
+      case 0:
+        n = global_[me.pool].queue.pop();
+        break;
+      case 1:
+        n = me.sticky.pop();
+        break;
+      case 2:
+        n = me.yielded.steal();
+        break;
+      case 3: {
+        SchedNode* last = nullptr;
+        me.deque.pop_oldest(1, &n, &last);
+        break;
+      }
+    }
+    if (n != nullptr) return n;
+  }
+  return nullptr;
+}
+
+SchedNode* WorkStealingPolicy::pop(int worker) {
+  PerWorker& me = workers_[worker];
+  if (++me.tick >= kFairnessInterval) {
+    me.tick = 0;
+    if (SchedNode* n = pop_fair(me)) return n;
+  }
+  if (me.runnext.load(std::memory_order_relaxed) != nullptr) {
+    if (SchedNode* n = me.runnext.exchange(nullptr, std::memory_order_acq_rel)) return n;
+  }
+  if (me.pool_count == 1) {
+    // Alone in its pool: no thief can touch its deques, so no atomic read-modify-writes.
+    if (SchedNode* n = me.deque.pop_unshared()) return n;
+    if (SchedNode* n = me.sticky.pop()) return n;
+    if (SchedNode* n = global_[me.pool].queue.pop()) return n;
+    return me.yielded.pop_oldest_unshared();
+  }
+  if (SchedNode* n = me.deque.pop()) return n;
+  if (SchedNode* n = me.sticky.pop()) return n;
+  if (SchedNode* n = global_[me.pool].queue.pop()) return n;
+  if (SchedNode* n = me.yielded.steal()) return n;
+  return steal(worker, me);
+}
+
+SchedNode* WorkStealingPolicy::steal(int worker, PerWorker& me) {
+  const int count = me.pool_count;
+  if (count <= 1) return nullptr;
+  me.rng ^= me.rng << 13;
+  me.rng ^= me.rng >> 17;
+  me.rng ^= me.rng << 5;
+  const int start = static_cast<int>(me.rng % static_cast<std::uint32_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const int v = me.pool_first + (start + i) % count;
+    if (v == worker) continue;
+    PerWorker& victim = workers_[v];
+    SchedNode* n = victim.deque.steal();
+    if (n == nullptr) n = victim.yielded.steal();
+    if (n != nullptr) {
+      trace_steal(n, v, worker);
+      return n;
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    const int v = me.pool_first + (start + i) % count;
+    if (v == worker) continue;
+    std::atomic<SchedNode*>& slot = workers_[v].runnext;
+    SchedNode* n = slot.load(std::memory_order_seq_cst);
+    if (n == nullptr) continue;
+    // The owner is about to run it (it woke it and will usually park right after): give it a
+    // moment, so that a hand-off between two tasks does not drag one of them to another core.
+    const auto deadline = std::chrono::steady_clock::now() + kRunnextGrace;
+    while (slot.load(std::memory_order_relaxed) == n &&
+           std::chrono::steady_clock::now() < deadline) {
+      SpinLock::pause();
+    }
+    n = slot.load(std::memory_order_seq_cst);
+    while (n != nullptr &&
+           !slot.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+    }
+    if (n != nullptr) {
+      trace_steal(n, v, worker);
+      return n;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace weft

@@ -1,0 +1,92 @@
+// WorkStealingPolicy: per-worker deques, idle workers stealing from busy ones.
+//
+// Each worker owns:
+//   * a Chase-Lev deque (chase_lev_deque.h) of the tasks it spawned and the tasks it readied:
+//     it pops the newest (LIFO, hot in cache), thieves take the oldest (FIFO);
+//   * a runnext slot: the task it just woke (a join, a notify, an unlock) runs right after the
+//     running task leaves, so a pair of tasks handing work back and forth stays on one worker;
+//     the slot's previous occupant moves to the deque;
+//   * a queue of the tasks that yielded on it: FIFO, behind all other local work, so yield()
+//     lets the others run (a LIFO deque would hand the yielding task straight back); a second
+//     Chase-Lev deque of which everyone, the owner too, takes the oldest end;
+//   * a queue of its sticky tasks (affinity), lock-free (mpsc_node_queue.h): anyone pushes,
+//     only this worker pops, thieves never look.
+// Each pool has a global FIFO for tasks that come from outside its workers (plain threads,
+// timers, the other pool) and for the overflow of a full deque (half of it, oldest first).
+//
+// pop(w) looks, in order: runnext, own deque, own sticky queue, the pool's global queue, own
+// yielded queue, then steals: the deques and yielded queues of the pool's other workers from a
+// random one on, then their runnext slots (last, as the owner is about to run that task).
+// A failed look is a few loads; only a queue that has something is locked or CASed.
+//
+// Fairness: every kFairnessInterval-th pop first serves the oldest end of one of the FIFO
+// sources (global, sticky, yielded, own deque's top, in rotation), so a LIFO hot path or a
+// runnext ping-pong cannot starve tasks that are queued elsewhere on the same worker.
+//
+// The Policy promises hold: a pushed node sits in exactly one place until one pop takes it;
+// sticky nodes only in their worker's sticky queue; each worker's structures only hold nodes
+// of its own pool (pushes from another pool's worker go to the global queue of the node's
+// pool); and every place a node can be is visible to the pool's thieves except the sticky
+// queues, which their own worker is always woken for.
+//
+// Thread safety: as the Policy contract: push() from any thread, pop(w) from worker w only.
+// A push with from_worker == w must come from worker w's thread (the runtime's pushes do).
+#ifndef WEFT_SCHED_WORK_STEALING_POLICY_H_
+#define WEFT_SCHED_WORK_STEALING_POLICY_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "weft/sched/chase_lev_deque.h"
+#include "weft/sched/locked_node_queue.h"
+#include "weft/sched/mpsc_node_queue.h"
+#include "weft/sched/policy.h"
+
+namespace weft {
+
+class WorkStealingPolicy final : public Policy {
+ public:
+  // Every this many pops a worker serves an oldest-first source first (see above).
+  static constexpr int kFairnessInterval = 61;
+  // How long a thief leaves a busy worker's runnext task alone before taking it.
+  static constexpr std::chrono::nanoseconds kRunnextGrace{2000};
+
+  std::string_view name() const override { return "work_stealing"; }
+  void init(const Topology& topology) override;
+  void push(SchedNode* node, const PushInfo& info) override;
+  SchedNode* pop(int worker) override;
+
+ private:
+  struct alignas(64) PerWorker {
+    ChaseLevDeque deque;
+    alignas(64) std::atomic<SchedNode*> runnext{nullptr};
+    // Used as a FIFO: the owner pushes at the bottom, everyone (the owner too) steals the top.
+    ChaseLevDeque yielded;
+    MpscNodeQueue sticky;
+    // Owner-only state.
+    alignas(64) int pool_first = 0;  // the worker's pool: first worker and size
+    int pool_count = 0;
+    int pool = 0;
+    std::uint32_t rng = 1;
+    int tick = 0;
+    int fair_round = 0;
+  };
+
+  void push_local(PerWorker& me, SchedNode* node);
+  SchedNode* pop_fair(PerWorker& me);
+  SchedNode* steal(int worker, PerWorker& me);
+
+  struct alignas(64) GlobalQueue {
+    LockedNodeQueue queue;
+  };
+
+  Topology topology_;
+  std::unique_ptr<PerWorker[]> workers_;
+  std::unique_ptr<GlobalQueue[]> global_;  // per pool
+};
+
+}  // namespace weft
+
+#endif  // WEFT_SCHED_WORK_STEALING_POLICY_H_

@@ -1,0 +1,80 @@
+// Waiting on file descriptors and child processes without blocking a worker thread: the
+// FileWatching side of Julia's wait(x) (RawFD: poll_fd, wait(fd; readable, writable)) and
+// wait(p::Process).
+//
+// A task that waits for a descriptor parks; a process-wide poller thread (epoll, started on first
+// use) wakes it when the descriptor is ready. A plain thread blocks until then. Each wait is
+// independent: several tasks may wait on the same descriptor (for the same or different events)
+// at once. Readiness is level-triggered, as poll(2): a descriptor that is already ready returns
+// at once. Regular files are always ready (as poll(2) reports them).
+//
+// Child processes are watched through a pidfd (pidfd_open): wait_process() parks until the child
+// exits, then reaps it and returns how it ended.
+//
+// Timeouts: a timeout racing with readiness has exactly one outcome: events, or timedout.
+// Errors: a descriptor that is not open, or a pid that is not a child of this process, throws
+// std::system_error naming it; asking for neither readable nor writable, or a NaN timeout,
+// throws std::invalid_argument.
+// Thread safety: every function may be called from any task or plain thread.
+#ifndef WEFT_SYNC_FD_WAIT_H_
+#define WEFT_SYNC_FD_WAIT_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+namespace weft {
+
+// Which readiness to wait for (Julia's readable= / writable= keywords); at least one.
+struct FdInterest {
+  bool readable = false;
+  bool writable = false;
+};
+
+// Julia's FileWatching.FDEvent.
+struct FdEvent {
+  bool readable = false;
+  bool writable = false;
+  bool disconnect = false;  // hang-up or error on the descriptor (e.g. the pipe's other end closed)
+  bool timedout = false;
+};
+std::string to_string(const FdEvent& event);
+
+// Julia's RawFD: a file descriptor to wait on with wait().
+struct RawFD {
+  explicit RawFD(int descriptor) : fd(descriptor) {}
+  int fd;
+};
+
+// poll_fd(fd, timeout_s; readable, writable): waits until fd is ready for one of the requested
+// events, or timeout_s seconds pass (timedout set). A negative timeout_s (Julia's default -1)
+// waits without a deadline.
+FdEvent poll_fd(int fd, double timeout_s, FdInterest interest);
+
+// wait(fd::RawFD; readable, writable): poll_fd without a deadline.
+FdEvent wait(RawFD fd, FdInterest interest);
+
+// How a child process ended.
+struct ProcessStatus {
+  int exit_code = 0;    // valid when exited()
+  int term_signal = 0;  // the signal that killed it, or 0 if it exited
+  bool exited() const { return term_signal == 0; }
+  bool success() const { return exited() && exit_code == 0; }
+};
+
+// Julia's Process, as far as waiting goes: a child process of this one, by pid.
+struct Process {
+  explicit Process(pid_t process_id) : pid(process_id) {}
+  pid_t pid;
+};
+
+// wait(p::Process): parks until the child exits, reaps it, and returns its status.
+ProcessStatus wait(Process process);
+ProcessStatus wait_process(pid_t pid);
+// As wait_process, giving up after timeout_s seconds (nullopt; the child is not reaped then).
+std::optional<ProcessStatus> wait_process(pid_t pid, double timeout_s);
+
+}  // namespace weft
+
+#endif  // WEFT_SYNC_FD_WAIT_H_

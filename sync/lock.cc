@@ -1,0 +1,208 @@
+// ReentrantLock's slow paths: spinning, queueing, waking, and the starvation hand-off.
+//
+// State: owner_ (who holds it), wake_needed_ (unlocks must wake someone), and under qlock_ the
+// queue of parked waiters and woken_in_flight_. A locker that gives up spinning queues itself,
+// sets wake_needed_ (under qlock_), and then -- before it parks -- must make sure the holder
+// cannot have released the lock without noticing it. The unlock fast path is a plain store of
+// owner_ = 0 followed by a read of wake_needed_; the locker's side is "publish wake_needed_,
+// then read owner_". That is Dekker's pattern, which needs a store-load fence on both sides; the
+// unlock gets away with a compiler barrier because the parking locker runs a heavy fence
+// (membarrier: every running thread passes a full barrier) between its two steps. So either the
+// unlock sees wake_needed_ and wakes someone, or the locker sees owner_ == 0 and does not park.
+// Every uncontended lock+unlock thus costs one atomic read-modify-write instead of two; the
+// heavy fence (~0.1-2 us) is paid only by a locker that is about to park anyway.
+//
+// While a woken waiter is on its way to retry (woken_in_flight_), unlocks wake nobody else: it
+// is bound to retry, and waking more would only make them fight. A woken waiter that loses to a
+// barging locker re-queues at the head; when it has waited longer than kStarvationThreshold, the
+// next unlock hands it the lock instead of releasing it.
+#include "weft/sync/lock.h"
+
+#include <limits>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/errors.h"
+
+namespace weft {
+namespace {
+
+// Spinning: a few reads of owner_ with exponential back-off in between. The back-off matters as
+// much as the spinning: every read pulls the holder's cache line over, and the holder, which
+// re-locks at once in a tight loop, would pay a cache miss for each.
+constexpr int kSpinRounds = 12;
+constexpr int kMaxBackoffPauses = 256;
+
+// Spinning pays only when the holder can be running elsewhere right now: never on a runtime
+// with a single worker (the holder is then parked or queued behind us).
+bool worth_spinning() {
+  if (threadid() == 0) return true;  // a plain thread: the holder runs on some other thread
+  return nthreads(Pool::kDefault) + nthreads(Pool::kInteractive) > 1;
+}
+
+std::string caller_name() {
+  TaskRef t = current_task();
+  return t.valid() ? absl::StrCat("task ", t.id()) : std::string("a plain thread");
+}
+
+}  // namespace
+
+void ReentrantLock::relock() {
+  if (count_ == std::numeric_limits<std::uint32_t>::max()) {
+    throw TaskStateError(absl::StrCat("lock: ReentrantLock locked recursively ", count_,
+                                      " times by ", caller_name(), "; the count would overflow"));
+  }
+  ++count_;
+}
+
+bool ReentrantLock::trylock() {
+  const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
+  std::uintptr_t owner = owner_.load(std::memory_order_relaxed);
+  if (owner == mine) {
+    relock();
+    return true;
+  }
+  if (owner != 0 || !owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
+                                                    std::memory_order_relaxed)) {
+    return false;
+  }
+  count_ = 1;
+  return true;
+}
+
+bool ReentrantLock::spin_for_it(std::uintptr_t mine) {
+  int backoff = 1;
+  for (int round = 0; round < kSpinRounds; ++round) {
+    for (int i = 0; i < backoff; ++i) SpinLock::pause();
+    std::uintptr_t owner = owner_.load(std::memory_order_relaxed);
+    if (owner == 0 && owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
+                                                     std::memory_order_relaxed)) {
+      return true;
+    }
+    if (backoff < kMaxBackoffPauses) backoff *= 2;
+  }
+  return false;
+}
+
+void ReentrantLock::publish_wake_needed() {
+  wake_needed_.store(!queue_.empty() && !woken_in_flight_, std::memory_order_relaxed);
+}
+
+void ReentrantLock::lock_slow(std::uintptr_t mine) {
+  internal::Waiter* const me = reinterpret_cast<internal::Waiter*>(mine);
+  const bool spin = worth_spinning();
+  internal::WaitTicket ticket;
+  ticket.since = Clock::now();
+  bool woken = false;  // an unlock woke us (and set woken_in_flight_ for us)
+  for (;;) {
+    if (spin && spin_for_it(mine)) {
+      if (woken) {
+        qlock_.lock();
+        woken_in_flight_ = false;
+        publish_wake_needed();
+        qlock_.unlock();
+      }
+      count_ = 1;
+      return;
+    }
+    qlock_.lock();
+    if (woken) woken_in_flight_ = false;
+    if (me->wq_linked) queue_.remove(me);  // only a misused low-level wake resumes us queued
+    std::uintptr_t owner = 0;
+    if (owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      publish_wake_needed();
+      qlock_.unlock();
+      count_ = 1;
+      return;
+    }
+    if (ticket.losses > 0 || woken) {
+      // Beaten by a barging locker after a wake: keep our place at the head of the line.
+      ticket.losses += woken ? 1 : 0;
+      queue_.push_front(me);
+    } else {
+      queue_.push_back(me);
+    }
+    me->wq_data = &ticket;
+    publish_wake_needed();
+    qlock_.unlock();
+    internal::heavy_fence();  // pairs with unlock()'s light fence (see the top of this file)
+    if (owner_.load(std::memory_order_relaxed) == 0) {
+      // Released while we queued, possibly by an unlock that did not see us: don't sleep.
+      qlock_.lock();
+      const bool still_queued = me->wq_linked;
+      if (still_queued) {
+        queue_.remove(me);
+        publish_wake_needed();
+      }
+      qlock_.unlock();
+      if (still_queued) {
+        woken = false;
+        continue;
+      }
+      // Otherwise an unlock dequeued us and its wake is on the way: the park below takes it.
+    }
+    park(WaitKind::kLock, this);
+    if (ticket.granted) {  // handed over by the unlocker: we own it now
+      count_ = 1;
+      return;
+    }
+    woken = true;
+  }
+}
+
+void ReentrantLock::unlock_slow() {
+  qlock_.lock();
+  internal::Waiter* next = woken_in_flight_ ? nullptr : queue_.pop_front();
+  if (next != nullptr) {
+    internal::WaitTicket* ticket = internal::ticket_of(next);
+    if (ticket->losses > 0 && Clock::now() - ticket->since >= kStarvationThreshold) {
+      ticket->granted = true;
+      owner_.store(reinterpret_cast<std::uintptr_t>(next), std::memory_order_release);
+    } else {
+      woken_in_flight_ = true;
+      owner_.store(0, std::memory_order_release);
+    }
+  } else {
+    owner_.store(0, std::memory_order_release);
+  }
+  publish_wake_needed();
+  qlock_.unlock();
+  // `next` cannot leave before this wake (lock waits have no timeout), so waking it outside
+  // qlock_ is safe and keeps the critical section short.
+  if (next != nullptr) wake(next);
+}
+
+void ReentrantLock::wake_after_release() {
+  qlock_.lock();
+  internal::Waiter* next = woken_in_flight_ ? nullptr : queue_.pop_front();
+  if (next != nullptr) woken_in_flight_ = true;
+  publish_wake_needed();
+  qlock_.unlock();
+  if (next != nullptr) wake(next);
+}
+
+void ReentrantLock::not_owner(const char* op) const {
+  const std::string who = caller_name();
+  throw TaskStateError(absl::StrCat(
+      op, ": ",
+      islocked() ? absl::StrCat("the ReentrantLock is held by another task or thread, not by ", who)
+                 : absl::StrCat("the ReentrantLock is not locked (", who, " does not hold it)"),
+      "; each unlock must match a lock by the same task"));
+}
+
+std::uint32_t ReentrantLock::unlock_all() {
+  if (!held_by_caller()) not_owner("wait");
+  const std::uint32_t saved = count_;
+  count_ = 1;
+  unlock();
+  return saved;
+}
+
+void ReentrantLock::relock_all(std::uint32_t count) {
+  lock();
+  count_ = count;
+}
+
+}  // namespace weft

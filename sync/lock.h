@@ -1,0 +1,146 @@
+// ReentrantLock: Julia's ReentrantLock, with lock, unlock, trylock, islocked and lock(f, l).
+//
+// A task-aware recursive mutex. The owner is a Waiter (a task, or a plain thread), so a task
+// keeps the lock while it migrates between workers, and a task that waits for the lock parks:
+// its worker runs other tasks meanwhile. Uncontended, lock is one compare-and-swap and unlock
+// one plain store (no read-modify-write: the rare locker that is about to park pays for the
+// ordering instead, with an asymmetric fence; see lock.cc). Contended, a locker spins briefly
+// (a holder on another worker lets go within nanoseconds: tasks are never preempted), with
+// back-off so as not to steal the holder's cache line, then queues and parks.
+//
+// Fairness: unlocking wakes the oldest waiter but does not hand it the lock: a running task may
+// take it first ("barging"), which keeps the lock hot on one worker and is what makes the
+// contended path fast. To bound starvation, a woken waiter that lost this race goes back to the
+// head of the queue, and once it has been waiting for more than kStarvationThreshold, the next
+// unlock hands the lock to it directly. So a waiter is overtaken for about a millisecond at
+// most (plus a critical section per loss), never forever.
+//
+// Memory ordering: acquire on lock, release on unlock (Julia's guarantee).
+// Errors: unlock() by a task or thread that does not hold the lock throws TaskStateError, as
+// does locking more than 2^32-1 times recursively.
+// Thread safety: every member may be called from any task or plain thread.
+#ifndef WEFT_SYNC_LOCK_H_
+#define WEFT_SYNC_LOCK_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "weft/sched/park.h"
+#include "weft/sched/spin_lock.h"
+#include "weft/sync/asymmetric_fence.h"
+#include "weft/sync/scoped_call.h"
+#include "weft/sync/wait_queue.h"
+
+namespace weft {
+
+namespace threads {
+class Condition;
+}  // namespace threads
+
+class ReentrantLock {
+ public:
+  // How long a waiter may be overtaken by barging lockers before unlock hands it the lock.
+  static constexpr std::chrono::microseconds kStarvationThreshold{1000};
+
+  ReentrantLock() = default;
+  ReentrantLock(const ReentrantLock&) = delete;
+  ReentrantLock& operator=(const ReentrantLock&) = delete;
+
+  // lock(l): acquires the lock, waiting (parking) while another task or thread holds it.
+  // Re-locking by the holder only counts up.
+  void lock() {
+    const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
+    std::uintptr_t expected = 0;
+    if (owner_.compare_exchange_strong(expected, mine, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      count_ = 1;
+      return;
+    }
+    if (expected == mine) {
+      relock();
+      return;
+    }
+    lock_slow(mine);
+  }
+
+  // unlock(l): releases one level; the last one releases the lock and wakes a waiter if any.
+  void unlock() {
+    const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
+    if (owner_.load(std::memory_order_relaxed) != mine) not_owner("unlock");
+    if (--count_ != 0) return;
+    if (wake_needed_.load(std::memory_order_relaxed)) {
+      unlock_slow();  // waiters known: wake one (or hand the lock over) as we release it
+      return;
+    }
+    owner_.store(0, std::memory_order_release);
+    // Pairs with the heavy fence of a locker that announced itself (wake_needed_) and then
+    // looked at owner_: one of us sees the other.
+    internal::light_fence();
+    if (wake_needed_.load(std::memory_order_relaxed)) wake_after_release();
+  }
+
+  // trylock(l): acquires the lock if no other task or thread holds it; never waits. When
+  // islocked() was false, it succeeds unless another locker gets there at the same moment.
+  bool trylock();
+
+  // islocked(l): whether some task or thread holds the lock. Data-race-free, but only a hint
+  // for synchronization (test-and-test-and-set), as in Julia.
+  bool islocked() const { return owner_.load(std::memory_order_relaxed) != 0; }
+
+  // Whether the calling task (or plain thread) holds the lock (Julia's assert_havelock check).
+  bool held_by_caller() const {
+    return owner_.load(std::memory_order_relaxed) ==
+           reinterpret_cast<std::uintptr_t>(current_waiter());
+  }
+
+  // The standard Lockable names, so std::lock_guard / std::unique_lock / std::scoped_lock work.
+  bool try_lock() { return trylock(); }
+
+ private:
+  friend class threads::Condition;
+
+  void relock();
+  void lock_slow(std::uintptr_t mine);
+  bool spin_for_it(std::uintptr_t mine);
+  void unlock_slow();
+  void wake_after_release();
+  void publish_wake_needed();  // under qlock_
+  [[noreturn]] void not_owner(const char* op) const;
+
+  // For threads::Condition::wait: releases every level at once and restores them.
+  std::uint32_t unlock_all();
+  void relock_all(std::uint32_t count);
+
+  // The owner's Waiter*, or 0. Set by compare-and-swap from 0 (or, on a hand-off, by the
+  // previous owner); cleared only by the owner.
+  std::atomic<std::uintptr_t> owner_{0};
+  // Unlocks must wake someone: there are queued waiters and none is already woken and on its
+  // way. Written under qlock_, read by unlocks without it.
+  std::atomic<bool> wake_needed_{false};
+  std::uint32_t count_ = 0;  // recursion depth; touched only by the owner
+  SpinLock qlock_;
+  bool woken_in_flight_ = false;  // under qlock_: a woken waiter is about to retry
+  internal::WaitQueue queue_;     // under qlock_
+};
+
+// Free-function spellings of Julia's API.
+inline void lock(ReentrantLock& l) { l.lock(); }
+inline void unlock(ReentrantLock& l) { l.unlock(); }
+inline bool trylock(ReentrantLock& l) { return l.trylock(); }
+inline bool islocked(const ReentrantLock& l) { return l.islocked(); }
+
+// lock(f, l): runs f() holding l and releases it when f returns or throws; returns f's result.
+// Works with any lock that has lock() and unlock().
+template <typename F, typename Lock,
+          typename = std::enable_if_t<std::is_invocable_v<F&&>>>
+decltype(auto) lock(F&& f, Lock& l) {
+  l.lock();
+  return internal::call_then(std::forward<F>(f), [&l] { l.unlock(); });
+}
+
+}  // namespace weft
+
+#endif  // WEFT_SYNC_LOCK_H_

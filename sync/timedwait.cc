@@ -1,0 +1,37 @@
+#include "weft/sync/timedwait.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "weft/sched/park.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sync/deadline.h"
+
+namespace weft {
+
+const char* to_string(TimedWaitResult result) {
+  return result == TimedWaitResult::kOk ? "ok" : "timed_out";
+}
+
+TimedWaitResult timedwait(absl::FunctionRef<bool()> testcb, double timeout, double pollint) {
+  const Clock::time_point deadline = internal::deadline_after(timeout, "timedwait");
+  if (std::isnan(pollint) || pollint < 0) {
+    throw std::invalid_argument(absl::StrCat(
+        "timedwait: pollint must be a non-negative number of seconds, not ", pollint));
+  }
+  const Clock::duration interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::clamp(pollint, 1e-3, 1e9)));
+  if (testcb()) return TimedWaitResult::kOk;
+  for (;;) {
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) return TimedWaitResult::kTimedOut;
+    sleep(absl::FromChrono(std::min<Clock::duration>(interval, deadline - now)));
+    if (testcb()) return TimedWaitResult::kOk;
+  }
+}
+
+}  // namespace weft

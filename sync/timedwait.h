@@ -1,0 +1,25 @@
+// timedwait: Julia's timedwait(testcb, timeout; pollint), polling a condition with a deadline.
+//
+// Calls testcb() at once and then every `pollint` seconds until it returns true (kOk) or
+// `timeout` seconds have passed (kTimedOut; testcb is polled one last time at the deadline).
+// Between polls the caller sleeps: a task parks (its worker runs other tasks), a plain thread
+// sleeps. As in Julia, the poll interval is at least 1 ms: smaller values are raised to it.
+// Errors: a negative or NaN timeout or pollint throws std::invalid_argument; what testcb throws
+// propagates.
+#ifndef WEFT_SYNC_TIMEDWAIT_H_
+#define WEFT_SYNC_TIMEDWAIT_H_
+
+#include "absl/functional/function_ref.h"
+
+namespace weft {
+
+// Julia's :ok and :timed_out.
+enum class TimedWaitResult { kOk, kTimedOut };
+const char* to_string(TimedWaitResult result);  // "ok" / "timed_out"
+
+TimedWaitResult timedwait(absl::FunctionRef<bool()> testcb, double timeout,
+                          double pollint = 0.1);
+
+}  // namespace weft
+
+#endif  // WEFT_SYNC_TIMEDWAIT_H_

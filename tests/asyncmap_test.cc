@@ -1,0 +1,313 @@
+// asyncmap and asyncmap_into: the spec's examples (task ids, batches) and the documented
+// behaviours (ntasks as a number or a function, several collections, errors).
+#include <algorithm>
+#include <atomic>
+#include <list>
+#include <numeric>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/asyncmap/asyncmap.h"
+#include "weft/channel/channel.h"
+#include "weft/sched/runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+// julia> tskoid() = objectid(current_task())
+std::uint64_t tskoid() { return current_task().id(); }
+
+std::size_t distinct(const std::vector<std::uint64_t>& ids) {
+  return std::set<std::uint64_t>(ids.begin(), ids.end()).size();
+}
+
+const std::vector<int> kOneToFive = {1, 2, 3, 4, 5};
+
+class AsyncMapExamples : public testing::RuntimeTest {};
+
+// julia> length(unique(asyncmap(x->tskoid(), 1:5)))  -> 5
+TEST_P(AsyncMapExamples, EachElementInItsOwnTask) {
+  run([] {
+    std::vector<std::uint64_t> ids = asyncmap([](int) { return tskoid(); }, kOneToFive);
+    ASSERT_EQ(ids.size(), 5u);
+    EXPECT_EQ(distinct(ids), 5u);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), tskoid()), 0) << "the caller mapped itself";
+  });
+}
+
+// julia> length(unique(asyncmap(x->tskoid(), 1:5; ntasks=2)))  -> 2
+TEST_P(AsyncMapExamples, TwoTasks) {
+  run([] {
+    std::vector<std::uint64_t> ids =
+        asyncmap([](int) { return tskoid(); }, std::views::iota(1, 6), AsyncMapOptions{.ntasks = 2});
+    ASSERT_EQ(ids.size(), 5u);
+    EXPECT_EQ(distinct(ids), 2u);
+  });
+}
+
+// julia> batch_func(input) = map(x->string("args_tuple: ", x, ", element_val: ", x[1],
+//                                           ", task: ", tskoid()), input)
+// julia> asyncmap(batch_func, 1:5; ntasks=2, batch_size=2)
+TEST_P(AsyncMapExamples, Batches) {
+  run([] {
+    std::vector<std::size_t> batch_sizes;
+    auto batch_func = [&batch_sizes](const std::vector<std::tuple<int>>& input) {
+      batch_sizes.push_back(input.size());
+      std::vector<std::string> out;
+      for (const std::tuple<int>& x : input) {
+        out.push_back("args_tuple: (" + std::to_string(std::get<0>(x)) +
+                      ",), element_val: " + std::to_string(std::get<0>(x)) +
+                      ", task: " + std::to_string(tskoid()));
+      }
+      return out;
+    };
+    std::vector<std::string> lines =
+        asyncmap(batch_func, kOneToFive, AsyncMapOptions{.ntasks = 2, .batch_size = 2});
+    ASSERT_EQ(lines.size(), 5u);
+    std::set<std::string> task_ids;
+    for (int i = 0; i < 5; ++i) {
+      const std::string prefix = "args_tuple: (" + std::to_string(i + 1) +
+                                 ",), element_val: " + std::to_string(i + 1) + ", task: ";
+      ASSERT_EQ(lines[i].rfind(prefix, 0), 0u) << lines[i];
+      const std::string id = lines[i].substr(prefix.size());
+      ASSERT_FALSE(id.empty());
+      EXPECT_TRUE(std::all_of(id.begin(), id.end(), ::isdigit)) << lines[i];
+      task_ids.insert(id);
+    }
+    EXPECT_EQ(task_ids.size(), 2u);
+    std::sort(batch_sizes.begin(), batch_sizes.end());
+    EXPECT_EQ(batch_sizes, (std::vector<std::size_t>{1, 2, 2}));
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(AsyncMapExamples);
+
+class AsyncMapTest : public testing::RuntimeTest {};
+
+TEST_P(AsyncMapTest, ResultsInOrderWhenTasksFinishOutOfOrder) {
+  run([] {
+    // Later elements finish first: each task sleeps less than the one before.
+    std::vector<int> in(20);
+    std::iota(in.begin(), in.end(), 0);
+    std::vector<int> out = asyncmap(
+        [](int x) {
+          sleep(0.001 * (20 - x) / 4.0 + 0.001);
+          return x * x;
+        },
+        in);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(out[i], i * i);
+  });
+}
+
+TEST_P(AsyncMapTest, SeveralCollectionsElementwise) {
+  run([] {
+    std::vector<int> a = {1, 2, 3};
+    std::list<std::string> b = {"x", "y", "z"};
+    std::vector<std::string> out =
+        asyncmap([](int n, const std::string& s) { return std::string(n, s[0]); }, a, b,
+                 AsyncMapOptions{.ntasks = 2});
+    EXPECT_EQ(out, (std::vector<std::string>{"x", "yy", "zzz"}));
+    // Batch mode with two collections: tuples of both.
+    std::vector<int> sums = asyncmap(
+        [](std::vector<std::tuple<int, int>> batch) {
+          std::vector<int> r;
+          for (auto [x, y] : batch) r.push_back(x + y);
+          return r;
+        },
+        a, std::vector<int>{10, 20, 30}, AsyncMapOptions{.batch_size = 2});
+    EXPECT_EQ(sums, (std::vector<int>{11, 22, 33}));
+  });
+}
+
+TEST_P(AsyncMapTest, OverlapsBlockingCalls) {
+  run([] {
+    // Every call blocks on a channel that only the last call releases: possible only if the
+    // calls run concurrently (as many tasks as elements).
+    Channel<int> gate = Channel<int>::unbounded();
+    std::atomic<int> arrived{0};
+    std::vector<int> out = asyncmap(
+        [&](int x) {
+          if (arrived.fetch_add(1) + 1 == 8) {
+            for (int i = 0; i < 8; ++i) put(gate, 0);
+          }
+          take(gate);
+          return x + 1;
+        },
+        std::views::iota(0, 8));
+    EXPECT_EQ(out, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+  });
+}
+
+TEST_P(AsyncMapTest, NtasksNeverExceeded) {
+  run([] {
+    int running = 0, peak = 0;  // all mapping tasks share one worker: no data race
+    asyncmap(
+        [&](int) {
+          peak = std::max(peak, ++running);
+          sleep(0.001);
+          --running;
+        },
+        std::views::iota(0, 30), AsyncMapOptions{.ntasks = 3});
+    EXPECT_EQ(peak, 3);
+  });
+}
+
+// ntasks as a function: re-checked before each element; a task starts when it says more.
+TEST_P(AsyncMapTest, NtasksFunctionGrowsTheTasks) {
+  run([] {
+    int calls = 0;
+    std::vector<std::uint64_t> ids = asyncmap(
+        [](int) {
+          sleep(0.001);
+          return tskoid();
+        },
+        std::views::iota(0, 12),
+        AsyncMapOptions{.ntasks = std::function<int()>([&calls] { return ++calls <= 4 ? 1 : 4; })});
+    EXPECT_EQ(calls, 12);
+    EXPECT_EQ(distinct(ids), 4u);
+  });
+}
+
+TEST_P(AsyncMapTest, NtasksFunctionReturningZeroStillStartsOne) {
+  run([] {
+    std::vector<std::uint64_t> ids =
+        asyncmap([](int) { return tskoid(); }, kOneToFive,
+                 AsyncMapOptions{.ntasks = std::function<int()>([] { return 0; })});
+    EXPECT_EQ(distinct(ids), 1u);
+  });
+}
+
+TEST_P(AsyncMapTest, AsyncmapInto) {
+  run([] {
+    std::vector<long> results(5, -1);
+    std::vector<long>& same =
+        asyncmap_into([](int x) { return 10L * x; }, results, kOneToFive, AsyncMapOptions{.ntasks = 2});
+    EXPECT_EQ(&same, &results);
+    EXPECT_EQ(results, (std::vector<long>{10, 20, 30, 40, 50}));
+    std::vector<std::string> batched(5);
+    asyncmap_into(
+        [](const std::vector<std::tuple<int>>& in) {
+          std::vector<std::string> r;
+          for (auto [x] : in) r.push_back(std::to_string(x));
+          return r;
+        },
+        batched, kOneToFive, AsyncMapOptions{.batch_size = 3});
+    EXPECT_EQ(batched, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  });
+}
+
+TEST_P(AsyncMapTest, EmptyInputAndVoidFunction) {
+  run([] {
+    EXPECT_TRUE(asyncmap([](int x) { return x; }, std::vector<int>{}).empty());
+    std::atomic<int> sum{0};
+    asyncmap([&sum](int x) { sum += x; }, kOneToFive);
+    EXPECT_EQ(sum.load(), 15);
+  });
+}
+
+// An exception in f surfaces to the caller as thrown; the other tasks stop taking work and
+// none is left running.
+TEST_P(AsyncMapTest, ExceptionStopsTheOthers) {
+  run([] {
+    std::atomic<int> started{0};
+    std::vector<TaskRef> tasks_seen;
+    try {
+      asyncmap(
+          [&](int x) {
+            started.fetch_add(1);
+            tasks_seen.push_back(current_task());
+            yield();
+            if (x == 3) throw std::runtime_error("element 3");
+            yield();
+            return x;
+          },
+          std::views::iota(0, 1000), AsyncMapOptions{.ntasks = 4});
+      ADD_FAILURE() << "asyncmap did not raise";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "element 3");
+    }
+    const int at_throw = started.load();
+    EXPECT_LE(at_throw, 4 + 4 + 1) << "tasks kept taking work after the failure";
+    for (const TaskRef& t : tasks_seen) EXPECT_TRUE(istaskdone(t));
+    for (int i = 0; i < 10; ++i) yield();
+    EXPECT_EQ(started.load(), at_throw);
+  });
+}
+
+TEST_P(AsyncMapTest, BatchExceptionAndWrongResultCount) {
+  run([] {
+    EXPECT_THROW(asyncmap(
+                     [](const std::vector<std::tuple<int>>&) -> std::vector<int> {
+                       throw std::out_of_range("batch");
+                     },
+                     kOneToFive, AsyncMapOptions{.batch_size = 2}),
+                 std::out_of_range);
+    try {
+      asyncmap([](const std::vector<std::tuple<int>>&) { return std::vector<int>{1}; },
+               kOneToFive, AsyncMapOptions{.batch_size = 2});
+      ADD_FAILURE() << "a short batch result was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("returned 1 results for a batch of 2"),
+                std::string::npos)
+          << e.what();
+    }
+  });
+}
+
+TEST_P(AsyncMapTest, BadInput) {
+  run([] {
+    auto id = [](int x) { return x; };
+    auto expect_invalid = [](auto call, const std::string& needle) {
+      try {
+        call();
+        ADD_FAILURE() << "accepted; expected an error mentioning " << needle;
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      }
+    };
+    expect_invalid([&] { asyncmap(id, kOneToFive, AsyncMapOptions{.ntasks = -1}); }, "ntasks=-1");
+    expect_invalid(
+        [&] {
+          asyncmap([](const std::vector<std::tuple<int>>&) { return std::vector<int>(); },
+                   kOneToFive, AsyncMapOptions{.batch_size = 0});
+        },
+        "batch_size=0");
+    expect_invalid([&] { asyncmap(id, kOneToFive, AsyncMapOptions{.batch_size = 2}); },
+                   "batch_size=2");
+    expect_invalid(
+        [&] {
+          asyncmap([](const std::vector<std::tuple<int>>&) { return std::vector<int>(); },
+                   kOneToFive);
+        },
+        "no batch_size");
+    expect_invalid([&] { asyncmap([](int a, int b) { return a + b; }, kOneToFive, std::vector<int>{1, 2}); },
+                   "5, 2");
+    std::vector<int> small(3);
+    expect_invalid([&] { asyncmap_into(id, small, kOneToFive); }, "results holds 3");
+    expect_invalid(
+        [&] { asyncmap(id, kOneToFive, AsyncMapOptions{.ntasks = std::function<int()>()}); },
+        "empty");
+  });
+}
+
+// From a plain thread: blocks as a thread; the tasks run in the default runtime.
+TEST(AsyncMapPlainThread, Works) {
+  std::vector<std::uint64_t> ids = asyncmap([](int) { return tskoid(); }, kOneToFive);
+  EXPECT_EQ(distinct(ids), 5u);
+  EXPECT_THROW(asyncmap([](int x) -> int { throw std::logic_error("x"); }, kOneToFive),
+               std::logic_error);
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(AsyncMapTest);
+
+}  // namespace
+}  // namespace weft

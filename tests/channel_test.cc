@@ -1,0 +1,403 @@
+// Channel behaviour beyond the spec's examples: close and its exceptions, bad input, bind with
+// several tasks and channels, unbounded and move-only items, and plain threads.
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/channel/channel.h"
+#include "weft/channel/make_channel.h"
+#include "weft/sched/runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/errors.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+
+class ChannelTest : public RuntimeTest {};
+
+// What a closed channel raises when closed without an exception of the user's.
+void expect_closed_exception(const std::function<void()>& op) {
+  try {
+    op();
+    ADD_FAILURE() << "no exception from an operation on a closed channel";
+  } catch (const InvalidStateException& e) {
+    EXPECT_STREQ(e.what(), "Channel is closed.");
+    EXPECT_EQ(e.state(), "closed");
+  }
+}
+
+TEST(ChannelBadInput, NegativeSizeNamesTheValue) {
+  try {
+    Channel<int> c(-3);
+    FAIL() << "Channel(-3) was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("-3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ChannelBadInput, FetchOnUnbufferedIsAnError) {
+  Channel<int> c;
+  try {
+    fetch(c);
+    FAIL() << "fetch on an unbuffered channel was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("unbuffered"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ChannelBadInput, CloseWithNullExceptionAndBindToEmptyTask) {
+  Channel<int> c(1);
+  EXPECT_THROW(close(c, nullptr), std::invalid_argument);
+  EXPECT_TRUE(isopen(c));
+  EXPECT_THROW(weft::bind(c, TaskRef()), std::invalid_argument);
+}
+
+TEST(ChannelBadInput, PutOnClosedChannelRaises) {
+  Channel<int> c(4);
+  close(c);
+  expect_closed_exception([&] { put(c, 1); });
+  Channel<int> unbuffered;
+  close(unbuffered);
+  expect_closed_exception([&] { put(unbuffered, 1); });
+}
+
+TEST(ChannelClose, TakeDrainsThenRaises) {
+  Channel<int> c(3);
+  put(c, 1);
+  put(c, 2);
+  close(c);
+  EXPECT_FALSE(isopen(c));
+  EXPECT_TRUE(isready(c));
+  EXPECT_EQ(fetch(c), 1);
+  EXPECT_EQ(take(c), 1);
+  wait(c);  // still ready: returns
+  EXPECT_EQ(take(c), 2);
+  expect_closed_exception([&] { take(c); });
+  expect_closed_exception([&] { fetch(c); });
+  expect_closed_exception([&] { wait(c); });
+}
+
+TEST(ChannelClose, UserExceptionIsRethrownAsGiven) {
+  Channel<int> c(2);
+  put(c, 7);
+  close(c, std::make_exception_ptr(std::runtime_error("boom")));
+  EXPECT_THROW(put(c, 1), std::runtime_error);
+  EXPECT_EQ(take(c), 7);
+  try {
+    take(c);
+    FAIL() << "take after draining did not raise";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "boom");
+  }
+  // Iteration raises an exception that is not InvalidStateException(:closed).
+  EXPECT_THROW(
+      {
+        for (int v : c) static_cast<void>(v);
+      },
+      std::runtime_error);
+}
+
+TEST(ChannelClose, FirstCloseWins) {
+  Channel<int> c(1);
+  close(c, std::make_exception_ptr(std::runtime_error("first")));
+  close(c);
+  close(c, std::make_exception_ptr(std::logic_error("second")));
+  EXPECT_THROW(take(c), std::runtime_error);
+}
+
+TEST(ChannelClose, InvalidStateClosedEndsIteration) {
+  Channel<int> c(2);
+  put(c, 1);
+  close(c, std::make_exception_ptr(InvalidStateException("gone", "closed")));
+  EXPECT_EQ(collect(c), std::vector<int>{1});
+}
+
+TEST_P(ChannelTest, CloseWakesEveryBlockedWaiter) {
+  run([] {
+    Channel<int> full(1);
+    put(full, 0);
+    Channel<int> empty(1);
+    Channel<int> unbuffered_put, unbuffered_take, unbuffered_wait;
+    std::atomic<int> raised{0};
+    std::vector<Task<void>> tasks;
+    auto expect_raise = [&raised](auto op) {
+      return [&raised, op] {
+        try {
+          op();
+        } catch (const InvalidStateException&) {
+          raised.fetch_add(1);
+        }
+      };
+    };
+    tasks.push_back(spawn(expect_raise([full] { put(full, 1); })));
+    tasks.push_back(spawn(expect_raise([empty] { take(empty); })));
+    tasks.push_back(spawn(expect_raise([empty] { fetch(empty); })));
+    tasks.push_back(spawn(expect_raise([empty] { wait(empty); })));
+    tasks.push_back(spawn(expect_raise([unbuffered_put] { put(unbuffered_put, 1); })));
+    tasks.push_back(spawn(expect_raise([unbuffered_take] { take(unbuffered_take); })));
+    tasks.push_back(spawn(expect_raise([unbuffered_wait] { wait(unbuffered_wait); })));
+    // Let them all block: a blocked task's state is kWaiting.
+    for (const auto& t : tasks) {
+      while (t.state() != TaskState::kWaiting) yield();
+    }
+    EXPECT_TRUE(isready(unbuffered_put));  // a putter waits
+    close(full);
+    close(empty);
+    close(unbuffered_put);
+    close(unbuffered_take);
+    close(unbuffered_wait);
+    for (const auto& t : tasks) wait(t);
+    EXPECT_EQ(raised.load(), 7);
+    EXPECT_EQ(take(full), 0);  // the buffered item survives the close
+  });
+}
+
+TEST_P(ChannelTest, FifoOrderAndBlockingWhenFull) {
+  run([] {
+    Channel<int> c(2);
+    auto producer = spawn([c] {
+      for (int i = 0; i < 100; ++i) put(c, i);
+    });
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(take(c), i);
+    wait(producer);
+  });
+}
+
+TEST_P(ChannelTest, UnboundedNeverBlocks) {
+  run([] {
+    auto c = Channel<int>::unbounded();
+    EXPECT_EQ(c.capacity(), kUnbounded);
+    for (int i = 0; i < 100000; ++i) put(c, i);
+    EXPECT_EQ(c.n_avail(), 100000u);
+    for (int i = 0; i < 100000; ++i) ASSERT_EQ(take(c), i);
+  });
+}
+
+TEST_P(ChannelTest, MoveOnlyItems) {
+  run([] {
+    Channel<std::unique_ptr<int>> c;
+    auto producer = spawn([c] {
+      for (int i = 0; i < 10; ++i) put(c, std::make_unique<int>(i));
+      close(c);
+    });
+    int expected = 0;
+    for (std::unique_ptr<int>& p : c) EXPECT_EQ(*p, expected++);
+    EXPECT_EQ(expected, 10);
+    wait(producer);
+  });
+}
+
+TEST_P(ChannelTest, StringsCrossIntact) {
+  run([] {
+    Channel<std::string> c(3);
+    auto producer = spawn([c] {
+      for (int i = 0; i < 1000; ++i) put(c, std::string(i % 50, 'x') + std::to_string(i));
+      close(c);
+    });
+    int i = 0;
+    for (const std::string& s : c) {
+      EXPECT_EQ(s, std::string(i % 50, 'x') + std::to_string(i));
+      ++i;
+    }
+    EXPECT_EQ(i, 1000);
+    wait(producer);
+  });
+}
+
+// Several tasks bound to one channel: the first to end closes it (with its failure).
+TEST_P(ChannelTest, BindSeveralTasksFirstToEndCloses) {
+  run([] {
+    Channel<int> c(1);
+    Channel<int> release;
+    auto fails = spawn([] { throw std::runtime_error("first to end"); });
+    auto lingers = spawn([release] { take(release); });
+    weft::bind(c, lingers);
+    weft::bind(c, fails);
+    try {
+      take(c);
+      ADD_FAILURE() << "take did not raise";
+    } catch (const TaskFailedException& e) {
+      EXPECT_TRUE(e.task() == fails);
+    }
+    put(release, 1);
+    wait(lingers);
+    // The later end does not change the exception.
+    yield();
+    EXPECT_THROW(take(c), TaskFailedException);
+  });
+}
+
+// Several channels bound to one task: all close when it ends.
+TEST_P(ChannelTest, BindSeveralChannelsAllClose) {
+  run([] {
+    Channel<int> a(1), b, d = Channel<int>::unbounded();
+    Channel<int> go;
+    auto task = spawn([go] { take(go); });
+    a.bind(task);
+    b.bind(task);
+    d.bind(task);
+    EXPECT_TRUE(isopen(a) && isopen(b) && isopen(d));
+    put(go, 1);
+    wait(task);
+    // The watchers close them right after the task ends; takes wait for that.
+    expect_closed_exception([&] { take(a); });
+    expect_closed_exception([&] { take(b); });
+    expect_closed_exception([&] { take(d); });
+  });
+}
+
+// A bound task that already ended closes the channel; a closed channel ignores the task.
+TEST_P(ChannelTest, BindToFinishedTaskAndClosedChannel) {
+  run([] {
+    auto done = spawn([] { throw std::runtime_error("early"); });
+    try {
+      wait(done);
+    } catch (const TaskFailedException&) {
+    }
+    Channel<int> c(1);
+    c.bind(done);
+    EXPECT_THROW(take(c), TaskFailedException);
+
+    Channel<int> closed(1);
+    close(closed);
+    auto later = spawn([] { throw std::runtime_error("ignored"); });
+    closed.bind(later);
+    try {
+      wait(later);
+    } catch (const TaskFailedException&) {
+    }
+    expect_closed_exception([&] { take(closed); });
+  });
+}
+
+// A bound task failing while others are blocked on its channels: each of them raises the
+// TaskFailedException, whatever it was blocked in.
+TEST_P(ChannelTest, BindFailurePropagatesToEveryWaiter) {
+  run([] {
+    Channel<int> unbuffered, empty(2), full(1);
+    put(full, 0);
+    Channel<int> go;
+    auto failing = spawn([go] {
+      take(go);
+      throw std::runtime_error("producer broke");
+    });
+    unbuffered.bind(failing);
+    empty.bind(failing);
+    full.bind(failing);
+    std::atomic<int> failures{0};
+    auto expect_failure = [&failures](auto op) {
+      return [&failures, op] {
+        try {
+          op();
+        } catch (const TaskFailedException& e) {
+          try {
+            e.rethrow_cause();
+          } catch (const std::runtime_error& cause) {
+            if (std::string(cause.what()) == "producer broke") failures.fetch_add(1);
+          }
+        }
+      };
+    };
+    std::vector<Task<void>> waiters;
+    for (int i = 0; i < 3; ++i) waiters.push_back(spawn(expect_failure([unbuffered] { take(unbuffered); })));
+    waiters.push_back(spawn(expect_failure([unbuffered] { wait(unbuffered); })));
+    waiters.push_back(spawn(expect_failure([empty] { take(empty); })));
+    waiters.push_back(spawn(expect_failure([empty] { fetch(empty); })));
+    waiters.push_back(spawn(expect_failure([full] { put(full, 1); })));
+    for (const auto& w : waiters) {
+      while (w.state() != TaskState::kWaiting) yield();
+    }
+    put(go, 1);
+    for (const auto& w : waiters) wait(w);
+    EXPECT_EQ(failures.load(), 7);
+    EXPECT_FALSE(isopen(unbuffered) || isopen(empty) || isopen(full));
+    EXPECT_EQ(take(full), 0);  // buffered items survive the failure
+    EXPECT_THROW(take(full), TaskFailedException);
+  });
+}
+
+// make_channel's task failing: the channel closes with TaskFailedException after what it put.
+TEST_P(ChannelTest, ProducerConstructorFailure) {
+  run([] {
+    TaskRef taskref;
+    Channel<int> c = make_channel<int>(
+        [](Channel<int> ch) {
+          put(ch, 1);
+          put(ch, 2);
+          throw std::runtime_error("producer failed");
+        },
+        4, {.taskref = &taskref, .spawn = true});
+    EXPECT_EQ(take(c), 1);
+    EXPECT_EQ(take(c), 2);
+    try {
+      take(c);
+      ADD_FAILURE() << "take after the producer failed did not raise";
+    } catch (const TaskFailedException& e) {
+      EXPECT_TRUE(e.task() == taskref);
+      EXPECT_NE(std::string(e.what()).find("producer failed"), std::string::npos);
+    }
+    EXPECT_TRUE(istaskfailed(taskref));
+  });
+}
+
+// A plain thread blocks as a thread: two threads, no tasks.
+TEST(ChannelPlainThreads, PingPongAndProducerConsumer) {
+  Channel<int> ping, pong;
+  std::thread other([&] {
+    for (int i = 0; i < 1000; ++i) put(pong, take(ping) + 1);
+  });
+  for (int i = 0; i < 1000; ++i) {
+    put(ping, i);
+    ASSERT_EQ(take(pong), i + 1);
+  }
+  other.join();
+
+  Channel<long> c(16);
+  std::thread producer([c] {
+    for (long i = 1; i <= 100000; ++i) put(c, i);
+    close(c);
+  });
+  long sum = 0;
+  for (long v : c) sum += v;
+  producer.join();
+  EXPECT_EQ(sum, 100000L * 100001 / 2);
+}
+
+// A plain thread and tasks on the same channels.
+TEST_P(ChannelTest, PlainThreadTalksToTasks) {
+  Channel<int> requests;
+  Channel<int> replies(4);
+  auto make_server = [requests, replies] {
+    return [requests, replies] {
+      for (int r : requests) put(replies, r * 2);
+    };
+  };
+  Task<void> t1(make_server()), t2(make_server());
+  t1.set_sticky(false);
+  t2.set_sticky(false);
+  runtime().submit(t1);
+  runtime().submit(t2);
+  long sum = 0;
+  std::thread client([&] {
+    for (int i = 0; i < 2000; ++i) put(requests, i);
+    close(requests);
+  });
+  for (int i = 0; i < 2000; ++i) sum += take(replies);
+  client.join();
+  wait(t1);
+  wait(t2);
+  EXPECT_EQ(sum, 2L * (1999L * 2000 / 2));
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(ChannelTest);
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,318 @@
+// Condition and threads::Condition: notify's counts and values, all/one, error=true, first=true,
+// edge triggering, timed waits, and for threads::Condition the lock rules (wait/notify need it;
+// wait releases it fully even when held recursively and restores the depth), a lock shared by
+// two conditions, and plain threads on either side.
+#include <any>
+#include <atomic>
+#include <cmath>
+#include <deque>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sync/condition.h"
+#include "weft/sync/sync_scope.h"
+#include "weft/sync/threads_condition.h"
+#include "weft/task/errors.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+class ConditionTest : public RuntimeTest {};
+
+// Waits until `t` is parked (in a wait), yielding meanwhile.
+void until_waiting(const TaskRef& t) {
+  while (t.state() != TaskState::kWaiting) yield();
+}
+
+TEST_P(ConditionTest, NotifyWithoutWaitersWakesNobody) {
+  run([] {
+    Condition c;
+    EXPECT_EQ(notify(c), 0);
+    EXPECT_EQ(notify(c, 1, {.all = false}), 0);
+    EXPECT_FALSE(c.has_waiters());
+  });
+}
+
+TEST_P(ConditionTest, NotifyAllPassesTheValueToEveryWaiter) {
+  run([] {
+    Condition c;
+    std::vector<Task<std::string>> waiters;
+    for (int i = 0; i < 5; ++i) {
+      waiters.push_back(spawn([&] { return std::any_cast<std::string>(wait(c)); }));
+    }
+    for (auto& t : waiters) until_waiting(t);
+    EXPECT_EQ(notify(c, std::string("value")), 5);
+    for (auto& t : waiters) EXPECT_EQ(fetch(t), "value");
+  });
+}
+
+TEST_P(ConditionTest, NotifyOneWakesTheWaitersInOrder) {
+  run([] {
+    Condition c;
+    std::vector<Task<int>> waiters;
+    for (int i = 0; i < 3; ++i) {
+      waiters.push_back(spawn([&] { return std::any_cast<int>(wait(c)); }));
+      until_waiting(waiters.back());
+    }
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(notify(c, i, {.all = false}), 1);
+      EXPECT_EQ(fetch(waiters[i]), i);  // first in, first out
+    }
+    EXPECT_EQ(notify(c, 9, {.all = false}), 0);
+  });
+}
+
+TEST_P(ConditionTest, FirstTrueJumpsTheQueue) {
+  run([] {
+    Condition c;
+    auto late = spawn([&] { return std::any_cast<int>(wait(c)); });
+    until_waiting(late);
+    auto early = spawn([&] { return std::any_cast<int>(wait(c, {.first = true})); });
+    until_waiting(early);
+    EXPECT_EQ(notify(c, 1, {.all = false}), 1);
+    EXPECT_EQ(fetch(early), 1);
+    EXPECT_EQ(notify(c, 2, {.all = false}), 1);
+    EXPECT_EQ(fetch(late), 2);
+  });
+}
+
+TEST_P(ConditionTest, ErrorTrueRaisesInTheWokenTasks) {
+  run([] {
+    Condition c;
+    auto a = spawn([&] { wait(c); });
+    auto b = spawn([&] { wait(c); });
+    until_waiting(a);
+    until_waiting(b);
+    std::exception_ptr e = std::make_exception_ptr(std::runtime_error("interrupted"));
+    EXPECT_EQ(notify(c, e, {.error = true}), 2);
+    for (auto* t : {&a, &b}) {
+      try {
+        wait(*t);
+        ADD_FAILURE() << "the waiter did not raise";
+      } catch (const TaskFailedException& f) {
+        EXPECT_THROW(f.rethrow_cause(), std::runtime_error);
+      }
+    }
+  });
+}
+
+TEST_P(ConditionTest, ErrorTrueNeedsAnExceptionPtr) {
+  run([] {
+    Condition c;
+    auto w = spawn([&] { return std::any_cast<int>(wait(c)); });
+    until_waiting(w);
+    try {
+      notify(c, std::string("not an exception"), {.error = true});
+      ADD_FAILURE() << "notify accepted a non-exception";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("exception_ptr"), std::string::npos) << e.what();
+    }
+    // Nobody was woken by the refused notify.
+    EXPECT_EQ(notify(c, 5), 1);
+    EXPECT_EQ(fetch(w), 5);
+  });
+}
+
+TEST_P(ConditionTest, EdgeTriggeredAnEarlierNotifyIsNotRemembered) {
+  run([] {
+    Condition c;
+    EXPECT_EQ(notify(c, 1), 0);
+    EXPECT_FALSE(c.wait_for(0.005).has_value());
+  });
+}
+
+TEST_P(ConditionTest, TimedWaitTimesOutOrGetsTheValue) {
+  run([] {
+    Condition c;
+    EXPECT_FALSE(c.wait_for(0).has_value());
+    EXPECT_FALSE(c.wait_for(0.002).has_value());
+    EXPECT_FALSE(c.has_waiters());  // the timed-out waiter left the queue
+    auto w = spawn([&] { return c.wait_for(10); });
+    until_waiting(w);
+    EXPECT_EQ(notify(c, 3), 1);
+    auto got = fetch(w);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(std::any_cast<int>(*got), 3);
+    EXPECT_THROW(c.wait_for(-1), std::invalid_argument);
+    EXPECT_THROW(c.wait_for(std::nan("")), std::invalid_argument);
+  });
+}
+
+TEST_P(ConditionTest, PlainThreadWaitsAndTaskNotifies) {
+  Condition c;
+  std::atomic<bool> waiting{false};
+  std::any got;
+  std::thread waiter([&] {
+    waiting = true;
+    got = wait(c);
+  });
+  run([&] {
+    while (!waiting || !c.has_waiters()) yield();
+    EXPECT_EQ(notify(c, 11), 1);
+  });
+  waiter.join();
+  EXPECT_EQ(std::any_cast<int>(got), 11);
+}
+
+// --- threads::Condition ---
+
+TEST_P(ConditionTest, ThreadsConditionWaitWithoutTheLockIsAClearError) {
+  run([] {
+    threads::Condition c;
+    try {
+      wait(c);
+      ADD_FAILURE() << "wait without the lock returned";
+    } catch (const TaskStateError& e) {
+      EXPECT_NE(std::string(e.what()).find("must hold"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(notify(c), TaskStateError);
+    EXPECT_THROW(c.wait_for(0.001), TaskStateError);
+    // Held by someone else is not enough either.
+    lock(c);
+    auto other = spawn([&] {
+      try {
+        wait(c);
+        return std::string("returned");
+      } catch (const TaskStateError& e) {
+        return std::string(e.what());
+      }
+    });
+    EXPECT_NE(fetch(other).find("another task"), std::string::npos);
+    unlock(c);
+  });
+}
+
+TEST_P(ConditionTest, ThreadsConditionWaitReleasesARecursiveLockFully) {
+  run([] {
+    threads::Condition c;
+    std::atomic<bool> waiting{false};
+    auto waiter = spawn([&] {
+      lock(c);
+      lock(c);
+      lock(c);  // depth 3
+      waiting = true;
+      std::any v = wait(c);
+      EXPECT_TRUE(c.get_lock().held_by_caller());
+      unlock(c);
+      unlock(c);
+      EXPECT_TRUE(islocked(c));  // still depth 1: the depth was restored
+      unlock(c);
+      EXPECT_THROW(unlock(c), TaskStateError);
+      return std::any_cast<int>(v);
+    });
+    while (!waiting) yield();
+    // While the waiter waits, the lock is free for us although it locked it three times.
+    for (;;) {
+      lock(c);
+      const int woken = notify(c, 8);
+      unlock(c);
+      if (woken == 1) break;
+      yield();
+    }
+    EXPECT_EQ(fetch(waiter), 8);
+    EXPECT_FALSE(islocked(c));
+  });
+}
+
+TEST_P(ConditionTest, ThreadsConditionErrorIsRaisedWithTheLockHeld) {
+  run([] {
+    threads::Condition c;
+    auto waiter = spawn([&] {
+      lock(c);
+      try {
+        wait(c);
+      } catch (const std::logic_error& e) {
+        const bool held = c.get_lock().held_by_caller();
+        unlock(c);
+        return held ? std::string(e.what()) : std::string("lock not held");
+      }
+      unlock(c);
+      return std::string("no error");
+    });
+    until_waiting(waiter);
+    lock(c);
+    EXPECT_EQ(notify(c, std::make_exception_ptr(std::logic_error("stop")), {.error = true}), 1);
+    unlock(c);
+    EXPECT_EQ(fetch(waiter), "stop");
+  });
+}
+
+TEST_P(ConditionTest, ThreadsConditionTimedWaitHoldsTheLockOnReturn) {
+  run([] {
+    threads::Condition c;
+    lock(c);
+    EXPECT_FALSE(c.wait_for(0.002).has_value());
+    EXPECT_TRUE(c.get_lock().held_by_caller());
+    EXPECT_FALSE(c.wait_for(0).has_value());
+    unlock(c);
+    EXPECT_FALSE(islocked(c));
+  });
+}
+
+// A bounded buffer: two conditions ("not empty", "not full") sharing one lock.
+TEST_P(ConditionTest, TwoConditionsShareOneLock) {
+  run([] {
+    ReentrantLock l;
+    threads::Condition not_empty(l);
+    threads::Condition not_full(l);
+    std::deque<int> buffer;
+    constexpr std::size_t kCapacity = 4;
+    constexpr int kItems = 2000;
+    long sum = 0;
+    sync_scope([&](SyncScope& s) {
+      s.spawn([&] {
+        for (int i = 1; i <= kItems; ++i) {
+          lock([&] {
+            while (buffer.size() == kCapacity) wait(not_full);
+            buffer.push_back(i);
+            notify(not_empty, {}, {.all = false});
+          }, l);
+        }
+      });
+      s.spawn([&] {
+        for (int i = 1; i <= kItems; ++i) {
+          lock([&] {
+            while (buffer.empty()) wait(not_empty);
+            sum += buffer.front();
+            buffer.pop_front();
+            notify(not_full, {}, {.all = false});
+          }, l);
+        }
+      });
+    });
+    EXPECT_EQ(sum, long{kItems} * (kItems + 1) / 2);
+  });
+}
+
+TEST_P(ConditionTest, ThreadsConditionBetweenAPlainThreadAndTasks) {
+  threads::Condition c;
+  int stage = 0;
+  std::thread thread([&] {
+    lock(c);
+    while (stage != 1) wait(c);
+    stage = 2;
+    notify(c);
+    unlock(c);
+  });
+  run([&] {
+    lock(c);
+    stage = 1;
+    notify(c);
+    while (stage != 2) wait(c);
+    unlock(c);
+  });
+  thread.join();
+  EXPECT_EQ(stage, 2);
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(ConditionTest);
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,165 @@
+// Deadlock detection (weft/sched/deadlock_error.h): a thread waiting for deadlocked tasks gets a
+// DeadlockError naming every wait instead of hanging; waits that something can still end (a
+// timer, a declared ExternalWakeSource) are left alone; the option turns it off; a thread
+// blocked on a primitive gets the report but keeps waiting.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/channel/channel.h"
+#include "weft/sched/deadlock_error.h"
+#include "weft/sched/park.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/errors.h"
+
+namespace weft {
+namespace {
+
+using std::chrono::steady_clock;
+using testing::RuntimeTest;
+class Deadlock : public RuntimeTest {};
+
+bool contains(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+// The spec's known deadlock: two tasks, each taking from the channel the other would put to.
+TEST_P(Deadlock, TwoTasksTakingEachOthersChannelRaiseDeadlockError) {
+  Channel<int> a;
+  Channel<int> b;
+  auto [first, second] = run([&] {
+    auto t1 = spawn([&] { put(b, take(a)); });
+    auto t2 = spawn([&] { put(a, take(b)); });
+    return std::make_pair(t1, t2);
+  });
+  const auto start = steady_clock::now();
+  try {
+    wait(first);
+    FAIL() << "wait returned from a deadlock";
+  } catch (const DeadlockError& e) {
+    EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
+    const std::string what = e.what();
+    EXPECT_TRUE(contains(what, "this thread (tid ")) << what;
+    EXPECT_TRUE(contains(what, "waiting on task " + std::to_string(first.id()))) << what;
+    for (const TaskRef& t : {first, second}) {
+      EXPECT_TRUE(contains(what, "task " + std::to_string(t.id()) + " waiting on channel take 0x"))
+          << what;
+    }
+    int channel_waits = 0;
+    for (const TaskInfo& t : e.tasks()) {
+      if (t.id != first.id() && t.id != second.id()) continue;
+      EXPECT_EQ(t.state, TaskState::kWaiting);
+      EXPECT_EQ(t.wait_kind, WaitKind::kChannelTake);
+      EXPECT_FALSE(t.backtrace.empty());
+      ++channel_waits;
+    }
+    EXPECT_EQ(channel_waits, 2);
+  }
+  // The program can still end the deadlock itself, and the thread can wait again.
+  a.close();
+  b.close();
+  EXPECT_THROW(wait(first), TaskFailedException);
+  EXPECT_THROW(wait(second), TaskFailedException);
+}
+
+TEST_P(Deadlock, TasksWaitingForEachOtherAreReportedAsACycle) {
+  Task<void> a;
+  Task<void> b;
+  a = make_task([&] { wait(b); });
+  b = make_task([&] { wait(a); });
+  runtime().submit(a);
+  runtime().submit(b);
+  try {
+    wait(a);
+    FAIL() << "wait returned from a deadlock";
+  } catch (const DeadlockError& e) {
+    const std::uint64_t low = std::min(a.id(), b.id());
+    const std::uint64_t high = std::max(a.id(), b.id());
+    const std::string cycle = "cycle: task " + std::to_string(low) + " -> task " +
+                              std::to_string(high) + " -> task " + std::to_string(low);
+    EXPECT_TRUE(contains(e.what(), cycle)) << e.what();
+  }
+  // Nothing can end this one: the two tasks stay parked and the runtime reports them when it
+  // shuts down.
+}
+
+TEST_P(Deadlock, APendingTimerIsNotADeadlock) {
+  auto sleeper = run([] {
+    return spawn([] {
+      sleep(0.6);
+      return 3;
+    });
+  });
+  EXPECT_EQ(fetch(sleeper), 3);
+}
+
+TEST_P(Deadlock, AnExternalWakeSourceIsNotADeadlock) {
+  Channel<int> c;
+  auto taker = run([&] { return spawn([&] { return take(c); }); });
+  ExternalWakeSource* declared = new ExternalWakeSource;
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    put(c, 9);
+    delete declared;
+  });
+  EXPECT_EQ(fetch(taker), 9);
+  producer.join();
+}
+
+TEST_P(Deadlock, TheOptionTurnsDetectionOff) {
+  RuntimeOptions options;
+  options.default_threads = GetParam();
+  options.detect_deadlocks = false;
+  Runtime undetected(std::move(options));
+  Channel<int> c;
+  auto taker = undetected.run([&] { return spawn([&] { return take(c); }); });
+  // A thread the runtime has never seen, which would otherwise look like nothing at all.
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    put(c, 4);
+  });
+  EXPECT_EQ(fetch(taker), 4);
+  late.join();
+}
+
+// A thread blocked on a primitive cannot be released (the primitive points into its stack): it
+// prints the report and keeps waiting. Run in a child process, which the report ends.
+TEST_P(Deadlock, AThreadBlockedOnAPrimitiveGetsTheReportAndKeepsWaiting) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int fds[2];
+        if (pipe(fds) != 0) std::_Exit(3);
+        const int real_stderr = dup(STDERR_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        std::thread watcher([fds, real_stderr] {
+          std::string text;
+          char buf[4096];
+          while (!contains(text, "cannot be released with a DeadlockError")) {
+            const ssize_t n = read(fds[0], buf, sizeof buf);
+            if (n <= 0) std::_Exit(4);
+            text.append(buf, static_cast<std::size_t>(n));
+          }
+          [[maybe_unused]] ssize_t w = write(real_stderr, text.data(), text.size());
+          std::_Exit(0);
+        });
+        watcher.detach();
+        Channel<int> nobody_puts;
+        take(nobody_puts);
+        std::_Exit(5);
+      },
+      ::testing::ExitedWithCode(0), "keeps waiting: it is blocked on a channel take");
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(Deadlock);
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,313 @@
+// Waiting on file descriptors (pipes, socket pairs) and on child processes without blocking a
+// worker: readiness, several waiters on one descriptor, timeouts, disconnects, plain threads,
+// and the clear errors for bad descriptors, bad requests and processes that are not children.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sync/fd_wait.h"
+#include "weft/sync/sync_scope.h"
+
+extern char** environ;
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+class FdWaitTest : public RuntimeTest {};
+
+constexpr FdInterest kReadable{.readable = true};
+constexpr FdInterest kWritable{.writable = true};
+
+struct Pipe {
+  Pipe() { EXPECT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0); }
+  ~Pipe() {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  void close_write() {
+    ::close(fds[1]);
+    fds[1] = -1;
+  }
+  int read_end() const { return fds[0]; }
+  int write_end() const { return fds[1]; }
+  int fds[2] = {-1, -1};
+};
+
+struct SocketPair {
+  SocketPair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0); }
+  ~SocketPair() {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  int fds[2] = {-1, -1};
+};
+
+pid_t spawn_shell(const char* script) {
+  pid_t pid = -1;
+  const char* argv[] = {"/bin/sh", "-c", script, nullptr};
+  EXPECT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  return pid;
+}
+
+TEST_P(FdWaitTest, PipeBecomesReadableWhenWrittenTo) {
+  run([] {
+    Pipe p;
+    std::atomic<bool> written{false};
+    auto reader = spawn([&] {
+      FdEvent ev = wait(RawFD(p.read_end()), kReadable);
+      EXPECT_TRUE(written.load());  // not before the write
+      return ev;
+    });
+    sleep(0.005);
+    written = true;
+    ASSERT_EQ(::write(p.write_end(), "abc", 3), 3);
+    FdEvent ev = fetch(reader);
+    EXPECT_TRUE(ev.readable);
+    EXPECT_FALSE(ev.timedout);
+    EXPECT_EQ(to_string(ev), "FdEvent(readable)");
+  });
+}
+
+// While a task waits on a descriptor its worker runs other tasks: on one worker, the writer
+// below can only run if the reader parked.
+TEST_P(FdWaitTest, AWaitingTaskLeavesItsWorkerToOthers) {
+  run([] {
+    Pipe p;
+    auto reader = async([&] { return wait(RawFD(p.read_end()), kReadable).readable; });
+    auto writer = async([&] { ASSERT_EQ(::write(p.write_end(), "x", 1), 1); });
+    wait(writer);
+    EXPECT_TRUE(fetch(reader));
+  });
+}
+
+TEST_P(FdWaitTest, ManyWaitersOnOneDescriptor) {
+  run([] {
+    Pipe p;
+    std::vector<Task<bool>> readers;
+    for (int i = 0; i < 8; ++i) {
+      readers.push_back(spawn([&] { return wait(RawFD(p.read_end()), kReadable).readable; }));
+    }
+    auto writable = spawn([&] { return wait(RawFD(p.write_end()), kWritable).writable; });
+    EXPECT_TRUE(fetch(writable));
+    sleep(0.003);
+    ASSERT_EQ(::write(p.write_end(), "x", 1), 1);
+    for (auto& r : readers) EXPECT_TRUE(fetch(r));  // level-triggered: all see it
+  });
+}
+
+TEST_P(FdWaitTest, WritableAfterAFullPipeDrains) {
+  run([] {
+    Pipe p;
+    char block[4096] = {};
+    while (::write(p.write_end(), block, sizeof block) > 0) {
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    FdEvent full = poll_fd(p.write_end(), 0.003, kWritable);
+    EXPECT_TRUE(full.timedout);
+    EXPECT_EQ(to_string(full), "FdEvent(timedout)");
+    auto drainer = spawn([&] {
+      sleep(0.003);
+      while (::read(p.read_end(), block, sizeof block) > 0) {
+      }
+    });
+    FdEvent ev = poll_fd(p.write_end(), 5, kWritable);
+    EXPECT_TRUE(ev.writable);
+    EXPECT_FALSE(ev.timedout);
+    wait(drainer);
+  });
+}
+
+TEST_P(FdWaitTest, ClosedWriteEndIsADisconnect) {
+  run([] {
+    Pipe p;
+    auto reader = spawn([&] { return poll_fd(p.read_end(), 5, kReadable); });
+    sleep(0.003);
+    p.close_write();
+    FdEvent ev = fetch(reader);
+    EXPECT_TRUE(ev.disconnect);
+    EXPECT_FALSE(ev.timedout);
+  });
+}
+
+TEST_P(FdWaitTest, SocketPairBothDirections) {
+  run([] {
+    SocketPair s;
+    // A fresh socket is writable at once, not readable.
+    EXPECT_TRUE(poll_fd(s.fds[0], 1, kWritable).writable);
+    EXPECT_TRUE(poll_fd(s.fds[0], 0.002, kReadable).timedout);
+    auto a = spawn([&] {
+      FdEvent ev = wait(RawFD(s.fds[0]), {.readable = true, .writable = false});
+      char c;
+      EXPECT_EQ(::read(s.fds[0], &c, 1), 1);
+      EXPECT_EQ(::write(s.fds[0], "B", 1), 1);
+      return ev.readable && c == 'A';
+    });
+    auto b = spawn([&] {
+      EXPECT_EQ(::write(s.fds[1], "A", 1), 1);
+      FdEvent ev = wait(RawFD(s.fds[1]), kReadable);
+      char c;
+      EXPECT_EQ(::read(s.fds[1], &c, 1), 1);
+      return ev.readable && c == 'B';
+    });
+    EXPECT_TRUE(fetch(a));
+    EXPECT_TRUE(fetch(b));
+    // Either interest: readable and writable together.
+    ASSERT_EQ(::write(s.fds[1], "C", 1), 1);
+    FdEvent both = poll_fd(s.fds[0], 1, {.readable = true, .writable = true});
+    EXPECT_TRUE(both.readable);
+    EXPECT_TRUE(both.writable);
+    // Peer closed: a disconnect.
+    ::close(s.fds[1]);
+    s.fds[1] = -1;
+    char c;
+    ASSERT_EQ(::read(s.fds[0], &c, 1), 1);
+    FdEvent hup = poll_fd(s.fds[0], 1, kReadable);
+    EXPECT_TRUE(hup.disconnect);
+  });
+}
+
+TEST_P(FdWaitTest, TimeoutThenReadiness) {
+  run([] {
+    Pipe p;
+    const auto start = std::chrono::steady_clock::now();
+    FdEvent ev = poll_fd(p.read_end(), 0.01, kReadable);
+    EXPECT_TRUE(ev.timedout);
+    EXPECT_FALSE(ev.readable);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(10));
+    ASSERT_EQ(::write(p.write_end(), "x", 1), 1);
+    EXPECT_TRUE(poll_fd(p.read_end(), 0, kReadable).readable);  // ready: no wait at all
+  });
+}
+
+TEST_P(FdWaitTest, PlainThreadWaitsOnAPipe) {
+  Pipe p;
+  FdEvent ev;
+  std::thread reader([&] { ev = wait(RawFD(p.read_end()), kReadable); });
+  run([&] {
+    sleep(0.003);
+    ASSERT_EQ(::write(p.write_end(), "x", 1), 1);
+  });
+  reader.join();
+  EXPECT_TRUE(ev.readable);
+}
+
+TEST_P(FdWaitTest, BadRequestsAreClearErrors) {
+  run([] {
+    Pipe p;
+    try {
+      wait(RawFD(p.read_end()), FdInterest{});
+      ADD_FAILURE() << "a wait for nothing was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("readable, writable"), std::string::npos);
+    }
+    int closed = ::dup(p.read_end());
+    ::close(closed);
+    try {
+      poll_fd(closed, 1, kReadable);
+      ADD_FAILURE() << "a closed descriptor was accepted";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EBADF);
+      EXPECT_NE(std::string(e.what()).find("fd " + std::to_string(closed)), std::string::npos)
+          << e.what();
+    }
+    EXPECT_THROW(wait(RawFD(-3), kReadable), std::system_error);
+    EXPECT_THROW(poll_fd(p.read_end(), std::nan(""), kReadable), std::invalid_argument);
+  });
+}
+
+TEST_P(FdWaitTest, RegularFilesAreAlwaysReady) {
+  run([] {
+    char path[] = "/tmp/weft_fd_wait_XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::unlink(path);
+    FdEvent ev = poll_fd(fd, 1, {.readable = true, .writable = true});
+    EXPECT_TRUE(ev.readable);
+    EXPECT_TRUE(ev.writable);
+    ::close(fd);
+  });
+}
+
+// --- processes ---
+
+TEST_P(FdWaitTest, WaitProcessReturnsTheExitCode) {
+  run([] {
+    pid_t pid = spawn_shell("sleep 0.02; exit 3");
+    ProcessStatus status = wait_process(pid);
+    EXPECT_TRUE(status.exited());
+    EXPECT_EQ(status.exit_code, 3);
+    EXPECT_FALSE(status.success());
+    // Reaped: a second wait is an error.
+    EXPECT_THROW(wait_process(pid), std::system_error);
+  });
+}
+
+TEST_P(FdWaitTest, WaitProcessReportsTheKillingSignal) {
+  run([] {
+    pid_t pid = spawn_shell("sleep 30");
+    auto waiter = spawn([pid] { return wait(Process(pid)); });
+    sleep(0.005);
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    ProcessStatus status = fetch(waiter);
+    EXPECT_FALSE(status.exited());
+    EXPECT_EQ(status.term_signal, SIGTERM);
+  });
+}
+
+TEST_P(FdWaitTest, ManyChildrenAwaitedByTasksConcurrently) {
+  run([] {
+    std::vector<Task<int>> waiters;
+    for (int i = 0; i < 6; ++i) {
+      const std::string script = "sleep 0.0" + std::to_string(i + 1) + "; exit " + std::to_string(i);
+      pid_t pid = spawn_shell(script.c_str());
+      waiters.push_back(spawn([pid] { return wait_process(pid).exit_code; }));
+    }
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(fetch(waiters[i]), i);
+  });
+}
+
+TEST_P(FdWaitTest, WaitProcessTimesOutWithoutReaping) {
+  run([] {
+    pid_t pid = spawn_shell("sleep 30");
+    EXPECT_FALSE(wait_process(pid, 0.005).has_value());
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    auto status = wait_process(pid, 10);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->term_signal, SIGKILL);
+  });
+}
+
+TEST_P(FdWaitTest, WaitingOnANonChildIsAClearError) {
+  run([] {
+    try {
+      wait_process(1);  // init: exists, but is not our child
+      ADD_FAILURE() << "waiting on pid 1 was accepted";
+    } catch (const std::system_error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a child"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(wait_process(0), std::invalid_argument);
+    EXPECT_THROW(wait_process(-5), std::invalid_argument);
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(FdWaitTest);
+
+}  // namespace
+}  // namespace weft

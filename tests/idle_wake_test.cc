@@ -1,0 +1,201 @@
+// Idle workers: they sleep (no CPU while there is nothing to do), a push wakes them without
+// losing a wake-up (bursts from plain threads, from tasks, and from timers, right as workers
+// fall asleep), one push does not wake the whole pool, and shutdown with parked tasks is
+// defined: the runtime stops, reports them, and does not hang.
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Voluntary context switches of every thread of the process but the calling one, by thread id.
+std::map<int, long> voluntary_switches_of_other_threads() {
+  std::map<int, long> out;
+  const int self = static_cast<int>(gettid());
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return out;
+  while (dirent* e = readdir(dir)) {
+    const int tid = std::atoi(e->d_name);
+    if (tid <= 0 || tid == self) continue;
+    std::ifstream status(std::string("/proc/self/task/") + e->d_name + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
+        out[tid] = std::atol(line.c_str() + 24);
+      }
+    }
+  }
+  closedir(dir);
+  return out;
+}
+
+// Waits (as a plain thread) until counter reaches `target` or `limit` passes.
+bool wait_for_count(const std::atomic<int>& counter, int target, milliseconds limit) {
+  const auto deadline = SteadyClock::now() + limit;
+  while (counter.load(std::memory_order_acquire) < target) {
+    if (SteadyClock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  return true;
+}
+
+template <typename F>
+Task<void> submit_to(Runtime& rt, F&& f) {
+  Task<void> t(std::forward<F>(f));
+  t.set_sticky(false);
+  rt.submit(t);
+  return t;
+}
+
+class IdleWake : public RuntimeTest {};
+
+TEST_P(IdleWake, IdleWorkersUseNoCpu) {
+  // Some work first, so that the workers have run and gone idle rather than never started.
+  run([] {
+    std::vector<Task<void>> ts;
+    for (int i = 0; i < 100; ++i) ts.push_back(spawn([] { yield(); }));
+    for (auto& t : ts) wait(t);
+  });
+  std::this_thread::sleep_for(milliseconds(20));
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(milliseconds(200));
+  const double used = process_cpu_seconds() - before;
+  // A spinning worker would burn ~200 ms per worker here; sleeping ones burn next to nothing.
+  EXPECT_LT(used, 0.02) << GetParam() << " idle workers used " << used * 1e3
+                        << " ms of CPU in 200 ms";
+}
+
+// Bursts of tasks from a plain thread, each burst right after the workers went (or are going)
+// to sleep: every task must run. A lost wake-up leaves a task queued with every worker asleep.
+TEST_P(IdleWake, BurstsFromAPlainThreadAreNeverLost) {
+  std::minstd_rand rng(7);
+  std::atomic<int> ran{0};
+  int expected = 0;
+  for (int round = 0; round < 200; ++round) {
+    // 0-300 us: sometimes while workers still spin, sometimes as they sleep, sometimes after.
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
+    const int burst = 1 + static_cast<int>(rng() % 16);
+    std::vector<Task<void>> tasks;
+    for (int i = 0; i < burst; ++i) {
+      tasks.push_back(
+          submit_to(runtime(), [&ran] { ran.fetch_add(1, std::memory_order_release); }));
+    }
+    expected += burst;
+    // Polled, so that nothing but the pushes themselves can wake a worker.
+    ASSERT_TRUE(wait_for_count(ran, expected, milliseconds(5000)))
+        << "round " << round << ": " << expected - ran.load() << " tasks never ran";
+    for (auto& t : tasks) wait(t);
+  }
+}
+
+// The same from inside tasks (pushes from a worker) and from the timer thread (sleep): a task
+// sleeps, wakes up and spawns a burst, whose tasks each park and are woken by another task.
+TEST_P(IdleWake, BurstsFromTasksAndTimersAreNeverLost) {
+  run([] {
+    std::minstd_rand rng(11);
+    for (int round = 0; round < 50; ++round) {
+      sleep(0.001);  // every worker goes idle; the timer wakes us
+      const int burst = 1 + static_cast<int>(rng() % 8);
+      std::vector<Task<int>> waiters;
+      for (int i = 0; i < burst; ++i) {
+        waiters.push_back(spawn([] { return std::any_cast<int>(wait()); }));
+      }
+      for (int i = 0; i < burst; ++i) {
+        while (waiters[i].state() != TaskState::kWaiting) yield();
+      }
+      auto waker = spawn([&waiters] {
+        for (std::size_t i = 0; i < waiters.size(); ++i) schedule(waiters[i], static_cast<int>(i));
+      });
+      wait(waker);
+      for (int i = 0; i < burst; ++i) EXPECT_EQ(fetch(waiters[i]), i);
+    }
+  });
+}
+
+// One task pushed into an idle pool wakes one worker, not all of them. Counted as voluntary
+// context switches (a worker that wakes up and finds nothing goes back to sleep: one switch).
+TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
+  constexpr int kWorkers = 4;
+  constexpr int kPushes = 20;
+  RuntimeOptions options;
+  options.default_threads = kWorkers;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  rt.run([] {});
+  std::this_thread::sleep_for(milliseconds(50));
+  const auto before = voluntary_switches_of_other_threads();
+  for (int i = 0; i < kPushes; ++i) {
+    std::atomic<int> ran{0};
+    auto t = submit_to(rt, [&ran] { ran.store(1, std::memory_order_release); });
+    ASSERT_TRUE(wait_for_count(ran, 1, milliseconds(5000)));
+    wait(t);
+    std::this_thread::sleep_for(milliseconds(5));  // back to sleep
+  }
+  const auto after = voluntary_switches_of_other_threads();
+  long switches = 0;
+  for (const auto& [tid, n] : after) {
+    auto it = before.find(tid);
+    switches += n - (it == before.end() ? 0 : it->second);
+  }
+  // One woken worker per push gives about kPushes; waking all would give kWorkers * kPushes.
+  EXPECT_LT(switches, 2 * kPushes) << switches << " wake-ups for " << kPushes << " pushes into "
+                                   << kWorkers << " idle workers";
+}
+
+// Shutdown with a task parked forever: the destructor stops the workers once nothing can run,
+// says how many tasks were left waiting, and returns.
+TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
+  auto rt = std::make_unique<Runtime>([] {
+    RuntimeOptions options;
+    options.default_threads = 2;
+    options.interactive_threads = 0;
+    return options;
+  }());
+  std::vector<Task<void>> parked;
+  for (int i = 0; i < 3; ++i) parked.push_back(submit_to(*rt, [] { wait(); }));
+  for (auto& t : parked) {
+    while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
+  }
+  ::testing::internal::CaptureStderr();
+  const auto start = SteadyClock::now();
+  rt.reset();
+  const auto took = SteadyClock::now() - start;
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_NE(err.find("3 tasks still waiting"), std::string::npos) << err;
+  for (auto& t : parked) EXPECT_EQ(t.state(), TaskState::kWaiting);
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(IdleWake);
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,330 @@
+// Lost-wakeup hunts and timeout races. Ping-pong between tasks (and plain threads) across
+// workers through every primitive; a lost wake-up hangs the test (the watchdog fails it). Timed
+// waits racing with notifications check that exactly one side wins and that no wake-up leaks
+// into a later wait (which would return early with the wrong value).
+//
+// The default run is short; WEFT_STRESS=1 runs the long mode (a million rounds), e.g.
+//   bazel test --config=tsan --test_env=WEFT_STRESS=1 --test_env=WEFT_TEST_TIMEOUT=0
+//     --test_timeout=3600 //tests:sync_stress_test
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <any>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sync/sync.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+class SyncStress : public RuntimeTest {};
+
+bool stress_mode() {
+  const char* v = std::getenv("WEFT_STRESS");
+  return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
+}
+
+int rounds(int normal, int stress) { return stress_mode() ? stress : normal; }
+
+// A short busy pause of about `units` loop iterations, yielding now and then, so that the two
+// sides of a race meet at varying offsets.
+void jitter(int units) {
+  for (int i = 0; i < units; ++i) {
+    if (i % 64 == 63) yield();
+    SpinLock::pause();
+  }
+}
+
+TEST_P(SyncStress, EventPingPongAcrossWorkers) {
+  const int n = rounds(20000, 1000000);
+  run([n] {
+    Event ping(true), pong(true);
+    auto a = spawn([&] {
+      for (int i = 0; i < n; ++i) {
+        notify(ping);
+        wait(pong);
+      }
+    });
+    auto b = spawn([&] {
+      for (int i = 0; i < n; ++i) {
+        wait(ping);
+        notify(pong);
+      }
+    });
+    wait(a);
+    wait(b);
+    EXPECT_FALSE(ping.isset());
+    EXPECT_FALSE(pong.isset());
+  });
+}
+
+TEST_P(SyncStress, ThreadsConditionTurnTaking) {
+  const int n = rounds(20000, 1000000);
+  run([n] {
+    threads::Condition c;
+    long turn = 0;  // guarded by c's lock: even -> a, odd -> b
+    auto player = [&](int parity) {
+      for (int i = 0; i < n; ++i) {
+        lock(c);
+        while (turn % 2 != parity) wait(c);
+        ++turn;
+        notify(c);
+        unlock(c);
+      }
+    };
+    auto a = spawn([&] { player(0); });
+    auto b = spawn([&] { player(1); });
+    wait(a);
+    wait(b);
+    EXPECT_EQ(turn, 2L * n);
+  });
+}
+
+TEST_P(SyncStress, ConditionPingPongOnOneWorker) {
+  // Base.Condition is for tasks of one thread: @async tasks share the caller's worker.
+  const int n = rounds(20000, 1000000);
+  run([n] {
+    Condition c;
+    int turn = 0;
+    auto player = [&](int parity) {
+      for (int i = 0; i < n; ++i) {
+        while (turn % 2 != parity) wait(c);
+        ++turn;
+        notify(c);
+      }
+    };
+    auto a = async([&] { player(0); });
+    auto b = async([&] { player(1); });
+    wait(a);
+    wait(b);
+    EXPECT_EQ(turn, 2 * n);
+  });
+}
+
+TEST_P(SyncStress, SemaphorePingPong) {
+  const int n = rounds(20000, 1000000);
+  run([n] {
+    Semaphore to_b(1), to_a(1);
+    acquire(to_b);
+    acquire(to_a);
+    auto a = spawn([&] {
+      for (int i = 0; i < n; ++i) {
+        release(to_b);
+        acquire(to_a);
+      }
+    });
+    auto b = spawn([&] {
+      for (int i = 0; i < n; ++i) {
+        acquire(to_b);
+        release(to_a);
+      }
+    });
+    wait(a);
+    wait(b);
+    EXPECT_EQ(to_a.in_use(), 1);
+    EXPECT_EQ(to_b.in_use(), 1);
+  });
+}
+
+TEST_P(SyncStress, LockHandoffStorm) {
+  const int per_task = rounds(2000, 100000);
+  run([per_task] {
+    ReentrantLock l;
+    long counter = 0;
+    sync_scope([&](SyncScope& s) {
+      for (int t = 0; t < 16; ++t) {
+        s.spawn([&] {
+          for (int i = 0; i < per_task; ++i) {
+            lock(l);
+            ++counter;
+            if (i % 8 == 0) yield();
+            unlock(l);
+          }
+        });
+      }
+    });
+    EXPECT_EQ(counter, 16L * per_task);
+  });
+}
+
+TEST_P(SyncStress, PlainThreadAndTaskPingPong) {
+  const int n = rounds(5000, 200000);
+  Event ping(true), pong(true);
+  std::thread thread([&] {
+    for (int i = 0; i < n; ++i) {
+      wait(ping);
+      notify(pong);
+    }
+  });
+  run([&] {
+    for (int i = 0; i < n; ++i) {
+      notify(ping);
+      wait(pong);
+    }
+  });
+  thread.join();
+}
+
+// After a timed wait, the waiter waits on `after` for `kSentinel`: a wake-up leaked by the
+// timed wait would end this wait early, without the sentinel.
+constexpr int kSentinel = -7;
+
+void expect_no_leaked_wake(Condition& after) {
+  std::any v = after.wait();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(std::any_cast<int>(v), kSentinel);
+}
+
+void release_sentinel_waiter(Condition& after) {
+  while (notify(after, kSentinel, {.all = false}) == 0) yield();
+}
+
+TEST_P(SyncStress, ConditionTimeoutRacesNotify) {
+  const int n = rounds(2000, 200000);
+  run([n] {
+    Condition c, after;
+    for (int i = 0; i < n; ++i) {
+      const double timeout = (i % 50) * 1e-6;
+      auto waiter = spawn([&, timeout] {
+        const bool got = c.wait_for(timeout).has_value();
+        expect_no_leaked_wake(after);
+        return got;
+      });
+      auto notifier = spawn([&, i] {
+        jitter((i * 7919) % 1500);
+        return notify(c, i, {.all = false});
+      });
+      const int woken = fetch(notifier);
+      release_sentinel_waiter(after);
+      const bool got = fetch(waiter);
+      ASSERT_EQ(woken, got ? 1 : 0) << "round " << i;
+      ASSERT_FALSE(c.has_waiters());
+    }
+  });
+}
+
+TEST_P(SyncStress, ThreadsConditionTimeoutRacesNotify) {
+  const int n = rounds(2000, 200000);
+  run([n] {
+    threads::Condition c;
+    Condition after;
+    for (int i = 0; i < n; ++i) {
+      const double timeout = (i % 50) * 1e-6;
+      auto waiter = spawn([&, timeout] {
+        lock(c);
+        const bool got = c.wait_for(timeout).has_value();
+        const bool held = c.get_lock().held_by_caller();
+        unlock(c);
+        EXPECT_TRUE(held);
+        expect_no_leaked_wake(after);
+        return got;
+      });
+      auto notifier = spawn([&, i] {
+        jitter((i * 7919) % 1500);
+        return lock([&] { return notify(c, i, {.all = false}); }, c);
+      });
+      const int woken = fetch(notifier);
+      release_sentinel_waiter(after);
+      ASSERT_EQ(woken, fetch(waiter) ? 1 : 0) << "round " << i;
+    }
+  });
+}
+
+TEST_P(SyncStress, AutoresetEventTimeoutRacesNotify) {
+  const int n = rounds(2000, 200000);
+  run([n] {
+    Event e(true);
+    Condition after;
+    for (int i = 0; i < n; ++i) {
+      const double timeout = (i % 50) * 1e-6;
+      auto waiter = spawn([&, timeout] {
+        const bool got = e.wait_for(timeout);
+        expect_no_leaked_wake(after);
+        return got;
+      });
+      auto notifier = spawn([&, i] {
+        jitter((i * 7919) % 1500);
+        notify(e);
+      });
+      wait(notifier);
+      release_sentinel_waiter(after);
+      const bool got = fetch(waiter);
+      // Exactly one: the waiter took the notification, or the event kept it.
+      ASSERT_NE(got, e.isset()) << "round " << i;
+      reset(e);
+    }
+  });
+}
+
+TEST_P(SyncStress, SemaphoreTimeoutRacesRelease) {
+  const int n = rounds(2000, 200000);
+  run([n] {
+    Semaphore s(1);
+    Condition after;
+    acquire(s);
+    for (int i = 0; i < n; ++i) {
+      const double timeout = (i % 50) * 1e-6;
+      auto waiter = spawn([&, timeout] {
+        const bool got = s.try_acquire_for(timeout);
+        if (got) release(s);
+        expect_no_leaked_wake(after);
+        return got;
+      });
+      auto releaser = spawn([&, i] {
+        jitter((i * 7919) % 1500);
+        release(s);
+      });
+      wait(releaser);
+      release_sentinel_waiter(after);
+      wait(waiter);
+      // Whoever won, the permit is back in the pool: not lost, not duplicated.
+      ASSERT_EQ(s.in_use(), 0) << "round " << i;
+      ASSERT_TRUE(s.try_acquire());
+    }
+    release(s);
+  });
+}
+
+TEST_P(SyncStress, FdTimeoutRacesReadiness) {
+  const int n = rounds(500, 50000);
+  run([n] {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    Condition after;
+    int ready = 0, timed_out = 0;
+    for (int i = 0; i < n; ++i) {
+      const double timeout = (i % 50) * 2e-6;
+      auto waiter = spawn([&, timeout] {
+        FdEvent ev = poll_fd(p[0], timeout, {.readable = true});
+        expect_no_leaked_wake(after);
+        return ev;
+      });
+      auto writer = spawn([&, i] {
+        jitter((i * 7919) % 1500);
+        ASSERT_EQ(::write(p[1], "x", 1), 1);
+      });
+      wait(writer);
+      release_sentinel_waiter(after);
+      FdEvent ev = fetch(waiter);
+      ASSERT_NE(ev.readable, ev.timedout) << to_string(ev);
+      (ev.readable ? ready : timed_out)++;
+      char byte;
+      ASSERT_EQ(::read(p[0], &byte, 1), 1);
+    }
+    EXPECT_EQ(ready + timed_out, n);
+    ::close(p[0]);
+    ::close(p[1]);
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(SyncStress);
+
+}  // namespace
+}  // namespace weft

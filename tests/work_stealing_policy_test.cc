@@ -1,0 +1,271 @@
+// WorkStealingPolicy and its Chase-Lev deque, unit by unit: the deque's LIFO/FIFO ends, its
+// capacity, its owner/thief races (every node taken exactly once: run it under TSan); the
+// policy's order (runnext, owner LIFO, thieves FIFO from the oldest end, yielded tasks last),
+// sticky nodes never stolen, pools kept apart, the overflow to the global queue, and fairness.
+// The runtime-level behaviour (all tests in tests/) runs against it through weft_sched_test.
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "weft/sched/chase_lev_deque.h"
+#include "weft/sched/work_stealing_policy.h"
+
+namespace weft {
+namespace {
+
+std::vector<std::unique_ptr<SchedNode>> make_nodes(int n, Pool pool = Pool::kDefault) {
+  std::vector<std::unique_ptr<SchedNode>> nodes;
+  for (int i = 0; i < n; ++i) {
+    nodes.push_back(std::make_unique<SchedNode>());
+    nodes.back()->task_id = static_cast<std::uint64_t>(i);
+    nodes.back()->pool = pool;
+  }
+  return nodes;
+}
+
+// ---- The deque ------------------------------------------------------------------------------
+
+TEST(ChaseLevDeque, OwnerPopsNewestThiefStealsOldest) {
+  auto nodes = make_nodes(4);
+  ChaseLevDeque d;
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(d.pop(), nullptr);
+  EXPECT_EQ(d.steal(), nullptr);
+  for (auto& n : nodes) ASSERT_TRUE(d.push(n.get()));
+  EXPECT_EQ(d.size(), 4);
+  EXPECT_EQ(d.pop(), nodes[3].get());
+  EXPECT_EQ(d.steal(), nodes[0].get());
+  EXPECT_EQ(d.pop(), nodes[2].get());
+  EXPECT_EQ(d.steal(), nodes[1].get());
+  EXPECT_EQ(d.pop(), nullptr);
+  EXPECT_EQ(d.steal(), nullptr);
+  EXPECT_TRUE(d.empty());
+}
+
+TEST(ChaseLevDeque, FullDequeRefusesAndGivesUpItsOldest) {
+  auto nodes = make_nodes(ChaseLevDeque::kCapacity + 1);
+  auto d = std::make_unique<ChaseLevDeque>();
+  for (int i = 0; i < ChaseLevDeque::kCapacity; ++i) ASSERT_TRUE(d->push(nodes[i].get()));
+  EXPECT_FALSE(d->push(nodes.back().get()));
+  SchedNode* first = nullptr;
+  SchedNode* last = nullptr;
+  ASSERT_EQ(d->pop_oldest(3, &first, &last), 3);
+  EXPECT_EQ(first, nodes[0].get());
+  EXPECT_EQ(first->next, nodes[1].get());
+  EXPECT_EQ(first->next->next, nodes[2].get());
+  EXPECT_EQ(last, nodes[2].get());
+  EXPECT_EQ(last->next, nullptr);
+  EXPECT_TRUE(d->push(nodes.back().get()));
+  EXPECT_EQ(d->pop(), nodes.back().get());
+  EXPECT_EQ(d->steal(), nodes[3].get());
+}
+
+TEST(ChaseLevDeque, WrapsAroundItsRing) {
+  auto nodes = make_nodes(3 * ChaseLevDeque::kCapacity);
+  auto d = std::make_unique<ChaseLevDeque>();
+  // Keep a few in, so top and bottom travel around the ring several times.
+  int next_steal = 0;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    ASSERT_TRUE(d->push(nodes[i].get()));
+    if (i >= 5) ASSERT_EQ(d->steal(), nodes[next_steal++].get());
+  }
+  EXPECT_EQ(d->size(), 5);
+}
+
+// One owner pushing and popping, three thieves stealing: each node is taken exactly once.
+TEST(ChaseLevDeque, OwnerAndThievesTakeEachNodeOnce) {
+#if defined(__SANITIZE_THREAD__)
+  constexpr int kNodes = 20'000;
+#else
+  constexpr int kNodes = 400'000;
+#endif
+  auto nodes = make_nodes(kNodes);
+  auto d = std::make_unique<ChaseLevDeque>();
+  std::vector<std::atomic<int>> taken(kNodes);
+  std::atomic<int> total{0};
+  std::atomic<bool> done_pushing{false};
+  auto take = [&](SchedNode* n) {
+    taken[n->task_id].fetch_add(1, std::memory_order_relaxed);
+    total.fetch_add(1, std::memory_order_relaxed);
+  };
+  std::vector<std::thread> thieves;
+  for (int i = 0; i < 3; ++i) {
+    thieves.emplace_back([&] {
+      while (!done_pushing.load() || total.load() < kNodes) {
+        if (SchedNode* n = d->steal()) take(n);
+        if (done_pushing.load() && d->empty()) break;
+      }
+    });
+  }
+  for (int i = 0; i < kNodes; ++i) {
+    while (!d->push(nodes[i].get())) {
+      if (SchedNode* n = d->pop()) take(n);
+    }
+    if (i % 3 == 0) {
+      if (SchedNode* n = d->pop()) take(n);
+    }
+  }
+  done_pushing.store(true);
+  while (SchedNode* n = d->pop()) take(n);
+  for (auto& t : thieves) t.join();
+  EXPECT_EQ(total.load(), kNodes);
+  int bad = 0;
+  for (auto& t : taken) bad += t.load() != 1;
+  EXPECT_EQ(bad, 0);
+}
+
+// ---- The policy -----------------------------------------------------------------------------
+
+// Workers 0 and 1 in the default pool, 2 in the interactive pool.
+class WorkStealingPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Topology t;
+    t.pool_of = {Pool::kDefault, Pool::kDefault, Pool::kInteractive};
+    policy_.init(t);
+  }
+  void push(SchedNode* n, PushReason reason, int from) { policy_.push(n, PushInfo{reason, from}); }
+  SchedNode* pop(int w) { return policy_.pop(w); }
+
+  WorkStealingPolicy policy_;
+};
+
+TEST_F(WorkStealingPolicyTest, OwnerRunsNewestFirstThievesTakeOldest) {
+  auto n = make_nodes(4);
+  for (auto& node : n) push(node.get(), PushReason::kSpawned, 0);
+  EXPECT_EQ(pop(1), n[0].get());  // a thief: the oldest
+  EXPECT_EQ(pop(0), n[3].get());  // the owner: the newest
+  EXPECT_EQ(pop(0), n[2].get());
+  EXPECT_EQ(pop(1), n[1].get());
+  EXPECT_EQ(pop(0), nullptr);
+  EXPECT_EQ(pop(1), nullptr);
+}
+
+TEST_F(WorkStealingPolicyTest, WokenTaskRunsNextAndDisplacedOneStaysLocal) {
+  auto n = make_nodes(4);
+  push(n[0].get(), PushReason::kSpawned, 0);
+  push(n[1].get(), PushReason::kWoken, 0);
+  push(n[2].get(), PushReason::kWoken, 0);  // n[1] moves from runnext to the deque
+  EXPECT_EQ(pop(0), n[2].get());
+  EXPECT_EQ(pop(0), n[1].get());
+  EXPECT_EQ(pop(0), n[0].get());
+  EXPECT_EQ(pop(0), nullptr);
+}
+
+TEST_F(WorkStealingPolicyTest, ThievesTakeRunnextOnlyWhenNothingElseIsLeft) {
+  auto n = make_nodes(2);
+  push(n[0].get(), PushReason::kWoken, 0);
+  push(n[1].get(), PushReason::kSpawned, 0);
+  EXPECT_EQ(pop(1), n[1].get());  // the deque first
+  EXPECT_EQ(pop(1), n[0].get());  // then the busy worker's runnext: nothing may be stranded
+  EXPECT_EQ(pop(0), nullptr);
+}
+
+TEST_F(WorkStealingPolicyTest, YieldedTasksGoBehindOtherLocalWork) {
+  auto n = make_nodes(3);
+  push(n[0].get(), PushReason::kSpawned, 0);
+  push(n[1].get(), PushReason::kYielded, 0);
+  push(n[2].get(), PushReason::kSpawned, 0);
+  EXPECT_EQ(pop(0), n[2].get());
+  EXPECT_EQ(pop(0), n[0].get());
+  EXPECT_EQ(pop(0), n[1].get());
+}
+
+TEST_F(WorkStealingPolicyTest, StickyNodesAreNeverStolen) {
+  auto n = make_nodes(3);
+  for (auto& node : n) {
+    node->affinity = 0;
+    push(node.get(), PushReason::kSpawned, 0);
+  }
+  EXPECT_EQ(pop(1), nullptr);
+  // Pushed from another worker or from outside, they still go to worker 0 only.
+  auto m = make_nodes(2);
+  m[0]->affinity = 0;
+  m[1]->affinity = 0;
+  push(m[0].get(), PushReason::kWoken, 1);
+  push(m[1].get(), PushReason::kWoken, -1);
+  EXPECT_EQ(pop(1), nullptr);
+  std::vector<SchedNode*> got;
+  while (SchedNode* x = pop(0)) got.push_back(x);
+  EXPECT_EQ(got, (std::vector<SchedNode*>{n[0].get(), n[1].get(), n[2].get(), m[0].get(),
+                                          m[1].get()}));
+}
+
+TEST_F(WorkStealingPolicyTest, PoolsStayApart) {
+  auto interactive = make_nodes(2, Pool::kInteractive);
+  push(interactive[0].get(), PushReason::kSpawned, 0);  // from a default worker
+  push(interactive[1].get(), PushReason::kWoken, -1);   // from outside
+  auto deflt = make_nodes(2);
+  push(deflt[0].get(), PushReason::kSpawned, -1);
+  push(deflt[1].get(), PushReason::kWoken, 0);
+  EXPECT_EQ(pop(2), interactive[0].get());
+  EXPECT_EQ(pop(2), interactive[1].get());
+  EXPECT_EQ(pop(2), nullptr);  // interactive workers never take default-pool nodes
+  EXPECT_NE(pop(1), nullptr);
+  EXPECT_NE(pop(1), nullptr);
+  EXPECT_EQ(pop(0), nullptr);
+}
+
+TEST_F(WorkStealingPolicyTest, FullDequeOverflowsToTheGlobalQueue) {
+  const int n = 3 * ChaseLevDeque::kCapacity;
+  auto nodes = make_nodes(n);
+  for (auto& node : nodes) push(node.get(), PushReason::kSpawned, 0);
+  std::vector<int> seen(n);
+  int taken = 0;
+  // Worker 1 takes half (from worker 0's overflow and deque), worker 0 the rest.
+  for (int i = 0; i < n / 2; ++i) {
+    SchedNode* x = pop(1);
+    ASSERT_NE(x, nullptr);
+    ++seen[x->task_id];
+    ++taken;
+  }
+  while (SchedNode* x = pop(0)) {
+    ++seen[x->task_id];
+    ++taken;
+  }
+  EXPECT_EQ(taken, n);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), n);
+}
+
+// A runnext ping-pong and a deep LIFO stack of fresh work cannot starve a yielded task.
+TEST_F(WorkStealingPolicyTest, FairnessServesOldWorkAmidNewWork) {
+  auto old = make_nodes(1);
+  push(old[0].get(), PushReason::kYielded, 0);
+  auto fresh = make_nodes(2);
+  int pops = 0;
+  for (;;) {
+    push(fresh[pops % 2].get(), PushReason::kWoken, 0);
+    SchedNode* x = pop(0);
+    ++pops;
+    if (x == old[0].get()) break;
+    ASSERT_LE(pops, 4 * WorkStealingPolicy::kFairnessInterval) << "the yielded task starved";
+    // x is runnable again at once: as if it woke its partner and waited for it.
+  }
+  SUCCEED() << "served after " << pops << " pops";
+}
+
+// A worker alone in its pool takes the unshared paths (no thieves): the same order.
+TEST(WorkStealingPolicyAlone, SameOrderForAWorkerAloneInItsPool) {
+  WorkStealingPolicy policy;
+  Topology t;
+  t.pool_of = {Pool::kDefault, Pool::kInteractive};
+  policy.init(t);
+  auto n = make_nodes(5);
+  auto push = [&](SchedNode* node, PushReason r, int from) { policy.push(node, {r, from}); };
+  push(n[0].get(), PushReason::kSpawned, 0);
+  push(n[1].get(), PushReason::kYielded, 0);
+  push(n[2].get(), PushReason::kSpawned, 0);
+  push(n[3].get(), PushReason::kWoken, 0);
+  push(n[4].get(), PushReason::kYielded, 0);
+  std::vector<SchedNode*> got;
+  while (SchedNode* x = policy.pop(0)) got.push_back(x);
+  EXPECT_EQ(got, (std::vector<SchedNode*>{n[3].get(), n[2].get(), n[0].get(), n[1].get(),
+                                          n[4].get()}));
+  EXPECT_EQ(policy.pop(1), nullptr);
+}
+
+}  // namespace
+}  // namespace weft
