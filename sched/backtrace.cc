@@ -126,7 +126,7 @@ std::unique_ptr<ModuleSymbols> load_symbols(const std::string& path) {
 }
 
 struct ModuleQuery {
-  std::uintptr_t pc;
+  std::uintptr_t pc = 0;
   bool found = false;
   std::string path;
   std::uintptr_t bias = 0;
@@ -198,7 +198,8 @@ std::vector<std::string> symbolize(void* const* pcs, int n) {
     char head[32];
     std::snprintf(head, sizeof head, "0x%016" PRIxPTR, pc);
     std::string line = head;
-    ModuleQuery q{pc};
+    ModuleQuery q;
+    q.pc = pc;
     dl_iterate_phdr(&find_module, &q);
     if (!q.found) {
       lines.push_back(line);

@@ -1,9 +1,5 @@
-// WaitQueue: the intrusive FIFO of parked waiters that every sync/ primitive keeps, and the
-// ticket a waker leaves for a waiter it dequeued (internal to sync/).
-//
-// Links go through the Waiter's own wq_next / wq_prev / wq_linked (weft/task/waiter.h), so
-// queueing never allocates; removal from the middle is O(1), which timed waits need. Not
-// synchronized: the owning primitive guards it with its lock (see weft/sched/park.h).
+// The ticket a sync/ waker leaves for a waiter it dequeued from a WaitQueue
+// (weft/sched/wait_queue.h, the intrusive FIFO every primitive keeps). Internal to sync/.
 //
 // Why tickets: a timed waiter whose deadline fired may race with a waker that has just dequeued
 // it. Wakers in sync/ call wake() while still holding the queue lock and record in the waiter's
@@ -18,6 +14,7 @@
 #include <cstdint>
 
 #include "weft/sched/park.h"
+#include "weft/sched/wait_queue.h"
 #include "weft/task/waiter.h"
 
 namespace weft::internal {
@@ -32,68 +29,8 @@ struct WaitTicket {
 
 inline WaitTicket* ticket_of(const Waiter* w) { return static_cast<WaitTicket*>(w->wq_data); }
 
-class WaitQueue {
- public:
-  bool empty() const { return head_ == nullptr; }
-  Waiter* front() const { return head_; }
-  std::size_t size() const { return size_; }
-
-  void push_back(Waiter* w) {
-    w->wq_next = nullptr;
-    w->wq_prev = tail_;
-    if (tail_ == nullptr) {
-      head_ = w;
-    } else {
-      tail_->wq_next = w;
-    }
-    tail_ = w;
-    w->wq_linked = true;
-    ++size_;
-  }
-
-  void push_front(Waiter* w) {
-    w->wq_prev = nullptr;
-    w->wq_next = head_;
-    if (head_ == nullptr) {
-      tail_ = w;
-    } else {
-      head_->wq_prev = w;
-    }
-    head_ = w;
-    w->wq_linked = true;
-    ++size_;
-  }
-
-  // nullptr when empty.
-  Waiter* pop_front() {
-    Waiter* w = head_;
-    if (w != nullptr) remove(w);
-    return w;
-  }
-
-  // w must be linked in this queue.
-  void remove(Waiter* w) {
-    if (w->wq_prev == nullptr) {
-      head_ = w->wq_next;
-    } else {
-      w->wq_prev->wq_next = w->wq_next;
-    }
-    if (w->wq_next == nullptr) {
-      tail_ = w->wq_prev;
-    } else {
-      w->wq_next->wq_prev = w->wq_prev;
-    }
-    w->wq_next = nullptr;
-    w->wq_prev = nullptr;
-    w->wq_linked = false;
-    --size_;
-  }
-
- private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
-  std::size_t size_ = 0;
-};
+// The queue itself is the one every primitive shares (weft/sched/wait_queue.h).
+using WaitQueue = ::weft::WaitQueue;
 
 // Wakes `w`, which the caller dequeued and whose queue lock it still holds, and records in the
 // ticket whether the wake was delivered. `wake_fn(w)` is wake(w), wake(w, value) or wake_error.
