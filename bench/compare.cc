@@ -35,6 +35,8 @@
 #include "benchmark/benchmark.h"
 #include "bench/compare_chart.h"
 #include "weft/channel/channel.h"
+#include "weft/plugins/edf_policy.h"
+#include "weft/plugins/lifo_policy.h"
 #include "weft/sched/fifo_policy.h"
 #include "weft/sched/priority_policy.h"
 #include "weft/sched/runtime.h"
@@ -81,6 +83,9 @@ const PolicyEntry kPolicies[] = {
     {"fifo", [] { return std::unique_ptr<Policy>(new FifoPolicy()); }},
     {"work_stealing", [] { return std::unique_ptr<Policy>(new WorkStealingPolicy()); }},
     {"priority", [] { return std::unique_ptr<Policy>(new PriorityPolicy()); }},
+    // The plugins, written outside sched/ the way a user writes one (plugins/).
+    {"lifo", [] { return std::unique_ptr<Policy>(new plugins::LifoPolicy()); }},
+    {"edf", [] { return std::unique_ptr<Policy>(new plugins::EdfPolicy()); }},
 };
 
 std::unique_ptr<Runtime> make_runtime(const PolicyEntry& policy, int workers,
