@@ -1,7 +1,5 @@
 #include "weft/sched/work_stealing_policy.h"
 
-#include <chrono>
-
 namespace weft {
 
 void WorkStealingPolicy::init(const Topology& topology) {
@@ -130,15 +128,6 @@ SchedNode* WorkStealingPolicy::steal(int worker, PerWorker& me) {
     if (v == worker) continue;
     std::atomic<SchedNode*>& slot = workers_[v].runnext;
     SchedNode* n = slot.load(std::memory_order_seq_cst);
-    if (n == nullptr) continue;
-    // The owner is about to run it (it woke it and will usually park right after): give it a
-    // moment, so that a hand-off between two tasks does not drag one of them to another core.
-    const auto deadline = std::chrono::steady_clock::now() + kRunnextGrace;
-    while (slot.load(std::memory_order_relaxed) == n &&
-           std::chrono::steady_clock::now() < deadline) {
-      SpinLock::pause();
-    }
-    n = slot.load(std::memory_order_seq_cst);
     while (n != nullptr &&
            !slot.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {

@@ -12,12 +12,19 @@
 //   * a queue of its sticky tasks (affinity), lock-free (mpsc_node_queue.h): anyone pushes,
 //     only this worker pops, thieves never look.
 // Each pool has a global FIFO for tasks that come from outside its workers (plain threads,
-// timers, the other pool) and for the overflow of a full deque (half of it, oldest first).
+// timers, the other pool) and for the overflow of a full deque (half of it, oldest first) or
+// yielded queue. It is intrusive (linked through SchedNode::next): it takes no memory of its
+// own, so its size is bounded by the pool's live tasks and a push never fails or waits.
+// The deques are bounded rings (ChaseLevDeque::kCapacity nodes) and never allocate either.
 //
 // pop(w) looks, in order: runnext, own deque, own sticky queue, the pool's global queue, own
 // yielded queue, then steals: the deques and yielded queues of the pool's other workers from a
 // random one on, then their runnext slots (last, as the owner is about to run that task).
-// A failed look is a few loads; only a queue that has something is locked or CASed.
+// A thief takes a runnext task at once instead of leaving its owner a grace period as Go
+// does: measured here, the grace sent woken workers back to sleep, to be woken again by the
+// next push, which cost more than the migrations it saved. A failed look is a few loads; only
+// a queue that has something is locked or CASed. A worker alone in its pool has no thieves and
+// pops its deques with plain loads and stores.
 //
 // Fairness: every kFairnessInterval-th pop first serves the oldest end of one of the FIFO
 // sources (global, sticky, yielded, own deque's top, in rotation), so a LIFO hot path or a
@@ -35,7 +42,6 @@
 #define WEFT_SCHED_WORK_STEALING_POLICY_H_
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -50,8 +56,6 @@ class WorkStealingPolicy final : public Policy {
  public:
   // Every this many pops a worker serves an oldest-first source first (see above).
   static constexpr int kFairnessInterval = 61;
-  // How long a thief leaves a busy worker's runnext task alone before taking it.
-  static constexpr std::chrono::nanoseconds kRunnextGrace{2000};
 
   std::string_view name() const override { return "work_stealing"; }
   void init(const Topology& topology) override;
