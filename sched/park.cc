@@ -10,9 +10,6 @@
 // publishes the new state; readers spin while the bit is set (a few instructions). A wake with
 // no payload is a single compare-and-swap. Only the transition's winner touches the payload,
 // so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -23,8 +20,10 @@
 #include "absl/strings/str_cat.h"
 #include "weft/sched/deadlock.h"
 #include "weft/sched/deadlock_error.h"
+#include "weft/sched/futex.h"
 #include "weft/sched/park.h"
 #include "weft/sched/runtime_core.h"
+#include "weft/sched/spin_lock.h"
 #include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
 #include "weft/task/errors.h"
@@ -32,37 +31,6 @@
 namespace weft {
 namespace internal {
 namespace {
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-// Returns false on timeout. `timeout` (relative) and `deadline` (absolute) may be null.
-bool futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
-                const Clock::time_point* deadline, const Clock::duration* timeout = nullptr) {
-  timespec ts;
-  timespec* tsp = nullptr;
-  if (deadline != nullptr || timeout != nullptr) {
-    auto left = deadline != nullptr ? *deadline - Clock::now() : *timeout;
-    if (left <= Clock::duration::zero()) return false;
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-    ts.tv_nsec = static_cast<long>(ns % 1000000000);
-    tsp = &ts;
-  }
-  long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE,
-                   expected, tsp, nullptr, 0);
-  return !(r == -1 && errno == ETIMEDOUT);
-}
-
-void futex_wake(std::atomic<std::uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
-}
 
 bool has_payload(const std::any* value, const std::exception_ptr* error) {
   return (value != nullptr && value->has_value()) || (error != nullptr && *error != nullptr);
@@ -89,7 +57,7 @@ WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
   std::uint32_t s = t->state.load(std::memory_order_acquire);
   for (;;) {
     if (s & kClaimBit) {
-      cpu_relax();
+      SpinLock::pause();
       s = t->state.load(std::memory_order_acquire);
       continue;
     }
@@ -126,7 +94,7 @@ WakeOutcome wake_thread(Waiter* w, std::any* value, std::exception_ptr* error) {
   std::uint32_t s = w->state.load(std::memory_order_acquire);
   for (;;) {
     if (s & kClaimBit) {
-      cpu_relax();
+      SpinLock::pause();
       s = w->state.load(std::memory_order_acquire);
       continue;
     }
@@ -180,7 +148,7 @@ ParkResult park_thread(ThreadWaiter* me, UnlockFn unlock, void* lock,
       return ParkResult::kWoken;
     }
     if (s & kClaimBit) {
-      cpu_relax();
+      SpinLock::pause();
       continue;
     }
     if (s == kRunning) {

@@ -1,7 +1,4 @@
 // RuntimeCore: workers, the policy, pushing and waking, startup and shutdown.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "weft/sched/deadlock.h"
 #include "weft/sched/dump.h"
+#include "weft/sched/futex.h"
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/runtime_options.h"
 #include "weft/sched/trace.h"
@@ -144,8 +142,7 @@ void RuntimeCore::wake_one(int affinity, Pool pool) {
     }
     idle_count.fetch_sub(1, std::memory_order_relaxed);
     w->wake_signal.store(1, std::memory_order_release);
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w->wake_signal), FUTEX_WAKE_PRIVATE, 1,
-            nullptr, nullptr, 0);
+    futex_wake(&w->wake_signal);
     return true;
   };
   if (affinity >= 0) {
@@ -266,8 +263,7 @@ void RuntimeCore::shutdown() {
   for (auto& w : workers) {
     w->idle.store(false, std::memory_order_relaxed);
     w->wake_signal.store(1, std::memory_order_release);
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w->wake_signal), FUTEX_WAKE_PRIVATE,
-            1, nullptr, nullptr, 0);
+    futex_wake(&w->wake_signal);
   }
   for (auto& w : workers) w->thread.join();
   timers.stop();

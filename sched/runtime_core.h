@@ -5,9 +5,10 @@
 // finish), it records what it did in its worker (prev, prev_leave, unlock) and switches
 // directly to the next task (or to the worker's own loop when there is none); the context that
 // arrives runs after_switch(), which -- now that the leaving task's registers are saved --
-// publishes it: queues it (yield), marks it parked and only then releases the caller's lock
-// (park), or frees its stack (finish). So no other worker can ever pick up a task whose context
-// is not saved yet, and a waker can only find a parked task after it is really parked.
+// publishes it: queues it (yield), releases the caller's lock and then marks it parked (park; a
+// wake-up that lands in between finds it still kRunning and leaves kNotified, which turns the
+// park into a requeue), or frees its stack (finish). So no other worker can ever pick up a task
+// whose context is not saved yet, and no wake-up can be lost.
 #ifndef WEFT_SCHED_RUNTIME_CORE_H_
 #define WEFT_SCHED_RUNTIME_CORE_H_
 
@@ -21,6 +22,7 @@
 #include "weft/sched/park.h"
 #include "weft/sched/policy.h"
 #include "weft/sched/runtime.h"
+#include "weft/sched/spin_lock.h"
 #include "weft/sched/task_registry.h"
 #include "weft/sched/timers.h"
 #include "weft/task/context.h"
@@ -161,6 +163,17 @@ WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, b
 
 // The runtime a new task from this thread goes to.
 RuntimeCore* runtime_for_caller();
+
+// The state word once no waker holds the claim bit (it is writing the wake value: a few
+// instructions, so spinning is right).
+inline std::uint32_t load_unclaimed(const std::atomic<std::uint32_t>& state) {
+  std::uint32_t s = state.load(std::memory_order_acquire);
+  while (s & kClaimBit) {
+    SpinLock::pause();
+    s = state.load(std::memory_order_acquire);
+  }
+  return s;
+}
 
 // Full store-load fence, as cheap as the platform allows.
 inline void store_load_fence() {

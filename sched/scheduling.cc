@@ -15,12 +15,6 @@ namespace weft {
 namespace internal {
 namespace {
 
-std::uint32_t load_unclaimed(const std::atomic<std::uint32_t>& state) {
-  std::uint32_t s = state.load(std::memory_order_acquire);
-  while (s & kClaimBit) s = state.load(std::memory_order_acquire);
-  return s;
-}
-
 bool parked_by_user(const TaskCore* t) {
   WaitKind k = t->wait_kind.load(std::memory_order_relaxed);
   return k == WaitKind::kExplicit || k == WaitKind::kYieldTo;

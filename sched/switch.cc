@@ -22,24 +22,6 @@ struct EhGlobals {
 
 EhGlobals* eh_globals(Worker* w) { return static_cast<EhGlobals*>(w->eh_globals); }
 
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-// Spins while a waker holds the claim bit (it is writing the wake value: a few instructions).
-std::uint32_t load_unclaimed(const std::atomic<std::uint32_t>& state) {
-  std::uint32_t s = state.load(std::memory_order_acquire);
-  while (s & kClaimBit) {
-    cpu_relax();
-    s = state.load(std::memory_order_acquire);
-  }
-  return s;
-}
-
 void report_unhandled(TaskCore* t) {
   if (t->error_reported.exchange(true, std::memory_order_acq_rel)) return;
   std::string what = describe_exception(t->exception);
@@ -77,14 +59,16 @@ void finish_task(TaskCore* self) {
   }
   TaskRegistry::clear(self->registry_slot);
   registry_finisher_fence();  // before retire() looks for registry readers
+  // errormonitor's report comes before the waiters wake, so wait(errormonitor(t)) returns
+  // after the message is out.
+  if (self->exception != nullptr && self->error_monitored.load(std::memory_order_seq_cst)) {
+    report_unhandled(self);
+  }
   Waiter* w = self->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
   while (w != nullptr) {
     Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once
     wake_waiter(w, nullptr, nullptr, /*timer=*/false);
     w = next;
-  }
-  if (self->exception != nullptr && self->error_monitored.load(std::memory_order_seq_cst)) {
-    report_unhandled(self);
   }
   leave(current_worker(), self, Leave::kFinish);
   __builtin_unreachable();
@@ -160,9 +144,13 @@ void Worker::after_switch() {
       requeue(this, p, PushReason::kYieldedTo);
       break;
     case Leave::kPark: {
+      // Unlock first: once finish_park() has marked the task parked, a lock-free waker (a
+      // timer) may queue it and another worker resume it -- and the lock may live in the frame
+      // it returns from. A waker that gets in between sees kRunning and leaves kNotified,
+      // which finish_park() turns into a requeue: nothing is lost either way.
       UnlockFn fn = std::exchange(unlock, nullptr);
-      finish_park(this, p);
       if (fn != nullptr) fn(unlock_arg);
+      finish_park(this, p);
       break;
     }
     case Leave::kFinish:

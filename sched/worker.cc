@@ -1,10 +1,9 @@
 // A worker thread's loop: run what the policy hands out, spin briefly when there is nothing,
 // then sleep on a futex until a push wakes exactly this worker.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "weft/sched/futex.h"
 #include "weft/sched/runtime_core.h"
+#include "weft/sched/spin_lock.h"
 #include "weft/task/current_task.h"
 #include "weft/task/stack.h"
 
@@ -13,24 +12,11 @@ namespace {
 
 thread_local Worker* tls_worker = nullptr;
 
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
-          nullptr, nullptr, 0);
-}
-
 // Idles until there is work (returned) or the runtime stops (nullptr).
 TaskCore* find_work_or_sleep(Worker* w) {
   RuntimeCore* rt = w->rt;
   for (int i = 0; i < rt->spin_before_sleep; ++i) {
-    cpu_relax();
+    SpinLock::pause();
     if (TaskCore* t = rt->pop(w->index)) return t;
   }
   for (;;) {
