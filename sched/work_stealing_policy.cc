@@ -5,8 +5,8 @@ namespace weft {
 void WorkStealingPolicy::init(const Topology& topology) {
   topology_ = topology;
   const int n = topology.num_workers();
-  workers_ = std::make_unique<PerWorker[]>(n);
-  global_ = std::make_unique<GlobalQueue[]>(kNumPools);
+  workers_ = std::vector<PerWorker>(n);
+  global_ = std::vector<GlobalQueue>(kNumPools);
   for (int w = 0; w < n; ++w) {
     PerWorker& me = workers_[w];
     const Pool pool = topology.pool_of[w];
@@ -17,16 +17,6 @@ void WorkStealingPolicy::init(const Topology& topology) {
     me.rng = 0x9E3779B9u * static_cast<std::uint32_t>(w + 1);
     me.tick = w % kFairnessInterval;  // spread the workers' fairness pops over time
   }
-}
-
-void WorkStealingPolicy::push_local(PerWorker& me, SchedNode* node) {
-  if (me.deque.push(node)) return;
-  // Full: hand the older half to the global queue, where any worker of the pool finds it.
-  SchedNode* first = nullptr;
-  SchedNode* last = nullptr;
-  const int k = me.deque.pop_oldest(ChaseLevDeque::kCapacity / 2, &first, &last);
-  if (k > 0) global_[me.pool].queue.push_chain(first, last, k);
-  if (!me.deque.push(node)) global_[me.pool].queue.push(node);
 }
 
 void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
@@ -43,15 +33,15 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
   switch (info.reason) {
     case PushReason::kYielded:
     case PushReason::kYieldedTo:
-      if (!me.yielded.push(node)) global_[me.pool].queue.push(node);
+      me.yielded.push(node);
       return;
     case PushReason::kWoken:
       if (SchedNode* old = me.runnext.exchange(node, std::memory_order_acq_rel)) {
-        push_local(me, old);
+        me.deque.push(old);
       }
       return;
     case PushReason::kSpawned:
-      push_local(me, node);
+      me.deque.push(node);
       return;
   }
 }
@@ -71,11 +61,9 @@ SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
       case 2:
         n = me.yielded.steal();
         break;
-      case 3: {
-        SchedNode* last = nullptr;
-        me.deque.pop_oldest(1, &n, &last);
+      case 3:
+        n = me.deque.steal();  // its own oldest
         break;
-      }
     }
     if (n != nullptr) return n;
   }

@@ -12,10 +12,10 @@
 //   * a queue of its sticky tasks (affinity), lock-free (mpsc_node_queue.h): anyone pushes,
 //     only this worker pops, thieves never look.
 // Each pool has a global FIFO for tasks that come from outside its workers (plain threads,
-// timers, the other pool) and for the overflow of a full deque (half of it, oldest first) or
-// yielded queue. It is intrusive (linked through SchedNode::next): it takes no memory of its
-// own, so its size is bounded by the pool's live tasks and a push never fails or waits.
-// The deques are bounded rings (ChaseLevDeque::kCapacity nodes) and never allocate either.
+// timers, the other pool). It is intrusive (linked through SchedNode::next): it takes no
+// memory of its own, so its size is bounded by the pool's live tasks and a push never fails or
+// waits. The deques grow (by doubling) instead of overflowing into it: a worker that spawns a
+// million tasks keeps them in LIFO order, and a task waiting for the first of them waits once.
 //
 // pop(w) looks, in order: runnext, own deque, own sticky queue, the pool's global queue, own
 // yielded queue, then steals: the deques and yielded queues of the pool's other workers from a
@@ -42,6 +42,7 @@
 #define WEFT_SCHED_WORK_STEALING_POLICY_H_
 
 #include <atomic>
+#include <vector>
 #include <cstdint>
 #include <memory>
 
@@ -78,7 +79,6 @@ class WorkStealingPolicy final : public Policy {
     int fair_round = 0;
   };
 
-  void push_local(PerWorker& me, SchedNode* node);
   SchedNode* pop_fair(PerWorker& me);
   SchedNode* steal(int worker, PerWorker& me);
 
@@ -87,8 +87,10 @@ class WorkStealingPolicy final : public Policy {
   };
 
   Topology topology_;
-  std::unique_ptr<PerWorker[]> workers_;
-  std::unique_ptr<GlobalQueue[]> global_;  // per pool
+  // Vectors, not new[]: gcc's array cookie for these over-aligned types is misread under ASan
+  // (a reported heap-buffer-overflow in delete[]); a vector allocates without a cookie.
+  std::vector<PerWorker> workers_;
+  std::vector<GlobalQueue> global_;  // per pool
 };
 
 }  // namespace weft
