@@ -1,7 +1,7 @@
 // WorkStealingPolicy and its Chase-Lev deque, unit by unit: the deque's LIFO/FIFO ends, its
-// capacity, its owner/thief races (every node taken exactly once: run it under TSan); the
+// growth, its owner/thief races (every node taken exactly once: run it under TSan); the
 // policy's order (runnext, owner LIFO, thieves FIFO from the oldest end, yielded tasks last),
-// sticky nodes never stolen, pools kept apart, the overflow to the global queue, and fairness.
+// sticky nodes never stolen, pools kept apart, a deque that grows, and fairness.
 // The runtime-level behaviour (all tests in tests/) runs against it through weft_sched_test.
 #include <algorithm>
 #include <atomic>
@@ -34,7 +34,7 @@ TEST(ChaseLevDeque, OwnerPopsNewestThiefStealsOldest) {
   EXPECT_TRUE(d.empty());
   EXPECT_EQ(d.pop(), nullptr);
   EXPECT_EQ(d.steal(), nullptr);
-  for (auto& n : nodes) ASSERT_TRUE(d.push(n.get()));
+  for (auto& n : nodes) d.push(n.get());
   EXPECT_EQ(d.size(), 4);
   EXPECT_EQ(d.pop(), nodes[3].get());
   EXPECT_EQ(d.steal(), nodes[0].get());
@@ -45,37 +45,39 @@ TEST(ChaseLevDeque, OwnerPopsNewestThiefStealsOldest) {
   EXPECT_TRUE(d.empty());
 }
 
-TEST(ChaseLevDeque, FullDequeRefusesAndGivesUpItsOldest) {
-  auto nodes = make_nodes(ChaseLevDeque::kCapacity + 1);
-  auto d = std::make_unique<ChaseLevDeque>();
-  for (int i = 0; i < ChaseLevDeque::kCapacity; ++i) ASSERT_TRUE(d->push(nodes[i].get()));
-  EXPECT_FALSE(d->push(nodes.back().get()));
-  SchedNode* first = nullptr;
-  SchedNode* last = nullptr;
-  ASSERT_EQ(d->pop_oldest(3, &first, &last), 3);
-  EXPECT_EQ(first, nodes[0].get());
-  EXPECT_EQ(first->next, nodes[1].get());
-  EXPECT_EQ(first->next->next, nodes[2].get());
-  EXPECT_EQ(last, nodes[2].get());
-  EXPECT_EQ(last->next, nullptr);
-  EXPECT_TRUE(d->push(nodes.back().get()));
-  EXPECT_EQ(d->pop(), nodes.back().get());
-  EXPECT_EQ(d->steal(), nodes[3].get());
-}
-
-TEST(ChaseLevDeque, WrapsAroundItsRing) {
-  auto nodes = make_nodes(3 * ChaseLevDeque::kCapacity);
-  auto d = std::make_unique<ChaseLevDeque>();
-  // Keep a few in, so top and bottom travel around the ring several times.
-  int next_steal = 0;
-  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
-    ASSERT_TRUE(d->push(nodes[i].get()));
-    if (i >= 5) ASSERT_EQ(d->steal(), nodes[next_steal++].get());
+TEST(ChaseLevDeque, GrowsWhenFullKeepingBothOrders) {
+  const int n = 5 * static_cast<int>(ChaseLevDeque::kInitialCapacity) + 3;
+  auto nodes = make_nodes(n);
+  ChaseLevDeque d;
+  // Some steals first, so that the live range starts mid-ring when it is copied.
+  for (int i = 0; i < 10; ++i) d.push(nodes[i].get());
+  for (int i = 0; i < 7; ++i) ASSERT_EQ(d.steal(), nodes[i].get());
+  for (int i = 10; i < n; ++i) d.push(nodes[i].get());
+  EXPECT_GE(d.capacity(), n - 7);
+  EXPECT_EQ(d.size(), n - 7);
+  EXPECT_EQ(d.steal(), nodes[7].get());
+  EXPECT_EQ(d.pop(), nodes[n - 1].get());
+  int low = 8, high = n - 2;
+  while (low <= high) {
+    ASSERT_EQ(d.steal(), nodes[low++].get());
+    if (low <= high) ASSERT_EQ(d.pop(), nodes[high--].get());
   }
-  EXPECT_EQ(d->size(), 5);
+  EXPECT_EQ(d.pop(), nullptr);
 }
 
-// One owner pushing and popping, three thieves stealing: each node is taken exactly once.
+TEST(ChaseLevDeque, UnsharedEndsForALoneOwner) {
+  auto nodes = make_nodes(3);
+  ChaseLevDeque d;
+  for (auto& n : nodes) d.push(n.get());
+  EXPECT_EQ(d.pop_unshared(), nodes[2].get());
+  EXPECT_EQ(d.pop_oldest_unshared(), nodes[0].get());
+  EXPECT_EQ(d.pop_oldest_unshared(), nodes[1].get());
+  EXPECT_EQ(d.pop_unshared(), nullptr);
+  EXPECT_EQ(d.pop_oldest_unshared(), nullptr);
+}
+
+// One owner pushing (growing the ring several times) and popping, three thieves stealing: each
+// node is taken exactly once.
 TEST(ChaseLevDeque, OwnerAndThievesTakeEachNodeOnce) {
 #if defined(__SANITIZE_THREAD__)
   constexpr int kNodes = 20'000;
@@ -83,7 +85,7 @@ TEST(ChaseLevDeque, OwnerAndThievesTakeEachNodeOnce) {
   constexpr int kNodes = 400'000;
 #endif
   auto nodes = make_nodes(kNodes);
-  auto d = std::make_unique<ChaseLevDeque>();
+  ChaseLevDeque d;
   std::vector<std::atomic<int>> taken(kNodes);
   std::atomic<int> total{0};
   std::atomic<bool> done_pushing{false};
@@ -94,22 +96,24 @@ TEST(ChaseLevDeque, OwnerAndThievesTakeEachNodeOnce) {
   std::vector<std::thread> thieves;
   for (int i = 0; i < 3; ++i) {
     thieves.emplace_back([&] {
-      while (!done_pushing.load() || total.load() < kNodes) {
-        if (SchedNode* n = d->steal()) take(n);
-        if (done_pushing.load() && d->empty()) break;
+      for (;;) {
+        if (SchedNode* n = d.steal()) {
+          take(n);
+        } else if (done_pushing.load()) {
+          break;
+        }
       }
     });
   }
   for (int i = 0; i < kNodes; ++i) {
-    while (!d->push(nodes[i].get())) {
-      if (SchedNode* n = d->pop()) take(n);
-    }
-    if (i % 3 == 0) {
-      if (SchedNode* n = d->pop()) take(n);
+    d.push(nodes[i].get());
+    // Pop sometimes, but let the deque fill up in bursts so that it has to grow.
+    if ((i / 5000) % 2 == 1 && i % 3 == 0) {
+      if (SchedNode* n = d.pop()) take(n);
     }
   }
   done_pushing.store(true);
-  while (SchedNode* n = d->pop()) take(n);
+  while (SchedNode* n = d.pop()) take(n);
   for (auto& t : thieves) t.join();
   EXPECT_EQ(total.load(), kNodes);
   int bad = 0;
@@ -209,13 +213,17 @@ TEST_F(WorkStealingPolicyTest, PoolsStayApart) {
   EXPECT_EQ(pop(0), nullptr);
 }
 
-TEST_F(WorkStealingPolicyTest, FullDequeOverflowsToTheGlobalQueue) {
-  const int n = 3 * ChaseLevDeque::kCapacity;
+// A worker that spawns far more than the deque's first ring holds keeps them all: its own
+// pops see them newest first, a thief's oldest first, and every one exactly once.
+TEST_F(WorkStealingPolicyTest, ManySpawnsStayInTheirWorkersDeque) {
+  const int n = 3 * static_cast<int>(ChaseLevDeque::kInitialCapacity);
   auto nodes = make_nodes(n);
   for (auto& node : nodes) push(node.get(), PushReason::kSpawned, 0);
+  EXPECT_EQ(pop(1), nodes[0].get());
+  EXPECT_EQ(pop(0), nodes[n - 1].get());
   std::vector<int> seen(n);
-  int taken = 0;
-  // Worker 1 takes half (from worker 0's overflow and deque), worker 0 the rest.
+  seen[0] = seen[n - 1] = 1;
+  int taken = 2;
   for (int i = 0; i < n / 2; ++i) {
     SchedNode* x = pop(1);
     ASSERT_NE(x, nullptr);
