@@ -225,7 +225,8 @@ Metrics pipeline(Runtime& rt, int) {
 // Interactive latency under load. The default pool is saturated: 16 CPU-bound tasks per worker,
 // each computing for 20 us and then yielding, for as long as the measurement runs. A probe task
 // (priority +2) waits in wait(); this (plain) thread wakes it with schedule() about every
-// 300-600 us, stamping the time just before; the probe records how long it took to run.
+// 300-600 us, stamping the time just before; the probe records how long it took to run. The
+// waker sleeps in between (sleep_for, then a blocking wait for the probe's record).
 //   shared pool:      the probe is a default-pool task: it competes with the flood for the
 //                     same workers, and the policy decides how long it waits.
 //   interactive pool: the runtime also has 1 interactive worker and the probe runs there: no
@@ -262,6 +263,7 @@ Metrics latency(Runtime& rt, int workers, Pool probe_pool) {
           wait();
           latencies_us[k] = static_cast<double>(now_ns() - woken_at.load()) / 1e3;
           recorded.store(k + 1, std::memory_order_release);
+          recorded.notify_one();
         }
       },
       probe_pool, PriorityPolicy::kHighestPriority);
@@ -273,7 +275,12 @@ Metrics latency(Runtime& rt, int workers, Pool probe_pool) {
     while (probe.state() != TaskState::kWaiting) std::this_thread::yield();
     woken_at.store(now_ns());
     schedule(probe);
-    while (recorded.load(std::memory_order_acquire) <= k) std::this_thread::yield();
+    // Block, not spin: on a machine with as many cores as workers a spinning waker would
+    // take CPU time from the very workers whose latency is being measured.
+    for (int r = recorded.load(std::memory_order_acquire); r <= k;
+         r = recorded.load(std::memory_order_acquire)) {
+      recorded.wait(r, std::memory_order_acquire);
+    }
   }
   stop.store(true);
   wait(probe);

@@ -47,11 +47,15 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
 }
 
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
-  const int start = me.fair_round;
-  me.fair_round = (me.fair_round + 1) % 4;
-  for (int i = 0; i < 4; ++i) {
+  const unsigned round = me.fair_round++;
+  // Rarely, the oldest task of its own deque: taking it often would turn depth-first work
+  // breadth-first (many half-done subtrees, each holding a stack).
+  if (round % kDequeFairnessRounds == 0) {
+    if (SchedNode* n = me.deque.steal()) return n;
+  }
+  for (unsigned i = 0; i < 3; ++i) {
     SchedNode* n = nullptr;
-    switch ((start + i) % 4) {
+    switch ((round + i) % 3) {
       case 0:
         n = global_[me.pool].queue.pop();
         break;
@@ -60,9 +64,6 @@ SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
         break;
       case 2:
         n = me.yielded.steal();
-        break;
-      case 3:
-        n = me.deque.steal();  // its own oldest
         break;
     }
     if (n != nullptr) return n;

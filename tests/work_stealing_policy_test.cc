@@ -238,7 +238,7 @@ TEST_F(WorkStealingPolicyTest, ManySpawnsStayInTheirWorkersDeque) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), n);
 }
 
-// A runnext ping-pong and a deep LIFO stack of fresh work cannot starve a yielded task.
+// A runnext ping-pong cannot starve a yielded task.
 TEST_F(WorkStealingPolicyTest, FairnessServesOldWorkAmidNewWork) {
   auto old = make_nodes(1);
   push(old[0].get(), PushReason::kYielded, 0);
@@ -253,6 +253,27 @@ TEST_F(WorkStealingPolicyTest, FairnessServesOldWorkAmidNewWork) {
     // x is runnable again at once: as if it woke its partner and waited for it.
   }
   SUCCEED() << "served after " << pops << " pops";
+}
+
+// Nor can a stream of fresh spawns, each run at once LIFO, starve the oldest task of the deque
+// on a worker with nobody to steal it (the other worker of the pool never pops here).
+TEST_F(WorkStealingPolicyTest, FairnessServesTheDequesOldestAmidFreshSpawns) {
+  auto old = make_nodes(1);
+  push(old[0].get(), PushReason::kSpawned, 0);
+  auto fresh = make_nodes(1);
+  const int limit =
+      WorkStealingPolicy::kFairnessInterval * (WorkStealingPolicy::kDequeFairnessRounds + 1);
+  int pops = 0;
+  for (;;) {
+    push(fresh[0].get(), PushReason::kSpawned, 0);
+    SchedNode* x = pop(0);
+    ++pops;
+    if (x == old[0].get()) break;
+    ASSERT_EQ(x, fresh[0].get());
+    ASSERT_LE(pops, limit) << "the deque's oldest task starved";
+  }
+  EXPECT_EQ(pop(0), fresh[0].get());
+  EXPECT_EQ(pop(0), nullptr);
 }
 
 // A worker alone in its pool takes the unshared paths (no thieves): the same order.
