@@ -8,8 +8,8 @@
 // Thread safety, as in Julia: a Condition is NOT meant to be shared between threads. Checking
 // your state and then calling wait() is not atomic with respect to a notify() on another thread,
 // so such a wake-up can be missed; use it among tasks of one worker (e.g. @async tasks), or use
-// threads::Condition, whose lock makes check-then-wait atomic. (Internally a spin lock keeps the
-// queue itself memory-safe whatever the use, at the cost of one uncontended atomic.)
+// threads::Condition, whose lock makes check-then-wait atomic. (Internally a BiasedLock keeps the
+// queue itself memory-safe whatever the use; used from one worker it costs no atomic.)
 //
 // Extension beyond Julia: wait_until / wait_for give up at a deadline (nullopt); a timeout that
 // races with a notify has exactly one winner: either the waiter gets the value and counts in
@@ -24,7 +24,7 @@
 #include <optional>
 
 #include "weft/sched/park.h"
-#include "weft/sched/spin_lock.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sync/deadline.h"
 #include "weft/sync/wait_queue.h"
 
@@ -59,7 +59,7 @@ class Condition {
   bool has_waiters() const;
 
  private:
-  mutable SpinLock lock_;
+  mutable BiasedLock lock_;
   internal::WaitQueue queue_;
 };
 

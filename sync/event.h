@@ -17,7 +17,7 @@
 #include <atomic>
 
 #include "weft/sched/park.h"
-#include "weft/sched/spin_lock.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sync/wait_queue.h"
 
 namespace weft {
@@ -55,7 +55,7 @@ class Event {
 
   const bool autoreset_;
   std::atomic<bool> set_{false};
-  SpinLock lock_;
+  BiasedLock lock_;
   internal::WaitQueue queue_;
 };
 

@@ -28,9 +28,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/park.h"
 #include "weft/sched/spin_lock.h"
-#include "weft/sync/asymmetric_fence.h"
 #include "weft/sync/scoped_call.h"
 #include "weft/sync/wait_queue.h"
 

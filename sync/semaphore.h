@@ -21,7 +21,7 @@
 #include <utility>
 
 #include "weft/sched/park.h"
-#include "weft/sched/spin_lock.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sync/scoped_call.h"
 #include "weft/sync/wait_queue.h"
 
@@ -89,7 +89,7 @@ class Semaphore {
 
   const std::uint32_t size_;
   std::atomic<std::uint64_t> state_;
-  SpinLock lock_;
+  BiasedLock lock_;
   internal::WaitQueue queue_;
 };
 

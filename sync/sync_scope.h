@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "weft/sched/scheduling.h"
-#include "weft/sched/spin_lock.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sync/composite_exception.h"
 #include "weft/task/task.h"
 #include "weft/task/task_local_storage.h"
@@ -94,7 +94,7 @@ class SyncScope {
   static void bind_current(SyncScope* scope);
   void compact();
 
-  SpinLock lock_;
+  BiasedLock lock_;
   std::vector<TaskRef> tasks_;  // registration order; tasks_[0, next_) are already waited for
   std::size_t next_ = 0;
   std::size_t compact_at_ = 256;

@@ -1,5 +1,5 @@
 // threads::Condition. The queue is guarded by the user's lock for the waiters' and notifiers'
-// logic AND by wake_lock_, a spin lock, for its memory: a waiter whose deadline fired must leave
+// logic AND by wake_lock_, a BiasedLock, for its memory: a waiter whose deadline fired must leave
 // the queue before it re-acquires the user's lock, because re-acquiring may park it on that lock,
 // and a notifier that still found it queued would then wake it out of the wrong park.
 // wake_lock_ is also the lock a waiter hands to park, so a notify can never wake a waiter that

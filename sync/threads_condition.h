@@ -23,7 +23,7 @@
 #include <optional>
 
 #include "weft/sched/park.h"
-#include "weft/sched/spin_lock.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sync/condition.h"
 #include "weft/sync/lock.h"
 #include "weft/sync/wait_queue.h"
@@ -64,7 +64,7 @@ class Condition {
   ReentrantLock own_lock_;
   ReentrantLock* const lock_;
   internal::WaitQueue queue_;  // guarded by *lock_ and wake_lock_ (see threads_condition.cc)
-  SpinLock wake_lock_;
+  BiasedLock wake_lock_;
 };
 
 inline void lock(Condition& c) { c.lock(); }

@@ -1,4 +1,4 @@
-#include "weft/sync/asymmetric_fence.h"
+#include "weft/sched/asymmetric_fence.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -22,17 +22,22 @@ bool register_membarrier() {
 
 std::atomic<bool> g_membarrier_ready{false};
 
+bool membarrier_ready() {
+  static const bool ready = [] {
+    const bool ok = register_membarrier();
+    g_membarrier_ready.store(ok, std::memory_order_release);
+    return ok;
+  }();
+  return ready;
+}
+
 // Registered before main (or when the library is loaded), so that by the time a heavy fence
 // runs, the mode is settled: heavy_fence() never falls back to a plain fence while some
 // light_fence() already trusts membarrier.
-[[maybe_unused]] const bool g_membarrier_registered = [] {
-  const bool ok = register_membarrier();
-  g_membarrier_ready.store(ok, std::memory_order_release);
-  return ok;
-}();
+[[maybe_unused]] const bool g_membarrier_registered = membarrier_ready();
 
 void heavy_fence() {
-  if (!g_membarrier_ready.load(std::memory_order_acquire)) {
+  if (!membarrier_ready()) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return;
   }
