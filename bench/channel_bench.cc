@@ -6,10 +6,13 @@
 //   unbounded:            the same through Channel(kUnbounded). On 1 worker the producer runs
 //                         ahead and buffers everything: it measures memory more than the channel.
 //   bind:                 a channel bound to a task that ends at once, until the channel is
-//                         seen closed: what the watcher task of bind() costs.
+//                         seen closed: the spawn, the task's end and bind()'s on_done callback.
+//   bind to a live task:  bind() alone (its callback's registration; the close it runs at the
+//                         task's end amortized over 1024 binds).
 // Two-worker figures on 2-CPU machines are bimodal (a cache line's round trip between the CPUs
 // flips between two levels): compare them only within one run.
 #include <cstdint>
+#include <tuple>
 #include <utility>
 
 #include "benchmark/benchmark.h"
@@ -93,6 +96,37 @@ void BM_BindUntilClosed(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_BindUntilClosed)->Arg(1)->Arg(2)->ArgName("workers")->UseRealTime();
+
+// bind() alone: one open channel bound again and again to a task that is still running; every
+// 1024 binds the task is released (running the 1024 callbacks) and a new one started.
+void BM_BindToLiveTask(benchmark::State& state) {
+  Runtime rt(workers(static_cast<int>(state.range(0))));
+  state.SetLabel(rt.policy_name());
+  rt.run([&state] {
+    constexpr int kBatch = 1024;
+    auto start = [] {
+      Channel<int> go;
+      return std::make_pair(go, spawn([go] { take(go); }));
+    };
+    auto [go, task] = start();
+    Channel<int> c(1);
+    int bound = 0;
+    for (auto _ : state) {
+      c.bind(task);
+      if (++bound == kBatch) {
+        put(go, 1);
+        wait(task);
+        if (isopen(c)) state.SkipWithError("the task's end left the channel open");
+        std::tie(go, task) = start();
+        c = Channel<int>(1);
+        bound = 0;
+      }
+    }
+    put(go, 1);
+    wait(task);
+  });
+}
+BENCHMARK(BM_BindToLiveTask)->Arg(1)->Arg(2)->ArgName("workers")->UseRealTime();
 
 }  // namespace
 }  // namespace weft

@@ -20,7 +20,12 @@
 //   isopen(c)      not closed yet.
 //   bind(c, t)     closes c when task t ends; if t failed, with TaskFailedException, which
 //                  every blocked and later put/take/fetch/wait then raises. Several tasks bound
-//                  to one channel: the first to end closes it. Costs one parked watcher task.
+//                  to one channel: the first to end closes it. Several channels bound to one
+//                  task: all close. A task that already ended closes c before bind returns.
+//                  The close happens as t ends, once it is marked done and before wait(t)
+//                  returns: after bind returned, wait(t) returning means c is closed. Costs
+//                  one small allocation (an on_done callback on t, weft/task/on_done.h), no
+//                  task; works from plain threads.
 //                  Call it as c.bind(t) or weft::bind(c, t): an unqualified bind(c, t) can find
 //                  std::bind through argument-dependent lookup.
 //   for (T v : c)  takes until the channel is closed and drained; a close exception other than
@@ -28,7 +33,7 @@
 //   collect(c)     the items of such a loop, as a vector.
 //
 // A Channel is a handle: copies refer to the same channel (like a Julia object), and the
-// channel lives while a handle, a blocked waiter or a bound task's watcher refers to it.
+// channel lives while a handle, a blocked waiter or an unfinished bound task refers to it.
 //
 // Thread safety and blocking: every operation may be used from any task on any worker and from
 // plain threads at once. A task that blocks parks (its worker runs other tasks); a plain
@@ -37,7 +42,7 @@
 // unbuffered channel yields; call yield() after put for that).
 // Cost: while one thread alone uses a channel (all its tasks on one worker) its lock takes no
 // atomic read-modify-write; the first use from a second thread turns it, once, into a spin
-// lock (internal/biased_lock.h).
+// lock (weft/sched/biased_lock.h).
 // Requirements on T: nothrow move construction and destruction (checked at compile time).
 #ifndef WEFT_CHANNEL_CHANNEL_H_
 #define WEFT_CHANNEL_CHANNEL_H_

@@ -55,7 +55,7 @@ Channel<T> make_channel(F&& func, std::int64_t size = 0, ChannelTaskOptions opti
   if (spawn) task.set_pool(options.threadpool.value_or(Pool::kDefault));
   if (options.taskref != nullptr) *options.taskref = task;
   // Bound after starting, so that a task that cannot start (a pool with no threads) leaves no
-  // watcher behind; a task that already ended by then closes the channel at once.
+  // callback behind holding the channel; a task that already ended by then closes it at once.
   if (spawn) {
     schedule(task);
   } else {

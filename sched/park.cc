@@ -10,6 +10,15 @@
 // publishes the new state; readers spin while the bit is set (a few instructions). A wake with
 // no payload is a single compare-and-swap. Only the transition's winner touches the payload,
 // so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race.
+//
+// Timed waits add the token Waiter::timed (timers.h): exactly one of the waker and the
+// deadline moves it out of kArmed, and only the winner may move the state. A waiter arms the
+// token before it publishes kParked, so a waker that finds it parked with no token has an
+// untimed park (the common case: no read-modify-write on the token). A waker that finds it
+// still running may be early: a lock-free primitive can wake before park_until() has armed.
+// That waker claims the token first (kUntimed -> kWokenFirst); park_until() arms with a
+// compare-and-swap, so it either loses to the claim (and waits for the wake untimed: kWoken)
+// or the waker finds it armed and races the deadline as usual. Each park clears the token.
 
 #include <cerrno>
 #include <climits>
@@ -47,14 +56,28 @@ void push_woken(TaskCore* t, RuntimeCore* rt) {
   rt->push(t, PushReason::kWoken, (w != nullptr && w->rt == rt) ? w->index : -1);
 }
 
-WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
+// A waker's side of the race with the waiter's deadline (`s`: the waiter's state, loaded
+// before this looks at the token). False when the deadline won: nothing may be delivered.
+bool beat_deadline(Waiter* w, std::uint32_t s) {
+  std::uint32_t t = w->timed.load(std::memory_order_acquire);
+  if (t == kUntimed) {
+    // Parked untimed, or not waiting at all (the state machine reports that). Only a running
+    // waiter may still arm a deadline for the park this wake is meant for.
+    if (s != kRunning) return true;
+    if (w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) return true;
+  }
+  return t == kArmed &&
+         w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel);
+}
+
+// `s`: the state as the caller last saw it (a compare-and-swap corrects it if stale).
+WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::exception_ptr* error) {
   const bool payload = has_payload(value, error);
   // Read before the transition: a task woken while it still runs may finish (and be freed) as
   // soon as it sees the wake-up.
   auto* rt = static_cast<RuntimeCore*>(t->runtime);
   const std::uint64_t traced_id =
       __builtin_expect(rt != nullptr && rt->tracer != nullptr, 0) ? t->id : 0;
-  std::uint32_t s = t->state.load(std::memory_order_acquire);
   for (;;) {
     if (s & kClaimBit) {
       SpinLock::pause();
@@ -89,9 +112,8 @@ WakeOutcome wake_task(TaskCore* t, std::any* value, std::exception_ptr* error) {
   }
 }
 
-WakeOutcome wake_thread(Waiter* w, std::any* value, std::exception_ptr* error) {
+WakeOutcome wake_thread(Waiter* w, std::uint32_t s, std::any* value, std::exception_ptr* error) {
   if (current_worker() == nullptr) note_outside_waker(w->wait_kind.load(std::memory_order_relaxed));
-  std::uint32_t s = w->state.load(std::memory_order_acquire);
   for (;;) {
     if (s & kClaimBit) {
       SpinLock::pause();
@@ -196,7 +218,12 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
   set_wait(me, kind, object);
   if (deadline != nullptr) {
     me->wait_deadline.store(deadline->time_since_epoch().count(), std::memory_order_relaxed);
-    me->timed.store(kArmed, std::memory_order_release);
+    std::uint32_t untimed = kUntimed;
+    // Fails only when an early wake claimed the token (see the top of this file): it is
+    // delivered or on its way, so this park waits for it without a deadline.
+    if (!me->timed.compare_exchange_strong(untimed, kArmed, std::memory_order_acq_rel)) {
+      deadline = nullptr;
+    }
   }
   ParkResult result;
   if (cur == nullptr) {
@@ -216,7 +243,11 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
       }
     }
   }
-  if (deadline != nullptr) me->timed.store(kUntimed, std::memory_order_relaxed);
+  // Whatever moved it happened before this park returned: the arming above, the deadline, or
+  // the wake that resumed us (a claim comes before its state transition).
+  if (me->timed.load(std::memory_order_relaxed) != kUntimed) {
+    me->timed.store(kUntimed, std::memory_order_relaxed);
+  }
   set_wait(me, WaitKind::kNone, nullptr);
   raise_pending_error(me);
   return result;
@@ -225,17 +256,11 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
 }  // namespace
 
 WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, bool timer) {
-  if (!timer) {
-    std::uint32_t t = w->timed.load(std::memory_order_acquire);
-    if (t != kUntimed) {
-      if (t != kArmed ||
-          !w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) {
-        return WakeOutcome::kTimedOut;
-      }
-    }
-  }
-  return w->kind == Waiter::Kind::kTask ? wake_task(static_cast<TaskCore*>(w), value, error)
-                                        : wake_thread(w, value, error);
+  // The state first: a waiter arms its token before it publishes kParked.
+  const std::uint32_t s = load_unclaimed(w->state);
+  if (!timer && !beat_deadline(w, s)) return WakeOutcome::kTimedOut;
+  return w->kind == Waiter::Kind::kTask ? wake_task(static_cast<TaskCore*>(w), s, value, error)
+                                        : wake_thread(w, s, value, error);
 }
 
 void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {

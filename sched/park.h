@@ -5,15 +5,22 @@
 // it links current_waiter() into the queue and calls park(lock): the caller is suspended and
 // the lock released only after it can no longer miss a wake-up (for a task: after its context
 // is saved; for a plain thread: the wake is remembered as a permit). To wake, it unlinks a
-// waiter under the lock and calls wake(w) (after or before unlocking, either is fine).
+// waiter under the lock and calls wake(w) (after or before unlocking, either is fine for an
+// untimed wait; see below for timed ones).
 //
 // A task that parks gives its worker thread to other tasks; a plain thread blocks on a futex.
 // Both are Waiters, so primitives need not care which they hold.
 //
-// Timed waits: park_until() returns kTimedOut or kWoken; wake() returns false when the waiter's
-// deadline already fired, so the primitive can hand its wake-up to the next waiter. Exactly one
-// of the two wins. A timed-out waiter must unlink itself (it is still in the queue when it
-// resumes, unless a waker unlinked it and lost the race: check wq_linked under the lock).
+// Timed waits: park_until() returns kTimedOut or kWoken; wake() returns false iff the waiter's
+// deadline fired first (nothing delivered), so the primitive can hand its wake-up to the next
+// waiter. That race is decided for every wake that lands before park_until() returns, even
+// before it is called (a lock-free primitive's early wake is reported kWoken). A wake landing
+// after park_until() returned kTimedOut belongs to the next park: it returns true and is owed.
+// So wakers of timed waiters wake under the queue lock, and a timed-out waiter takes that lock
+// before it trusts the timeout: still linked, it unlinks itself; dequeued, the waker's wake()
+// has returned, and if that returned true (recorded under the lock: sync/wait_queue.h) the
+// waiter parks once more to consume it. Without a lock: a waiter that lost its entry to a waker
+// waits until that waker's wake() has returned, and consumes the wake if it returned true.
 //
 // Errors: a wake carrying an exception (wake_error) makes park() throw it in the woken waiter.
 // Thread safety: every function may be called from any thread.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/deadlock.h"
 #include "weft/sched/dump.h"
 #include "weft/sched/futex.h"
@@ -115,6 +116,10 @@ void RuntimeCore::start() {
 }
 
 void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
+  if (from_worker < 0) {
+    push_outside(t, reason);
+    return;
+  }
   // Copied before the push: once queued, the task may be popped, run and freed by another
   // worker before push() even returns.
   const int affinity = t->node.affinity;
@@ -122,18 +127,32 @@ void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
   policy->push(&t->node, PushInfo{reason, from_worker});
   // Nobody to wake when the pushing worker is the only one that may run the task (it is bound
   // there, or the pool has no other worker): it finds the task at its next pop.
-  if (from_worker >= 0 &&
-      (affinity == from_worker ||
-       (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
-        topology.pool_of[from_worker] == pool))) {
+  if (affinity == from_worker ||
+      (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
+       topology.pool_of[from_worker] == pool)) {
     return;
   }
   wake_one(affinity, pool);
 }
 
+void RuntimeCore::push_outside(TaskCore* t, PushReason reason) {
+  // Relaxed is enough to be seen: whoever destroys the runtime because the task ran got there
+  // through the policy's release of the task, which comes after this. The release below orders
+  // everything this thread did to the runtime before shutdown()'s load that sees zero.
+  outside_pushes.fetch_add(1, std::memory_order_relaxed);
+  const int affinity = t->node.affinity;
+  const Pool pool = t->node.pool;
+  policy->push(&t->node, PushInfo{reason, -1});
+  wake_one(affinity, pool);
+  outside_pushes.fetch_sub(1, std::memory_order_release);
+}
+
 void RuntimeCore::wake_one(int affinity, Pool pool) {
-  store_load_fence();
-  // seq_cst pairs with the idle worker's fetch_add (worker.cc): see MpscNodeQueue.
+  // "Publish the task, then look for idle workers" against the idle worker's "publish idleness,
+  // then look for tasks" (worker.cc): one of the two must see the other. The store-load
+  // ordering this needs is paid by the worker about to sleep (a heavy fence, rare and next to
+  // a futex wait anyway), not by every push: a full fence here was ~8 ns a spawn.
+  light_fence();
   if (idle_count.load(std::memory_order_seq_cst) == 0) return;
   auto try_wake = [this](Worker* w) {
     if (!w->idle.load(std::memory_order_relaxed) ||
@@ -157,7 +176,7 @@ void RuntimeCore::wake_one(int affinity, Pool pool) {
   }
 }
 
-void RuntimeCore::submit(TaskCore* t, Worker* from) {
+void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
   const bool from_here = from != nullptr && from->rt == this;
   const bool bind_here = t->sticky && from_here;
   const int n = pool_size[static_cast<int>(t->node.pool)];
@@ -167,10 +186,14 @@ void RuntimeCore::submit(TaskCore* t, Worker* from) {
         "); give it threads with WEFT_NUM_THREADS=\"N,M\" or RuntimeOptions"));
   }
   // Own the task before touching its scheduling fields: two threads may race to start it.
-  std::uint32_t created = kCreated;
-  if (!t->state.compare_exchange_strong(created, kCreated | kClaimBit,
-                                        std::memory_order_acq_rel)) {
-    throw TaskStateError(absl::StrCat("schedule: task ", t->id, " has already been scheduled"));
+  if (unshared) {
+    t->state.store(kCreated | kClaimBit, std::memory_order_relaxed);
+  } else {
+    std::uint32_t created = kCreated;
+    if (!t->state.compare_exchange_strong(created, kCreated | kClaimBit,
+                                          std::memory_order_acq_rel)) {
+      throw TaskStateError(absl::StrCat("schedule: task ", t->id, " has already been scheduled"));
+    }
   }
   if (bind_here) {
     t->node.affinity = from->index;
@@ -182,7 +205,12 @@ void RuntimeCore::submit(TaskCore* t, Worker* from) {
     t->node.affinity = -1;
   }
   t->runtime = this;
-  t->add_ref();  // the runtime's, until the task's stack is released
+  // The runtime's reference, until the task's stack is released.
+  if (unshared) {
+    t->add_ref_unshared();
+  } else {
+    t->add_ref();
+  }
   if (from_here) {
     from->spawned.store(from->spawned.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
@@ -226,14 +254,17 @@ void RuntimeCore::release_deferred(Worker* w) {
 }
 
 bool RuntimeCore::looks_quiescent() {
-  return idle_count.load(std::memory_order_acquire) == topology.num_workers() && timers.empty();
+  return idle_count.load(std::memory_order_acquire) == topology.num_workers() &&
+         outside_pushes.load(std::memory_order_acquire) == 0 && timers.empty();
 }
 
 bool RuntimeCore::quiescent() {
-  // Every worker asleep having found nothing to run, and no timer that could wake a task. Two
-  // looks a little apart, because a worker between "idle" and its last pop is not yet asleep.
+  // Every worker asleep having found nothing to run, no push from outside still under way, and
+  // no timer that could wake a task. Two looks a little apart, because a worker between "idle"
+  // and its last pop is not yet asleep.
   for (int look = 0; look < 2; ++look) {
     if (idle_count.load(std::memory_order_acquire) != topology.num_workers()) return false;
+    if (outside_pushes.load(std::memory_order_acquire) != 0) return false;
     if (!timers.empty()) return false;
     if (look == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -267,6 +298,9 @@ void RuntimeCore::shutdown() {
   }
   for (auto& w : workers) w->thread.join();
   timers.stop();
+  // A thread may still be inside push() waking a task it should not have (its runtime was
+  // going away): its task never runs, but the runtime must outlive the call.
+  while (outside_pushes.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   if (std::int64_t left = live_tasks(); left > 0) {
     std::fprintf(stderr,
                  "weft: runtime (%s policy) shut down with %lld tasks still waiting; they can "

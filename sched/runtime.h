@@ -6,12 +6,13 @@
 // A program that compares policies constructs runtimes explicitly and runs work in them with
 // run(), which blocks the calling (plain) thread until the task finishes.
 //
-// Shutdown: the destructor waits until no task is runnable and no timer is pending, then stops
-// the workers. Tasks still parked at that point can never run again; they are reported on
-// stderr ("weft: runtime shut down with N tasks still waiting", then what each waits on) and
-// their stacks are leaked rather than unwound. The default runtime does the same at process
-// exit. Seeing inside a running runtime: weft/sched/task_dump.h, deadlock_error.h, and the
-// trace file of RuntimeOptions::trace_path.
+// Shutdown: the destructor waits until no task is runnable, no timer is pending and no other
+// thread is still inside a wake() or schedule() of one of its tasks, then stops the workers.
+// Tasks still parked at that point can never run again; they are reported on stderr ("weft:
+// runtime shut down with N tasks still waiting", then what each waits on) and their stacks
+// are leaked rather than unwound. The default runtime does the same at process exit. Seeing
+// inside a running runtime: weft/sched/task_dump.h, deadlock_error.h, and the trace file of
+// RuntimeOptions::trace_path.
 // Thread safety: all members may be called from any thread; run() must not be called from one
 // of this runtime's own workers (it would block the worker it needs).
 #ifndef WEFT_SCHED_RUNTIME_H_

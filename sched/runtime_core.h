@@ -90,7 +90,8 @@ class RuntimeCore {
   // shutdown() if that happens within ~100 ms; otherwise only reports (used at exit).
   void shutdown_if_idle();
 
-  // Queues a runnable task and wakes one idle worker that may run it.
+  // Queues a runnable task and wakes one idle worker that may run it. from_worker < 0: pushed
+  // from a thread that is not one of this runtime's workers (counted: see outside_pushes).
   void push(TaskCore* t, PushReason reason, int from_worker);
   TaskCore* pop(int worker) {
     SchedNode* n = policy->pop(worker);
@@ -98,7 +99,9 @@ class RuntimeCore {
   }
 
   // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
-  void submit(TaskCore* t, Worker* from);
+  // `unshared`: t is being spawned and no other thread can reach it yet, so claiming it and
+  // taking the runtime's reference need no read-modify-write (each one ~5-10 ns).
+  void submit(TaskCore* t, Worker* from, bool unshared = false);
 
   Runtime* const owner;
   Topology topology;
@@ -112,6 +115,10 @@ class RuntimeCore {
   std::atomic<bool> stopping{false};
   std::atomic<int> idle_count{0};
   std::atomic<std::int64_t> spawned_outside{0};  // first scheduled from non-worker threads
+  // Pushes from non-worker threads still inside push(). The task such a push queued may run,
+  // finish and let its owner destroy the runtime before push() returns, so shutdown() waits
+  // for this to drop to zero. Workers never count: their pushes end before they can stop.
+  std::atomic<int> outside_pushes{0};
   std::atomic<std::uint32_t> next_binding{0};  // round robin for tasks bound from outside
   const bool detect_deadlocks;      // RuntimeOptions::detect_deadlocks and the environment
   std::unique_ptr<Tracer> tracer;   // nullptr unless tracing (RuntimeOptions::trace_path)
@@ -127,6 +134,7 @@ class RuntimeCore {
   bool looks_quiescent();
 
  private:
+  void push_outside(TaskCore* t, PushReason reason);
   void wake_one(int affinity, Pool pool);
   bool quiescent();
 };
@@ -173,16 +181,6 @@ inline std::uint32_t load_unclaimed(const std::atomic<std::uint32_t>& state) {
     s = state.load(std::memory_order_acquire);
   }
   return s;
-}
-
-// Full store-load fence, as cheap as the platform allows.
-inline void store_load_fence() {
-#if defined(__x86_64__)
-  // A locked no-op on the own stack is a full barrier and cheaper than mfence.
-  asm volatile("lock orl $0, (%%rsp)" ::: "memory", "cc");
-#else
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
 }
 
 }  // namespace weft::internal

@@ -99,6 +99,17 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
 
 }  // namespace
 
+void spawn_new(TaskCore* t, const SpawnOptions& options) {
+  t->sticky = false;
+  t->node.pool = options.pool;
+  t->node.priority = options.priority;
+  t->stack_size = options.stack_size;
+  t->node.policy_arg = options.policy_arg;
+  Worker* w = current_worker();
+  RuntimeCore* rt = w != nullptr ? w->rt : runtime_for_caller();
+  rt->submit(t, w, /*unshared=*/true);
+}
+
 void pin_current_task() {
   TaskCore* cur = current_task_core();
   if (cur == nullptr || cur->sticky) return;
@@ -200,7 +211,9 @@ std::any wait() {
 
 void wait(const TaskRef& t) {
   TaskCore* target = t.core();
-  if (!target->done()) {
+  // Not done() alone: a finishing task is marked done before it reports to errormonitor and
+  // runs its on_done callbacks; wait returns once those are over, when it closes this list.
+  if (target->done_waiters.load(std::memory_order_acquire) != internal::kDoneWaitersClosed) {
     internal::Waiter* me = current_waiter();
     if (me == target) {
       throw TaskStateError(absl::StrCat("wait: task ", target->id,

@@ -89,15 +89,15 @@ struct SpawnOptions {
 
 // Threads.@spawn: a non-sticky task running f in `options.pool`, scheduled at once. Throws
 // std::invalid_argument if the pool has no threads.
+namespace internal {
+// Configures and schedules a task made by the caller that nobody else can reach yet.
+void spawn_new(TaskCore* t, const SpawnOptions& options);
+}  // namespace internal
+
 template <typename F>
 auto spawn(F&& f, SpawnOptions options = {}) {
   auto t = make_task(std::forward<F>(f));
-  t.set_sticky(false);
-  t.set_pool(options.pool);
-  t.set_priority(options.priority);
-  t.set_stack_size(options.stack_size);
-  t.set_policy_arg(options.policy_arg);
-  schedule(t);
+  internal::spawn_new(t.core(), options);
   return t;
 }
 

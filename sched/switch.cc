@@ -9,6 +9,7 @@
 #include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
 #include "weft/task/errors.h"
+#include "weft/task/on_done.h"
 #include "weft/task/stack.h"
 
 namespace weft::internal {
@@ -64,6 +65,9 @@ void finish_task(TaskCore* self) {
   if (self->exception != nullptr && self->error_monitored.load(std::memory_order_seq_cst)) {
     report_unhandled(self);
   }
+  // on_done callbacks (bind's channel closes) see the task done, and run before its waiters
+  // list closes: wait(t) returns only after that (scheduling.cc), so after their effects.
+  run_done_callbacks(self);
   Waiter* w = self->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
   while (w != nullptr) {
     Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once

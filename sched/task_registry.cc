@@ -1,32 +1,10 @@
 #include "weft/sched/task_registry.h"
 
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 
 namespace weft::internal {
-
-bool g_registry_needs_fence = false;
-
-void init_registry_fences() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    g_registry_needs_fence =
-        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0;
-  });
-}
-
-void registry_reader_fence() {
-  if (g_registry_needs_fence ||
-      syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  }
-}
 
 TaskRegistry::TaskRegistry() : chunks_(new std::atomic<RegistrySlot*>[kMaxChunks]) {
   for (std::uint32_t c = 0; c < kMaxChunks; ++c) {

@@ -12,9 +12,8 @@
 //   reader:         count += 1; registry_reader_fence(); read the slots; add_ref what it
 //                   finds; count -= 1.
 // Either the finisher sees the reader and keeps the task alive, or the reader sees the slot
-// cleared. The reader's fence is membarrier(PRIVATE_EXPEDITED) -- a full barrier on every
-// thread of the process -- so the finisher's need only stop the compiler; where membarrier is
-// unavailable both are full fences.
+// cleared. The reader's fence is heavy (membarrier: a full barrier on every thread of the
+// process), so the finisher's is light (weft/sched/asymmetric_fence.h).
 //
 // Slots live in chunks that never move while the registry lives. add() hands out free slots
 // with a cursor that sweeps the chunks; a sweep that found under a quarter of the slots free
@@ -26,24 +25,17 @@
 #include <cstdint>
 #include <memory>
 
+#include "weft/sched/asymmetric_fence.h"
+
 namespace weft::internal {
 
 class TaskCore;
 using RegistrySlot = std::atomic<TaskCore*>;
 
-// True when membarrier is unavailable (set once, before any runtime starts a worker).
-extern bool g_registry_needs_fence;
-// Sets up membarrier; call before the first worker starts.
-void init_registry_fences();
-
-inline void registry_finisher_fence() {
-  if (__builtin_expect(g_registry_needs_fence, 0)) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  } else {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  }
-}
-void registry_reader_fence();
+// Settles which kind of fences these are; call before the first worker starts.
+inline void init_registry_fences() { membarrier_ready(); }
+inline void registry_finisher_fence() { light_fence(); }
+inline void registry_reader_fence() { heavy_fence(); }
 
 class TaskRegistry {
  public:

@@ -1,6 +1,7 @@
 // A worker thread's loop: run what the policy hands out, spin briefly when there is nothing,
 // then sleep on a futex until a push wakes exactly this worker.
 
+#include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/futex.h"
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/spin_lock.h"
@@ -24,8 +25,9 @@ TaskCore* find_work_or_sleep(Worker* w) {
     w->wake_signal.store(0, std::memory_order_relaxed);
     w->idle.store(true, std::memory_order_relaxed);
     // Publish idleness, then look once more: a pusher publishes its task, then looks for idle
-    // workers (RuntimeCore::wake_one). With a full fence on both sides one of us sees the other.
+    // workers (RuntimeCore::wake_one). With a fence on both sides one of us sees the other.
     rt->idle_count.fetch_add(1, std::memory_order_seq_cst);
+    heavy_fence();  // pairs with the pusher's light fence (RuntimeCore::wake_one)
     TaskCore* t = rt->pop(w->index);
     if (t != nullptr || rt->stopping.load(std::memory_order_acquire)) {
       if (w->idle.exchange(false, std::memory_order_acq_rel)) {

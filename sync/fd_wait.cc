@@ -9,9 +9,10 @@
 // that epoll_wait returned just before the waiter timed out and left must find nothing. Ids map
 // to registrations in a table under one lock; whoever removes an id from it (the poller on an
 // event, the waiter on a timeout) owns the outcome. The poller wakes under that lock, so a
-// timed-out waiter that finds its id gone knows, once it has the lock, whether a wake is owed.
-// Each registration also has a small lock that the waiter hands to park: the poller cannot wake
-// a waiter that has not parked yet (see Registration::parked).
+// timed-out waiter that finds its id gone knows, once it has the lock, whether a wake is owed
+// (weft/sched/park.h, timed waits). The poller may wake a waiter that has not parked yet: the
+// runtime reports such an early wake as kWoken, never as a timeout. Nor does a woken waiter
+// wait for the poller to leave wake(): its runtime outlives every wake from a plain thread.
 #include "weft/sync/fd_wait.h"
 
 #include <fcntl.h>
@@ -43,12 +44,6 @@ namespace {
 struct Registration {
   explicit Registration(internal::Waiter* w) : waiter(w) {}
   internal::Waiter* const waiter;
-  // Held by the waiter from before the descriptor is armed until it is parked (park_until
-  // releases it), and taken by the poller before it wakes the waiter: so a wake can never land
-  // before the timed park has started. (A wake that lands before park_until is consumed by it
-  // even if the timer then also fires and park_until reports a timeout: the wake would look
-  // owed and never come.)
-  SpinLock parked;
   // Written by the poller under its lock before it wakes the waiter.
   std::uint32_t revents = 0;
   bool delivered = false;
@@ -70,15 +65,6 @@ class Poller {
     registrations_.emplace(id, r);
     lock_.unlock();
     return id;
-  }
-
-  // Returns once the poller has finished any wake it is delivering. A woken waiter calls it
-  // before it goes on: the poller's wake() may still be inside the waiter's runtime (queueing
-  // the task, waking a worker) after the task already runs, and the task must not finish and
-  // let its runtime be destroyed under it.
-  void settle() {
-    lock_.lock();
-    lock_.unlock();
   }
 
   // True if the registration was still there (the poller has not and will not touch it).
@@ -114,14 +100,11 @@ class Poller {
         if (it == registrations_.end()) continue;  // its waiter timed out and left
         Registration* r = it->second;
         registrations_.erase(it);
-        r->parked.lock();  // the waiter is parked once this succeeds
         // All before the wake: a woken waiter may return at once, taking `r` (on its stack)
         // along. A waiter that timed out instead waits for lock_ before it reads anything.
         r->revents = events[i].events;
         r->delivered = true;
-        internal::Waiter* const waiter = r->waiter;
-        r->parked.unlock();
-        if (!wake(waiter)) r->delivered = false;
+        if (!wake(r->waiter)) r->delivered = false;
       }
       lock_.unlock();
     }
@@ -202,7 +185,6 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   FdCloser close_watched(watched);
   Poller& poller = Poller::instance();
   Registration reg(current_waiter());
-  reg.parked.lock();
   const std::uint64_t id = poller.add(&reg);
   epoll_event ev{};
   ev.events = EPOLLONESHOT | (interest.readable ? EPOLLIN | EPOLLRDHUP : 0u) |
@@ -211,7 +193,6 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   if (epoll_ctl(poller.epoll_fd(), EPOLL_CTL_ADD, watched, &ev) != 0) {
     const int err = errno;
     poller.remove(id);
-    reg.parked.unlock();
     if (err == EPERM) {
       // epoll refuses regular files and directories; poll(2) reports them always ready.
       FdEvent always;
@@ -224,20 +205,12 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   FdEvent result;
   bool timed_out = false;
   if (deadline == nullptr) {
-    park(reg.parked, kind, &reg);
-    poller.settle();
-  } else if (park_until(reg.parked, *deadline, kind, &reg) == ParkResult::kWoken) {
-    poller.settle();
-  } else {
-    // The deadline fired. Our worker releases reg.parked only after it published us as parked,
-    // so the timer may have resumed us before that release: wait for it, since `reg` (and the
-    // lock in it) dies with this frame.
-    reg.parked.lock();
-    reg.parked.unlock();
+    park(kind, &reg);
+  } else if (park_until(*deadline, kind, &reg) == ParkResult::kTimedOut) {
     if (poller.remove(id)) {
       timed_out = true;
     } else if (reg.delivered) {
-      // The poller got there first and its wake is on the way: take it.
+      // The poller's wake landed after park_until returned: it is owed to us, take it.
       internal::consume_owed_wake(kind, &reg);
     }
     // Otherwise the poller saw the event but lost the race to the timer: report the event.

@@ -49,6 +49,32 @@ std::string caller_name() {
 
 }  // namespace
 
+bool ReentrantLock::acquire_shared(std::uintptr_t mine, std::uint64_t me) {
+  std::uint64_t bias = bias_.load(std::memory_order_acquire);
+  while (bias != kRevoked) {
+    if (bias == kUnbiased) {
+      // The first locker takes the bias.
+      if (bias_.compare_exchange_weak(bias, me, std::memory_order_acq_rel)) {
+        return acquire_if_free(mine);
+      }
+      continue;
+    }
+    if (bias == me) return acquire_if_free(mine);  // taken by us meanwhile (cannot happen twice)
+    // Another thread's: revoke it for good. It may be between its check and its plain store
+    // without a fence: make every thread fence, then wait for it to be out.
+    if (bias_.compare_exchange_weak(bias, kRevoked, std::memory_order_acq_rel)) {
+      internal::heavy_fence();
+      while (busy_.load(std::memory_order_acquire)) SpinLock::pause();
+      revoked_done_.store(true, std::memory_order_release);
+      break;
+    }
+  }
+  while (!revoked_done_.load(std::memory_order_acquire)) SpinLock::pause();
+  std::uintptr_t owner = 0;
+  return owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
+                                        std::memory_order_relaxed);
+}
+
 void ReentrantLock::relock() {
   if (count_ == std::numeric_limits<std::uint32_t>::max()) {
     throw TaskStateError(absl::StrCat("lock: ReentrantLock locked recursively ", count_,
@@ -64,10 +90,7 @@ bool ReentrantLock::trylock() {
     relock();
     return true;
   }
-  if (owner != 0 || !owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
-                                                    std::memory_order_relaxed)) {
-    return false;
-  }
+  if (owner != 0 || !acquire_if_free(mine)) return false;
   count_ = 1;
   return true;
 }
@@ -76,11 +99,7 @@ bool ReentrantLock::spin_for_it(std::uintptr_t mine) {
   int backoff = 1;
   for (int round = 0; round < kSpinRounds; ++round) {
     for (int i = 0; i < backoff; ++i) SpinLock::pause();
-    std::uintptr_t owner = owner_.load(std::memory_order_relaxed);
-    if (owner == 0 && owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
-                                                     std::memory_order_relaxed)) {
-      return true;
-    }
+    if (owner_.load(std::memory_order_relaxed) == 0 && acquire_if_free(mine)) return true;
     if (backoff < kMaxBackoffPauses) backoff *= 2;
   }
   return false;
@@ -110,9 +129,7 @@ void ReentrantLock::lock_slow(std::uintptr_t mine) {
     qlock_.lock();
     if (woken) woken_in_flight_ = false;
     if (me->wq_linked) queue_.remove(me);  // only a misused low-level wake resumes us queued
-    std::uintptr_t owner = 0;
-    if (owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
+    if (acquire_if_free(mine)) {
       publish_wake_needed();
       qlock_.unlock();
       count_ = 1;

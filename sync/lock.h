@@ -2,9 +2,12 @@
 //
 // A task-aware recursive mutex. The owner is a Waiter (a task, or a plain thread), so a task
 // keeps the lock while it migrates between workers, and a task that waits for the lock parks:
-// its worker runs other tasks meanwhile. Uncontended, lock is one compare-and-swap and unlock
-// one plain store (no read-modify-write: the rare locker that is about to park pays for the
-// ordering instead, with an asymmetric fence; see lock.cc). Contended, a locker spins briefly
+// its worker runs other tasks meanwhile. Uncontended, unlock is one plain store (no
+// read-modify-write: the rare locker that is about to park pays for the ordering instead, with
+// an asymmetric fence; see lock.cc), and lock is plain loads and stores too while the lock is
+// biased to one thread (the first that locks it: all tasks of one worker, or one plain thread),
+// as in BiasedLock; the first lock from a second thread revokes the bias for good (~1 us, once)
+// and from then on lock is one compare-and-swap. Contended, a locker spins briefly
 // (a holder on another worker lets go within nanoseconds: tasks are never preempted), with
 // back-off so as not to steal the holder's cache line, then queues and parks.
 //
@@ -29,6 +32,7 @@
 #include <utility>
 
 #include "weft/sched/asymmetric_fence.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sched/park.h"
 #include "weft/sched/spin_lock.h"
 #include "weft/sync/scoped_call.h"
@@ -53,13 +57,11 @@ class ReentrantLock {
   // Re-locking by the holder only counts up.
   void lock() {
     const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
-    std::uintptr_t expected = 0;
-    if (owner_.compare_exchange_strong(expected, mine, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
+    if (acquire_if_free(mine)) {
       count_ = 1;
       return;
     }
-    if (expected == mine) {
+    if (owner_.load(std::memory_order_relaxed) == mine) {
       relock();
       return;
     }
@@ -99,7 +101,34 @@ class ReentrantLock {
   // The standard Lockable names, so std::lock_guard / std::unique_lock / std::scoped_lock work.
   bool try_lock() { return trylock(); }
 
+  // Whether lock() is still biased to one thread (for tests and benchmarks).
+  bool biased() const { return bias_.load(std::memory_order_acquire) != kRevoked; }
+
  private:
+  static constexpr std::uint64_t kUnbiased = 0;  // nobody has locked it yet
+  static constexpr std::uint64_t kRevoked = 1;   // every locker compares-and-swaps
+
+  // owner_: 0 -> mine, or false if someone holds it. Biased to this thread: plain loads and
+  // stores, with busy_ telling a revoker to wait (asymmetric Dekker: weft/sched/biased_lock.h).
+  bool acquire_if_free(std::uintptr_t mine) {
+    const std::uint64_t me = internal::lock_thread_id();
+    if (bias_.load(std::memory_order_relaxed) == me) {
+      busy_.store(true, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (bias_.load(std::memory_order_relaxed) == me) {
+        const bool free = owner_.load(std::memory_order_acquire) == 0;
+        if (free) owner_.store(mine, std::memory_order_relaxed);
+        busy_.store(false, std::memory_order_release);
+        return free;
+      }
+      busy_.store(false, std::memory_order_release);  // revoked meanwhile
+    }
+    return acquire_shared(mine, me);
+  }
+  // acquire_if_free() off the bias: takes an unclaimed bias, or revokes another thread's, or
+  // compares-and-swaps.
+  bool acquire_shared(std::uintptr_t mine, std::uint64_t me);
+
   friend class threads::Condition;
 
   void relock();
@@ -114,9 +143,14 @@ class ReentrantLock {
   std::uint32_t unlock_all();
   void relock_all(std::uint32_t count);
 
-  // The owner's Waiter*, or 0. Set by compare-and-swap from 0 (or, on a hand-off, by the
-  // previous owner); cleared only by the owner.
+  // The owner's Waiter*, or 0. Set from 0 by compare-and-swap, or by a plain store on the
+  // thread the lock is biased to (or, on a hand-off, by the previous owner); cleared only by
+  // the owner.
   std::atomic<std::uintptr_t> owner_{0};
+  // The thread (internal::lock_thread_id) that may acquire without a read-modify-write.
+  std::atomic<std::uint64_t> bias_{internal::membarrier_ready() ? kUnbiased : kRevoked};
+  std::atomic<bool> busy_{false};  // the bias thread is between its check and its store
+  std::atomic<bool> revoked_done_{!internal::membarrier_ready()};  // the revoker saw busy_ == 0
   // Unlocks must wake someone: there are queued waiters and none is already woken and on its
   // way. Written under qlock_, read by unlocks without it.
   std::atomic<bool> wake_needed_{false};

@@ -3,7 +3,7 @@
 // the queue before it re-acquires the user's lock, because re-acquiring may park it on that lock,
 // and a notifier that still found it queued would then wake it out of the wrong park.
 // wake_lock_ is also the lock a waiter hands to park, so a notify can never wake a waiter that
-// has not parked yet (a timed park would consume such a wake and might still report a timeout).
+// has not parked yet.
 #include "weft/sync/threads_condition.h"
 
 #include <utility>

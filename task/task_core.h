@@ -4,9 +4,10 @@
 // the task's first schedule until its stack is released after it finishes, so a fire-and-forget
 // task (@async with the handle dropped) still runs to the end. Cores come from mimalloc.
 //
-// Thread safety: `state` and the done-waiter list are atomics; the scheduling fields are written
-// before the task is first scheduled (and under the runtime's protocol afterwards); the result is
-// written by the task before it publishes kDone and read by others only after they observe it.
+// Thread safety: `state` and the lists of done-waiters and done-callbacks are atomics; the
+// scheduling fields are written before the task is first scheduled (and under the runtime's
+// protocol afterwards); the result is written by the task before it publishes kDone and read
+// by others only after they observe it.
 #ifndef WEFT_TASK_TASK_CORE_H_
 #define WEFT_TASK_TASK_CORE_H_
 
@@ -27,6 +28,8 @@ class TaskLocalStorage;
 
 namespace internal {
 
+struct DoneCallbackNode;
+
 class TaskCore : public Waiter {
  public:
   TaskCore();
@@ -39,6 +42,10 @@ class TaskCore : public Waiter {
   virtual void run_body() = 0;
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // add_ref() for a task no other thread can reach yet (being spawned): no read-modify-write.
+  void add_ref_unshared() {
+    refs_.store(refs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   void release_ref() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
@@ -47,7 +54,7 @@ class TaskCore : public Waiter {
   bool done() const { return state.load(std::memory_order_acquire) == kDone; }
   bool failed() const { return done() && exception != nullptr; }
 
-  const std::uint64_t id;
+  const std::uint64_t id;  // unique in the process; increasing only among one thread's tasks
   SchedNode node;
   bool sticky = true;         // Julia's default for Task(f): runs only on its first worker
   std::size_t stack_size = 0;  // 0: the default (WEFT_STACK_SIZE or 64 KiB)
@@ -72,8 +79,11 @@ class TaskCore : public Waiter {
   std::atomic<bool> error_monitored{false};
   std::atomic<bool> error_reported{false};
 
-  // Waiters for this task to finish: a lock-free stack closed by finish (see task_done.cc).
+  // Waiters for this task to finish: a lock-free stack closed by finish (sched/switch.cc).
   std::atomic<Waiter*> done_waiters{nullptr};
+  // Callbacks for its end (weft/task/on_done.h): a lock-free stack, closed by finish after
+  // the task is marked done and before done_waiters is.
+  std::atomic<DoneCallbackNode*> done_callbacks{nullptr};
 
  private:
   std::atomic<std::int32_t> refs_{1};

@@ -50,7 +50,8 @@ enum WaiterState : std::uint32_t {
   kClaimBit = 0x100,  // a waker is writing the wake value; readers spin until it clears
 };
 
-// Timed-wait token: exactly one of the waker and the timer moves it out of kArmed.
+// Timed-wait token: exactly one of the waker and the timer moves it out of kArmed. A waker that
+// comes before the waiter armed it claims it instead (kUntimed -> kWokenFirst: park.cc).
 enum TimedState : std::uint32_t { kUntimed = 0, kArmed = 1, kFiredTimer = 2, kWokenFirst = 3 };
 
 struct Waiter {

@@ -1,6 +1,8 @@
 // Channel behaviour beyond the spec's examples: close and its exceptions, bad input, bind with
 // several tasks and channels, unbounded and move-only items, and plain threads.
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -13,6 +15,7 @@
 #include "weft/channel/make_channel.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
+#include "weft/sched/task_dump.h"
 #include "weft/task/errors.h"
 #include "weft/task/task.h"
 
@@ -247,7 +250,8 @@ TEST_P(ChannelTest, BindSeveralChannelsAllClose) {
     EXPECT_TRUE(isopen(a) && isopen(b) && isopen(d));
     put(go, 1);
     wait(task);
-    // The watchers close them right after the task ends; takes wait for that.
+    // Closed as the task ended, before it counted as done.
+    EXPECT_FALSE(isopen(a) || isopen(b) || isopen(d));
     expect_closed_exception([&] { take(a); });
     expect_closed_exception([&] { take(b); });
     expect_closed_exception([&] { take(d); });
@@ -395,6 +399,135 @@ TEST_P(ChannelTest, PlainThreadTalksToTasks) {
   wait(t1);
   wait(t2);
   EXPECT_EQ(sum, 2L * (1999L * 2000 / 2));
+}
+
+// bind to a task that already ended closes the channel before bind returns: quietly after a
+// success, with TaskFailedException (naming the task and its cause) after a failure.
+TEST_P(ChannelTest, BindToEndedTaskClosesBeforeReturning) {
+  run([] {
+    auto succeeded = spawn([] {});
+    wait(succeeded);
+    Channel<int> quiet(1);
+    put(quiet, 7);
+    quiet.bind(succeeded);
+    EXPECT_FALSE(isopen(quiet));
+    EXPECT_EQ(take(quiet), 7);  // buffered items survive the close
+    expect_closed_exception([&] { take(quiet); });
+
+    auto failed = spawn([] { throw std::runtime_error("ended badly"); });
+    EXPECT_THROW(wait(failed), TaskFailedException);
+    Channel<int> loud;
+    weft::bind(loud, failed);
+    EXPECT_FALSE(isopen(loud));
+    try {
+      put(loud, 1);
+      ADD_FAILURE() << "put on a channel bound to a failed task did not raise";
+    } catch (const TaskFailedException& e) {
+      EXPECT_TRUE(e.task() == failed);
+      EXPECT_NE(std::string(e.what()).find("ended badly"), std::string::npos) << e.what();
+    }
+  });
+}
+
+// A thousand channels bound to one task: every one is closed once wait(task) returns, with the
+// task's failure.
+TEST_P(ChannelTest, BindThousandChannelsToOneTask) {
+  run([] {
+    Channel<int> go;
+    auto task = spawn([go] {
+      take(go);
+      throw std::runtime_error("shared end");
+    });
+    std::vector<Channel<int>> channels;
+    for (int i = 0; i < 1000; ++i) {
+      channels.emplace_back(i % 3);  // unbuffered, buffered(1), buffered(2)
+      channels.back().bind(task);
+    }
+    for (const auto& c : channels) ASSERT_TRUE(isopen(c));
+    put(go, 1);
+    EXPECT_THROW(wait(task), TaskFailedException);
+    int closed_with_failure = 0;
+    for (const auto& c : channels) {
+      EXPECT_FALSE(isopen(c));
+      try {
+        take(c);
+      } catch (const TaskFailedException& e) {
+        if (e.task() == task) ++closed_with_failure;
+      }
+    }
+    EXPECT_EQ(closed_with_failure, 1000);
+  });
+}
+
+// Every handle to a bound channel dropped before its task ends: the task's end still closes it
+// (no use after free: run under --config=asan), and then the channel is freed with its items
+// (not leaked: the item's weak reference expires).
+TEST_P(ChannelTest, BindChannelDroppedBeforeTaskEnds) {
+  run([] {
+    Channel<int> go;
+    auto task = spawn([go] { take(go); });
+    auto item = std::make_shared<int>(42);
+    std::weak_ptr<int> item_alive = item;
+    {
+      Channel<std::shared_ptr<int>> c(2);
+      put(c, std::move(item));
+      c.bind(task);
+      Channel<std::shared_ptr<int>> other(1);
+      other.bind(task);
+    }
+    // The bound task still holds the channel.
+    EXPECT_FALSE(item_alive.expired());
+    put(go, 1);
+    wait(task);
+    EXPECT_TRUE(item_alive.expired());
+  });
+}
+
+// bind from a plain thread (no task, no worker): the task, ended from another thread, closes
+// the channel the plain thread is blocked on.
+TEST_P(ChannelTest, BindFromPlainThread) {
+  Channel<int> go;
+  Task<void> task([go] {
+    take(go);
+    throw std::runtime_error("from a task");
+  });
+  task.set_sticky(false);
+  runtime().submit(task);
+  Channel<int> c;
+  c.bind(task);
+  EXPECT_TRUE(isopen(c));
+  std::thread releaser([go] { put(go, 1); });
+  EXPECT_THROW(take(c), TaskFailedException);
+  releaser.join();
+  EXPECT_FALSE(isopen(c));
+  EXPECT_TRUE(istaskfailed(task));
+}
+
+// bind starts no task: the task dump (started, unfinished tasks) is the same before and after
+// binding, and nothing in it waits for the bound task.
+TEST_P(ChannelTest, BindStartsNoTask) {
+  run([this] {
+    Channel<int> go;
+    auto bound = spawn([go] { take(go); });
+    while (bound.state() != TaskState::kWaiting) yield();
+    auto ids = [this] {
+      std::vector<std::uint64_t> out;
+      for (const TaskInfo& t : task_dump(runtime())) out.push_back(t.id);
+      return out;
+    };
+    const std::vector<std::uint64_t> before = ids();
+    std::vector<Channel<int>> channels(10);
+    for (const auto& c : channels) c.bind(bound);
+    // Time for a task started by bind to run and park, were there one.
+    sleep(0.02);
+    EXPECT_EQ(ids(), before);
+    for (const TaskInfo& t : task_dump(runtime())) {
+      EXPECT_NE(t.wait_object, static_cast<const void*>(bound.core())) << "task " << t.id;
+    }
+    put(go, 1);
+    wait(bound);
+    for (const auto& c : channels) EXPECT_FALSE(isopen(c));
+  });
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(ChannelTest);

@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "weft/channel/invalid_state_exception.h"
 #include "weft/sched/park.h"
-#include "weft/sched/scheduling.h"
 #include "weft/task/errors.h"
+#include "weft/task/on_done.h"
 
 namespace weft::internal {
 
@@ -83,18 +83,14 @@ void ChannelCore::throw_fetch_unbuffered() {
 
 void bind_channel(std::shared_ptr<ChannelCore> channel, const TaskRef& task) {
   if (!task.valid()) throw std::invalid_argument("bind: the task handle is empty");
-  // A closed channel ignores its tasks' ends (Julia): no watcher needed.
+  // A closed channel ignores its tasks' ends (Julia): nothing to register.
   if (!channel->isopen()) return;
-  // The watcher must not be sticky: it would pin itself to the binding task's worker for no
-  // reason. Its stack is touched only by wait() and close(): a page or two.
-  spawn([channel = std::move(channel), task] {
-    std::exception_ptr failure;
-    try {
-      wait(task);
-    } catch (const TaskFailedException&) {
-      failure = std::current_exception();
-    }
-    channel->close(std::move(failure));
+  // The callback shares the channel, so the channel outlives its handles until the task ends;
+  // it must not hold `task` (the task would keep itself alive through its own callback).
+  on_done(task, [channel = std::move(channel)](const TaskRef& t,
+                                                const std::exception_ptr& failure) {
+    channel->close(failure == nullptr ? nullptr
+                                      : std::make_exception_ptr(TaskFailedException(t, failure)));
   });
 }
 

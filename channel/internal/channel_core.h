@@ -21,7 +21,7 @@
 #include <exception>
 #include <memory>
 
-#include "weft/channel/internal/biased_lock.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sched/wait_queue.h"
 #include "weft/task/task.h"
 #include "weft/task/waiter.h"
@@ -73,7 +73,8 @@ class alignas(64) ChannelCore {
 };
 
 // bind(c, t): closes `channel` when `task` finishes, with TaskFailedException if it failed.
-// Costs one small watcher task (spawned into the caller's runtime, parked in wait(task)).
+// An on_done callback on the task (weft/task/on_done.h), holding a reference to the channel:
+// no task, no scheduler, one small allocation; closes at once if the task already ended.
 void bind_channel(std::shared_ptr<ChannelCore> channel, const TaskRef& task);
 
 }  // namespace weft::internal

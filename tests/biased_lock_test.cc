@@ -1,14 +1,15 @@
-// The channel's BiasedLock: mutual exclusion while the bias is held, while it is revoked
-// under contention, and after; and that one thread alone keeps the bias.
+// BiasedLock (weft/sched/biased_lock.h): mutual exclusion while the bias is held, while it is
+// revoked under contention, and after; and that one thread alone keeps the bias.
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "weft/channel/internal/biased_lock.h"
+#include "weft/sched/asymmetric_fence.h"
+#include "weft/sched/biased_lock.h"
 
-namespace weft::internal {
+namespace weft {
 namespace {
 
 TEST(BiasedLock, OneThreadKeepsTheBias) {
@@ -17,7 +18,7 @@ TEST(BiasedLock, OneThreadKeepsTheBias) {
     lock.lock();
     lock.unlock();
   }
-  EXPECT_EQ(lock.biased(), channel_bias_supported());
+  EXPECT_EQ(lock.biased(), internal::membarrier_ready());
   std::thread other([&] {
     lock.lock();
     lock.unlock();
@@ -86,4 +87,4 @@ TEST(BiasedLock, RevocationRaces) {
 }
 
 }  // namespace
-}  // namespace weft::internal
+}  // namespace weft

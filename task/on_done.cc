@@ -1,0 +1,91 @@
+#include "weft/task/on_done.h"
+
+#include <stdexcept>
+#include <utility>
+
+namespace weft {
+namespace {
+
+// noexcept: a callback that throws terminates the program (on_done.h), wherever it runs.
+void invoke(DoneCallback& callback, const TaskRef& t, const std::exception_ptr& failure) noexcept {
+  std::move(callback)(t, failure);
+}
+
+}  // namespace
+
+void on_done(const TaskRef& t, DoneCallback callback) {
+  if (!t.valid()) throw std::invalid_argument("on_done: the task handle is empty");
+  if (!callback) throw std::invalid_argument("on_done: the callback is empty");
+  internal::TaskCore* core = t.core();
+  // acquire: seeing the list closed makes the finished task's exception visible.
+  internal::DoneCallbackNode* head = core->done_callbacks.load(std::memory_order_acquire);
+  if (head != internal::kDoneCallbacksClosed) {
+    auto* node = new internal::DoneCallbackNode{nullptr, std::move(callback)};
+    do {
+      if (head == internal::kDoneCallbacksClosed) {
+        callback = std::move(node->callback);
+        delete node;
+        break;
+      }
+      node->next = head;
+    } while (!core->done_callbacks.compare_exchange_weak(head, node, std::memory_order_seq_cst,
+                                                         std::memory_order_acquire));
+    if (head != internal::kDoneCallbacksClosed) {
+      // Queued. If the task is done already, its finisher may have looked at the list before
+      // our push (run_done_callbacks): then nobody else will run it, so we do.
+      if (core->state.load(std::memory_order_seq_cst) == internal::kDone) {
+        internal::run_done_callbacks_now(core);
+      }
+      return;
+    }
+  }
+  invoke(callback, t, core->exception);
+}
+
+namespace internal {
+
+void run_done_callbacks(TaskCore* self) noexcept {
+  // Nothing registered, the common case, costs a load and no read-modify-write. Sound because
+  // the task was marked done (seq_cst) before this seq_cst load, and a registrant pushes
+  // (seq_cst) before it looks at the state: at least one of the two sees the other.
+  if (self->done_callbacks.load(std::memory_order_seq_cst) == nullptr) return;
+  run_done_callbacks_now(self);
+}
+
+void run_done_callbacks_now(TaskCore* self) noexcept {
+  // acq_rel: publishes the exception to registrants that find the list closed, and acquires
+  // the callbacks pushed so far. Whoever of the finisher and a late registrant comes second
+  // finds the list closed and nothing to run.
+  DoneCallbackNode* node =
+      self->done_callbacks.exchange(kDoneCallbacksClosed, std::memory_order_acq_rel);
+  if (node == nullptr || node == kDoneCallbacksClosed) return;
+  // The stack is newest first: reversed, they run in registration order.
+  DoneCallbackNode* ordered = nullptr;
+  while (node != nullptr) {
+    DoneCallbackNode* next = node->next;
+    node->next = ordered;
+    ordered = node;
+    node = next;
+  }
+  const TaskRef t(TaskPtr(self, /*adopt=*/false));
+  while (ordered != nullptr) {
+    DoneCallbackNode* next = ordered->next;
+    invoke(ordered->callback, t, self->exception);
+    delete ordered;  // destroys what the callback held, here, right after it ran
+    ordered = next;
+  }
+}
+
+void discard_done_callbacks(TaskCore* self) noexcept {
+  // The core's last reference is gone: nobody registers any more, so a load is enough.
+  DoneCallbackNode* node = self->done_callbacks.load(std::memory_order_acquire);
+  if (node == kDoneCallbacksClosed) return;
+  while (node != nullptr) {
+    DoneCallbackNode* next = node->next;
+    delete node;
+    node = next;
+  }
+}
+
+}  // namespace internal
+}  // namespace weft

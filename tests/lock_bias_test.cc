@@ -1,0 +1,125 @@
+// ReentrantLock's bias (weft/sync/lock.h): the first thread to lock takes it and locks with
+// plain stores; the first lock from another thread revokes it for good. Mutual exclusion must
+// hold before, during and after the revocation, and with tasks that lock on one worker and
+// unlock on another.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "weft/sched/asymmetric_fence.h"
+#include "weft/sched/runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sync/lock.h"
+
+namespace weft {
+namespace {
+
+TEST(ReentrantLockBias, OneThreadKeepsItAnotherRevokesIt) {
+  ReentrantLock l;
+  for (int i = 0; i < 1000; ++i) {
+    l.lock();
+    l.lock();  // recursion stays on the owner's count
+    l.unlock();
+    l.unlock();
+  }
+  EXPECT_EQ(l.biased(), internal::membarrier_ready());
+  EXPECT_FALSE(l.islocked());
+  std::thread other([&] {
+    EXPECT_TRUE(l.trylock());
+    l.unlock();
+  });
+  other.join();
+  EXPECT_FALSE(l.biased());
+  l.lock();  // the old bias thread now compares-and-swaps
+  EXPECT_TRUE(l.held_by_caller());
+  l.unlock();
+}
+
+// The bias thread is busy locking when others arrive and revoke: the counter must be exact.
+TEST(ReentrantLockBias, MutualExclusionAcrossRevocation) {
+  ReentrantLock l;
+  long counter = 0;
+  std::atomic<bool> started{false};
+  constexpr int kPerThread = 100000;
+  std::thread owner([&] {
+    for (int i = 0; i < kPerThread; ++i) {
+      l.lock();
+      ++counter;
+      l.unlock();
+      if (i == 1000) started.store(true);
+    }
+  });
+  while (!started.load()) std::this_thread::yield();
+  std::vector<std::thread> others;
+  for (int t = 0; t < 2; ++t) {
+    others.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        l.lock();
+        ++counter;
+        l.unlock();
+      }
+    });
+  }
+  owner.join();
+  for (auto& t : others) t.join();
+  EXPECT_EQ(counter, 3L * kPerThread);
+  EXPECT_FALSE(l.biased());
+}
+
+// Fresh locks claimed by whichever thread comes first and revoked by the other at once.
+TEST(ReentrantLockBias, RevocationRaces) {
+  constexpr int kLocks = 2000;
+  constexpr int kRounds = 10;
+  auto locks = std::make_unique<ReentrantLock[]>(kLocks);
+  std::vector<long> counters(kLocks, 0);
+  std::atomic<int> go{0};
+  auto body = [&] {
+    go.fetch_add(1);
+    while (go.load() < 2) std::this_thread::yield();
+    for (int i = 0; i < kLocks; ++i) {
+      for (int r = 0; r < kRounds; ++r) {
+        locks[i].lock();
+        ++counters[i];
+        locks[i].unlock();
+      }
+    }
+  };
+  std::thread a(body), b(body);
+  a.join();
+  b.join();
+  for (int i = 0; i < kLocks; ++i) ASSERT_EQ(counters[i], 2L * kRounds) << "lock " << i;
+}
+
+// Tasks on two workers: the lock is biased to one worker's thread, tasks migrate and unlock
+// wherever they are, and the other worker's lockers revoke it.
+TEST(ReentrantLockBias, TasksAcrossWorkers) {
+  RuntimeOptions options;
+  options.default_threads = 2;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  ReentrantLock l;
+  long counter = 0;
+  constexpr int kTasks = 20;
+  constexpr int kPerTask = 5000;
+  rt.run([&] {
+    std::vector<Task<void>> tasks;
+    for (int t = 0; t < kTasks; ++t) {
+      tasks.push_back(spawn([&] {
+        for (int i = 0; i < kPerTask; ++i) {
+          l.lock();
+          ++counter;
+          if (i % 64 == 0) yield();  // holding it across a switch, maybe to another worker
+          l.unlock();
+        }
+      }));
+    }
+    for (auto& t : tasks) wait(t);
+  });
+  EXPECT_EQ(counter, static_cast<long>(kTasks) * kPerTask);
+  EXPECT_FALSE(l.islocked());
+}
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,174 @@
+// on_done (weft/task/on_done.h): callbacks run once, in registration order, on the finishing
+// task once it is marked done and before wait(t) returns; at once in the caller for an ended
+// task; never for a task that never runs; exactly once when registration races with the end.
+#include "weft/task/on_done.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/errors.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+class OnDoneTest : public RuntimeTest {};
+
+// What a callback saw, written by it and read after wait(t) returned.
+struct Seen {
+  int order = -1;
+  bool on_the_task = false;
+  bool marked_done = false;
+  std::string failure;
+};
+
+std::string what(const std::exception_ptr& e) { return e == nullptr ? "" : describe_exception(e); }
+
+TEST_P(OnDoneTest, RunsOnTheFinishingTaskInOrderBeforeWaitReturns) {
+  run([] {
+    std::atomic<bool> go{false};
+    auto t = spawn([&go] {
+      while (!go.load()) yield();
+      throw std::runtime_error("the end");
+    });
+    std::vector<Seen> seen(3);
+    int next = 0;
+    for (int i = 0; i < 3; ++i) {
+      on_done(t, [&seen, &next, i](const TaskRef& task, const std::exception_ptr& failure) {
+        seen[i].order = next++;
+        seen[i].on_the_task = current_task() == task;
+        seen[i].marked_done = istaskfailed(task);
+        seen[i].failure = what(failure);
+      });
+    }
+    go.store(true);
+    EXPECT_THROW(wait(t), TaskFailedException);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(seen[i].order, i);
+      EXPECT_TRUE(seen[i].on_the_task);
+      EXPECT_TRUE(seen[i].marked_done);
+      EXPECT_EQ(seen[i].failure, "the end");
+    }
+  });
+}
+
+// istaskdone(t) turns true just before the callbacks run; wait(t) returns only after them.
+// The callback sleeps (a test may; real callbacks must not block) to hold that window open.
+TEST_P(OnDoneTest, WaitOnADoneTaskWaitsForItsCallbacks) {
+  Task<void> t([] {});
+  t.set_sticky(false);
+  std::atomic<bool> finished{false};
+  on_done(t, [&finished](const TaskRef&, const std::exception_ptr&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    finished.store(true);
+  });
+  runtime().submit(t);
+  while (!istaskdone(t)) std::this_thread::yield();
+  wait(t);
+  EXPECT_TRUE(finished.load());
+}
+
+TEST_P(OnDoneTest, EndedTaskRunsTheCallbackInTheCaller) {
+  run([] {
+    auto ok = spawn([] { return 1; });
+    wait(ok);
+    const TaskRef me = current_task();
+    bool ran = false;
+    on_done(ok, [&](const TaskRef& task, const std::exception_ptr& failure) {
+      ran = true;
+      EXPECT_TRUE(current_task() == me);
+      EXPECT_TRUE(task == ok);
+      EXPECT_TRUE(istaskdone(task));
+      EXPECT_EQ(failure, nullptr);
+    });
+    EXPECT_TRUE(ran);
+
+    auto bad = spawn([] { throw std::logic_error("bad"); });
+    EXPECT_THROW(wait(bad), TaskFailedException);
+    std::string failure;
+    on_done(bad, [&](const TaskRef&, const std::exception_ptr& e) { failure = what(e); });
+    EXPECT_EQ(failure, "bad");
+  });
+}
+
+// From a plain thread, on a task of the runtime: the callback runs on the task, and what it
+// holds is released there, as the task ends.
+TEST_P(OnDoneTest, PlainThreadRegistersAndHeldStateIsReleasedAtTheEnd) {
+  std::atomic<bool> go{false};
+  Task<void> t([&go] {
+    while (!go.load()) yield();
+  });
+  t.set_sticky(false);
+  runtime().submit(t);
+  auto held = std::make_shared<std::atomic<int>>(0);
+  std::weak_ptr<std::atomic<int>> alive = held;
+  on_done(t, [held = std::move(held)](const TaskRef&, const std::exception_ptr&) {
+    held->fetch_add(1);
+  });
+  EXPECT_FALSE(alive.expired());
+  go.store(true);
+  wait(t);
+  EXPECT_TRUE(alive.expired());
+}
+
+TEST(OnDone, NeverStartedTaskDropsItsCallbacksWithoutRunningThem) {
+  auto held = std::make_shared<int>(0);
+  std::weak_ptr<int> alive = held;
+  bool ran = false;
+  {
+    Task<void> never([] {});
+    on_done(never, [&ran, held = std::move(held)](const TaskRef&, const std::exception_ptr&) {
+      ran = true;
+    });
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(alive.expired());
+}
+
+TEST(OnDone, EmptyHandleOrCallbackIsRejected) {
+  EXPECT_THROW(on_done(TaskRef(), [](const TaskRef&, const std::exception_ptr&) {}),
+               std::invalid_argument);
+  Task<void> t([] {});
+  EXPECT_THROW(on_done(t, DoneCallback()), std::invalid_argument);
+}
+
+// Registrations from another thread racing with the tasks' ends: each callback runs exactly
+// once, whichever side runs it.
+TEST_P(OnDoneTest, RegistrationRacingTheEndRunsExactlyOnce) {
+  constexpr int kTasks = 300;
+  std::vector<std::atomic<int>> runs(kTasks);
+  std::vector<Task<void>> tasks;
+  tasks.reserve(kTasks);
+  for (int i = 0; i < kTasks; ++i) {
+    tasks.emplace_back([] {});
+    tasks.back().set_sticky(false);
+  }
+  std::thread registrar([&] {
+    for (int i = 0; i < kTasks; ++i) {
+      for (int k = 0; k < 2; ++k) {
+        on_done(tasks[i], [&runs, i](const TaskRef&, const std::exception_ptr&) {
+          runs[i].fetch_add(1);
+        });
+      }
+    }
+  });
+  for (auto& t : tasks) runtime().submit(t);
+  registrar.join();
+  for (auto& t : tasks) wait(t);
+  // Read right after wait: a callback the task ran had to be over before wait returned.
+  for (int i = 0; i < kTasks; ++i) EXPECT_EQ(runs[i].load(), 2) << "task " << i;
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(OnDoneTest);
+
+}  // namespace
+}  // namespace weft

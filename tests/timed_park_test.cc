@@ -1,0 +1,230 @@
+// park_until() without a lock against wakes from other threads: the deadline and a wake have
+// exactly one winner. A wake that returned true was delivered and park_until() reports kWoken
+// with its value; a wake that returned false delivered nothing and park_until() reports
+// kTimedOut. In particular a wake that lands before park_until() is even called (lock-free
+// primitives allow that) must not be swallowed by a deadline that fires while the waiter is
+// still queued to run again.
+//
+// WEFT_STRESS=1 runs many more rounds.
+#include <any>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/sched/park.h"
+#include "weft/sched/runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sched/spin_lock.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using testing::RuntimeTest;
+
+int rounds(int normal, int stress) {
+  const char* v = std::getenv("WEFT_STRESS");
+  const bool stress_mode = v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
+  return stress_mode ? stress : normal;
+}
+
+void spin_for(Clock::duration d) {
+  const Clock::time_point until = Clock::now() + d;
+  while (Clock::now() < until) SpinLock::pause();
+}
+
+// Busy until `until`: holds its worker without yielding.
+void hold_worker_until(Clock::time_point until) { spin_for(until - Clock::now()); }
+
+std::any take_value(internal::Waiter* me) {
+  std::any v = std::move(me->value);
+  me->value.reset();
+  return v;
+}
+
+class TimedParkTest : public RuntimeTest {};
+
+TEST_P(TimedParkTest, WakeBeforeParkUntilIsReportedWokenNotTimedOut) {
+  run([] {
+    internal::Waiter* me = current_waiter();
+    for (int i = 0; i < 5; ++i) {
+      // Queued before we park, so it runs while we are parked and keeps the worker long after
+      // our deadline has fired: on one worker the timer always fires before we run again.
+      auto hog = spawn([] { hold_worker_until(Clock::now() + milliseconds(20)); });
+      ASSERT_TRUE(wake(me, i));
+      EXPECT_EQ(park_until(Clock::now(), WaitKind::kEvent, &hog), ParkResult::kWoken) << i;
+      std::any v = take_value(me);
+      ASSERT_TRUE(v.has_value()) << i;
+      EXPECT_EQ(std::any_cast<int>(v), i);
+      wait(hog);
+      // Nothing left over: the next timed park really times out.
+      EXPECT_EQ(park_until(Clock::now(), WaitKind::kEvent, &hog), ParkResult::kTimedOut);
+      EXPECT_FALSE(take_value(me).has_value());
+    }
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(TimedParkTest);
+
+// What the waker's wake() returned in the current round.
+enum Outcome : int { kPending, kDelivered, kRefused };
+
+// How the two sides of round i meet: the waiter's pause between publishing itself and
+// park_until(), its deadline, and the waker's pause before wake(). A quarter of the rounds
+// wake well before the park, a quarter well after the deadline, the rest near it.
+struct Offsets {
+  microseconds before_park;
+  microseconds deadline;
+  microseconds before_wake;
+};
+Offsets offsets(int i) {
+  switch (i % 4) {
+    case 0:
+      return {microseconds(50), microseconds(0), microseconds(0)};
+    case 1:
+      return {microseconds(0), microseconds(0), microseconds(1000)};
+    default:
+      return {microseconds(i * 5 % 20), microseconds(i * 7 % 60), microseconds(i * 13 % 90)};
+  }
+}
+
+// The waker: takes the waiter from `slot` once per round and wakes it with the round number.
+void wake_each_round(int n, std::atomic<internal::Waiter*>* slot, std::atomic<int>* outcome) {
+  for (int i = 0; i < n; ++i) {
+    internal::Waiter* w;
+    for (int spins = 0; (w = slot->exchange(nullptr, std::memory_order_acq_rel)) == nullptr;
+         ++spins) {
+      if (spins % 256 == 255) std::this_thread::yield();
+      SpinLock::pause();
+    }
+    spin_for(offsets(i).before_wake);
+    outcome->store(wake(w, i) ? kDelivered : kRefused, std::memory_order_release);
+  }
+}
+
+struct Tally {
+  int woken = 0;
+  int timed_out = 0;
+  int wrong = 0;           // rounds where the two sides disagree
+  std::string first_wrong;  // what the first of them looked like
+  void disagree(int round, const char* what) {
+    if (wrong++ == 0) first_wrong = absl::StrCat("round ", round, ": ", what);
+  }
+};
+
+// A task waiter on a runtime of one worker. A helper task holds that worker from our park
+// until the waker's wake() has returned, so we cannot leave park_until() before the wake lands:
+// its result and ours must agree exactly.
+TEST(TimedParkRaceTest, TaskWaiterAndWakerAgreeOnWhoWon) {
+  const int n = rounds(1000, 100000);
+  RuntimeOptions options;
+  options.default_threads = 1;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  std::atomic<internal::Waiter*> slot{nullptr};
+  std::atomic<int> outcome{kPending};
+  std::thread waker(wake_each_round, n, &slot, &outcome);
+  const Tally tally = rt.run([&] {
+    Tally t;
+    internal::Waiter* me = current_waiter();
+    for (int i = 0; i < n; ++i) {
+      const Offsets o = offsets(i);
+      outcome.store(kPending, std::memory_order_relaxed);
+      const Clock::time_point deadline = Clock::now() + o.deadline;
+      auto holder = spawn([&outcome, deadline] {
+        while (outcome.load(std::memory_order_acquire) == kPending) SpinLock::pause();
+        // And past the deadline, so a deadline that won has fired before we run again.
+        hold_worker_until(deadline + microseconds(300));
+      });
+      slot.store(me, std::memory_order_release);
+      spin_for(o.before_park);
+      const ParkResult r = park_until(deadline, WaitKind::kEvent, &slot);
+      wait(holder);
+      const int got = outcome.load(std::memory_order_acquire);
+      std::any v = take_value(me);
+      const bool has_i = v.has_value() && std::any_cast<int>(v) == i;
+      if (got == kDelivered) {
+        ++t.woken;
+        if (r != ParkResult::kWoken) t.disagree(i, "wake() returned true, park_until timed out");
+        if (!has_i) t.disagree(i, "wake() returned true, its value did not arrive");
+      } else {
+        ++t.timed_out;
+        if (r != ParkResult::kTimedOut) t.disagree(i, "wake() returned false, park_until woke");
+        if (v.has_value()) t.disagree(i, "wake() returned false, yet a value arrived");
+      }
+    }
+    return t;
+  });
+  waker.join();
+  RecordProperty("woken", tally.woken);
+  RecordProperty("timed_out", tally.timed_out);
+  EXPECT_EQ(tally.wrong, 0) << tally.first_wrong;
+  // Both endings were exercised (the offsets make each near-certain).
+  EXPECT_GT(tally.woken, 0);
+  EXPECT_GT(tally.timed_out, 0);
+}
+
+// A plain-thread waiter cannot be held inside park_until(), so a wake may also land after it
+// returned kTimedOut: that wake counts for the next park, like any early wake. Either way every
+// delivered wake is received exactly once, by a park that reports kWoken with its value, and a
+// refused one leaves nothing behind.
+TEST(TimedParkRaceTest, PlainThreadWaiterReceivesEveryDeliveredWakeOnce) {
+  const int n = rounds(1000, 100000);
+  std::atomic<internal::Waiter*> slot{nullptr};
+  std::atomic<int> outcome{kPending};
+  std::thread waker(wake_each_round, n, &slot, &outcome);
+  internal::Waiter* me = current_waiter();
+  Tally tally;
+  int late = 0;
+  for (int i = 0; i < n; ++i) {
+    const Offsets o = offsets(i);
+    outcome.store(kPending, std::memory_order_relaxed);
+    const Clock::time_point deadline = Clock::now() + o.deadline;
+    slot.store(me, std::memory_order_release);
+    spin_for(o.before_park);
+    ParkResult r = park_until(deadline, WaitKind::kEvent, &slot);
+    int got;
+    while ((got = outcome.load(std::memory_order_acquire)) == kPending) SpinLock::pause();
+    // Landed after we returned: owed, so this park returns at once.
+    if (r == ParkResult::kTimedOut && got == kDelivered) {
+      ++late;
+      r = park_until(Clock::now(), WaitKind::kEvent, &slot);
+    }
+    std::any v = take_value(me);
+    const bool has_i = v.has_value() && std::any_cast<int>(v) == i;
+    if (got == kDelivered) {
+      ++tally.woken;
+      if (r != ParkResult::kWoken) tally.disagree(i, "wake() returned true, the wake was lost");
+      if (!has_i) tally.disagree(i, "wake() returned true, its value did not arrive");
+    } else {
+      ++tally.timed_out;
+      if (r != ParkResult::kTimedOut) tally.disagree(i, "wake() returned false, park_until woke");
+      if (v.has_value()) tally.disagree(i, "wake() returned false, yet a value arrived");
+      // Nothing stray either: another timed park times out.
+      if (park_until(Clock::now(), WaitKind::kEvent, &slot) != ParkResult::kTimedOut) {
+        tally.disagree(i, "wake() returned false, yet the next park was woken");
+        take_value(me);
+      }
+    }
+  }
+  waker.join();
+  RecordProperty("woken", tally.woken);
+  RecordProperty("timed_out", tally.timed_out);
+  RecordProperty("late", late);
+  EXPECT_EQ(tally.wrong, 0) << tally.first_wrong;
+  // Wakes landed both inside park_until() and after it had timed out. (A refused wake needs
+  // the waker to land between the timeout and park_until()'s return: possible, but rare.)
+  EXPECT_GT(tally.woken - late, 0);
+  EXPECT_GT(late, 0);
+}
+
+}  // namespace
+}  // namespace weft
