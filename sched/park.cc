@@ -57,17 +57,30 @@ void push_woken(TaskCore* t, RuntimeCore* rt) {
 }
 
 // A waker's side of the race with the waiter's deadline (`s`: the waiter's state, loaded
-// before this looks at the token). False when the deadline won: nothing may be delivered.
-bool beat_deadline(Waiter* w, std::uint32_t s) {
-  std::uint32_t t = w->timed.load(std::memory_order_acquire);
-  if (t == kUntimed) {
-    // Parked untimed, or not waiting at all (the state machine reports that). Only a running
-    // waiter may still arm a deadline for the park this wake is meant for.
-    if (s != kRunning) return true;
-    if (w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) return true;
+// before this looks at the token; refreshed here when it went stale). False when the deadline
+// won: nothing may be delivered.
+bool beat_deadline(Waiter* w, std::uint32_t& s) {
+  for (;;) {
+    std::uint32_t t = w->timed.load(std::memory_order_acquire);
+    if (t == kUntimed) {
+      if (s != kRunning) {
+        // Parked untimed, or not waiting at all (the state machine reports that) -- unless the
+        // state moved on since we read it: a waiter queued by its deadline may have run since,
+        // cleared its token and be running now (a wake that lands after park_until returned
+        // kTimedOut is owed to it: park.h). Then decide on the fresh state.
+        const std::uint32_t now = load_unclaimed(w->state);
+        if (now == s) return true;
+        s = now;
+        continue;
+      }
+      // Only a running waiter may still arm a deadline for the park this wake is meant for.
+      if (w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) {
+        return true;
+      }
+    }
+    return t == kArmed &&
+           w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel);
   }
-  return t == kArmed &&
-         w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel);
 }
 
 // `s`: the state as the caller last saw it (a compare-and-swap corrects it if stale).
@@ -257,7 +270,7 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
 
 WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, bool timer) {
   // The state first: a waiter arms its token before it publishes kParked.
-  const std::uint32_t s = load_unclaimed(w->state);
+  std::uint32_t s = load_unclaimed(w->state);
   if (!timer && !beat_deadline(w, s)) return WakeOutcome::kTimedOut;
   return w->kind == Waiter::Kind::kTask ? wake_task(static_cast<TaskCore*>(w), s, value, error)
                                         : wake_thread(w, s, value, error);

@@ -52,7 +52,9 @@ class WorkerThreads {
 
   // Runs fn(w) on each listed worker's thread, all at once, and waits for all of them.
   void on_all(const std::vector<int>& workers, const std::function<void(int)>& fn) {
-    std::atomic<int> left{static_cast<int>(workers.size())};
+    // `left` is counted down under done_mu: a worker must be done with done_mu and done_cv
+    // (they live in this frame) before the wait below can see zero and return.
+    int left = static_cast<int>(workers.size());
     std::mutex done_mu;
     std::condition_variable done_cv;
     for (int w : workers) {
@@ -60,15 +62,13 @@ class WorkerThreads {
       std::lock_guard<std::mutex> lock(m.mu);
       m.jobs.push_back([&, w] {
         fn(w);
-        if (left.fetch_sub(1) == 1) {
-          std::lock_guard<std::mutex> done_lock(done_mu);
-          done_cv.notify_all();
-        }
+        std::lock_guard<std::mutex> done_lock(done_mu);
+        if (--left == 0) done_cv.notify_all();
       });
       m.cv.notify_all();
     }
     std::unique_lock<std::mutex> lock(done_mu);
-    done_cv.wait(lock, [&] { return left.load() == 0; });
+    done_cv.wait(lock, [&] { return left == 0; });
   }
 
  private:
