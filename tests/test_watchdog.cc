@@ -10,8 +10,11 @@
 //
 // std::_Exit, not abort or exit: the runtime's threads are stuck in an unknown state, so no
 // destructor, atexit handler or core dump should run; stdout is flushed first so the test log
-// shows how far gtest got.
+// shows how far gtest got, and weft's task dump (SIGQUIT) is printed when it is installed.
+#include <signal.h>
+
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -50,6 +53,22 @@ struct WatchState {
   std::chrono::steady_clock::time_point deadline;
 };
 
+// What every task and blocked thread waits on says which wake-up was lost. weft's SIGQUIT
+// handler prints exactly that (weft/sched/task_dump.h) from its own thread; it is installed by
+// the first runtime unless SIGQUIT had another handler. Give it a moment, then go.
+void dump_tasks_if_possible() {
+  struct sigaction current {};
+  if (sigaction(SIGQUIT, nullptr, &current) != 0 || current.sa_handler == SIG_DFL ||
+      current.sa_handler == SIG_IGN) {
+    return;
+  }
+  std::fprintf(stderr, "weft test watchdog: the tasks and threads at this moment:\n");
+  std::fflush(stderr);
+  std::raise(SIGQUIT);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::fflush(stderr);
+}
+
 [[noreturn]] void watch(WatchState* s) {
   std::unique_lock<std::mutex> lock(s->mu);
   for (;;) {
@@ -65,6 +84,7 @@ struct WatchState {
                  "forever; WEFT_TEST_TIMEOUT sets the limit)\n",
                  s->test_name.c_str(), s->seconds);
     std::fflush(stderr);
+    dump_tasks_if_possible();
     std::_Exit(1);
   }
 }
