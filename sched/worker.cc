@@ -13,6 +13,14 @@ namespace {
 
 thread_local Worker* tls_worker = nullptr;
 
+// Leaves this idle period: exactly one of the worker and a waker (RuntimeCore::wake_one) turns
+// `idle` back to false, and that one uncounts it.
+void leave_idle(Worker* w) {
+  if (w->idle.exchange(false, std::memory_order_acq_rel)) {
+    w->rt->idle_count.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
 // Idles until there is work (returned) or the runtime stops (nullptr).
 TaskCore* find_work_or_sleep(Worker* w) {
   RuntimeCore* rt = w->rt;
@@ -23,22 +31,31 @@ TaskCore* find_work_or_sleep(Worker* w) {
   for (;;) {
     rt->release_deferred(w);  // references kept for a task dump (task_registry.h)
     w->wake_signal.store(0, std::memory_order_relaxed);
-    w->idle.store(true, std::memory_order_relaxed);
+    // Counted once per idle period, by whoever sets the flag. A waker raises wake_signal a
+    // little after it took the flag, so its signal can land after this worker has left that
+    // period (found work by itself) and started the next one; such a late signal wakes us for
+    // nothing, with our flag still set: counting again would leave idle_count above the number
+    // of workers for good, and shutdown waits for them to be equal.
+    if (!w->idle.load(std::memory_order_relaxed)) {
+      w->idle.store(true, std::memory_order_relaxed);
+      rt->idle_count.fetch_add(1, std::memory_order_seq_cst);
+    }
     // Publish idleness, then look once more: a pusher publishes its task, then looks for idle
     // workers (RuntimeCore::wake_one). With a fence on both sides one of us sees the other.
-    rt->idle_count.fetch_add(1, std::memory_order_seq_cst);
     heavy_fence();  // pairs with the pusher's light fence (RuntimeCore::wake_one)
     TaskCore* t = rt->pop(w->index);
     if (t != nullptr || rt->stopping.load(std::memory_order_acquire)) {
-      if (w->idle.exchange(false, std::memory_order_acq_rel)) {
-        rt->idle_count.fetch_sub(1, std::memory_order_relaxed);
-      }
-      // If a waker got here first, it raised wake_signal for nothing: harmless.
+      leave_idle(w);  // a waker that got here first raised wake_signal for nothing: harmless
       return t;
     }
     w->sleeps.store(w->sleeps.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     while (w->wake_signal.load(std::memory_order_acquire) == 0) futex_wait(&w->wake_signal, 0);
-    if (TaskCore* t2 = rt->pop(w->index)) return t2;
+    // Woken: by a waker that took our flag, or by a late signal (flag still ours). Either way
+    // a worker that runs a task must not stay counted idle.
+    if (TaskCore* t2 = rt->pop(w->index)) {
+      leave_idle(w);
+      return t2;
+    }
     if (rt->stopping.load(std::memory_order_acquire)) return nullptr;
   }
 }

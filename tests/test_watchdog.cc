@@ -12,6 +12,7 @@
 // destructor, atexit handler or core dump should run; stdout is flushed first so the test log
 // shows how far gtest got, and weft's task dump (SIGQUIT) is printed when it is installed.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -69,6 +70,18 @@ void dump_tasks_if_possible() {
   std::fflush(stderr);
 }
 
+// WEFT_WATCHDOG_GDB=1: also every thread's stack, from gdb attached to this process (a thread
+// spinning or blocked outside weft's waits does not show in the task dump).
+void print_thread_stacks_if_asked() {
+  const char* env = std::getenv("WEFT_WATCHDOG_GDB");
+  if (env == nullptr || std::string(env) != "1") return;
+  const std::string command = "gdb -p " + std::to_string(getpid()) +
+                              " -batch -nx -ex 'thread apply all bt 30' 1>&2 2>/dev/null";
+  if (std::system(command.c_str()) != 0) {
+    std::fprintf(stderr, "weft test watchdog: could not run gdb for the thread stacks\n");
+  }
+}
+
 [[noreturn]] void watch(WatchState* s) {
   std::unique_lock<std::mutex> lock(s->mu);
   for (;;) {
@@ -85,6 +98,7 @@ void dump_tasks_if_possible() {
                  s->test_name.c_str(), s->seconds);
     std::fflush(stderr);
     dump_tasks_if_possible();
+    print_thread_stacks_if_asked();
     std::_Exit(1);
   }
 }
