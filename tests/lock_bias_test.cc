@@ -1,7 +1,7 @@
-// ReentrantLock's bias (weft/sync/lock.h): the first thread to lock takes it and locks with
-// plain stores; the first lock from another thread revokes it for good. Mutual exclusion must
-// hold before, during and after the revocation, and with tasks that lock on one worker and
-// unlock on another.
+// The biased locks: BiasedLock (weft/sched/biased_lock.h) and ReentrantLock's bias
+// (weft/sync/lock.h). The first thread to lock takes the bias and locks with plain stores; the
+// first lock from another thread revokes it for good. Mutual exclusion must hold before, during
+// and after the revocation, and with tasks that lock on one worker and unlock on another.
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -9,12 +9,30 @@
 
 #include "gtest/gtest.h"
 #include "weft/sched/asymmetric_fence.h"
+#include "weft/sched/biased_lock.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/lock.h"
 
 namespace weft {
 namespace {
+
+TEST(BiasedLockBias, OneThreadKeepsItAnotherRevokesIt) {
+  BiasedLock l;
+  for (int i = 0; i < 1000; ++i) {
+    l.lock();
+    l.unlock();
+  }
+  EXPECT_EQ(l.biased(), internal::membarrier_ready());
+  std::thread other([&] {
+    l.lock();
+    l.unlock();
+  });
+  other.join();
+  EXPECT_FALSE(l.biased());
+  l.lock();  // the old owner now takes the shared path
+  l.unlock();
+}
 
 TEST(ReentrantLockBias, OneThreadKeepsItAnotherRevokesIt) {
   ReentrantLock l;
@@ -37,9 +55,16 @@ TEST(ReentrantLockBias, OneThreadKeepsItAnotherRevokesIt) {
   l.unlock();
 }
 
-// The bias thread is busy locking when others arrive and revoke: the counter must be exact.
-TEST(ReentrantLockBias, MutualExclusionAcrossRevocation) {
-  ReentrantLock l;
+// Both biased locks, the same promises: exact mutual exclusion while the bias thread is busy
+// in its critical sections and others arrive and revoke, and when fresh locks are claimed by
+// whichever thread comes first and revoked by the other at once.
+template <typename Lock>
+class BiasedLocks : public ::testing::Test {};
+using LockTypes = ::testing::Types<BiasedLock, ReentrantLock>;
+TYPED_TEST_SUITE(BiasedLocks, LockTypes);
+
+TYPED_TEST(BiasedLocks, MutualExclusionAcrossRevocation) {
+  TypeParam l;
   long counter = 0;
   std::atomic<bool> started{false};
   constexpr int kPerThread = 100000;
@@ -68,11 +93,10 @@ TEST(ReentrantLockBias, MutualExclusionAcrossRevocation) {
   EXPECT_FALSE(l.biased());
 }
 
-// Fresh locks claimed by whichever thread comes first and revoked by the other at once.
-TEST(ReentrantLockBias, RevocationRaces) {
+TYPED_TEST(BiasedLocks, RevocationRaces) {
   constexpr int kLocks = 2000;
   constexpr int kRounds = 10;
-  auto locks = std::make_unique<ReentrantLock[]>(kLocks);
+  auto locks = std::make_unique<TypeParam[]>(kLocks);
   std::vector<long> counters(kLocks, 0);
   std::atomic<int> go{0};
   auto body = [&] {
