@@ -8,36 +8,20 @@
 
 #include "gtest/gtest.h"
 #include "weft/plugins/edf_policy.h"
+#include "weft/plugins/testing/policy_order.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 
 namespace weft::plugins {
 namespace {
 
-class EdfOrder : public ::testing::Test {
+class EdfOrder : public weft::testing::PolicyOrder<EdfPolicy, 64> {
  protected:
-  void SetUp() override {
-    topology_.pool_of = {Pool::kDefault, Pool::kDefault, Pool::kInteractive};
-    policy_.init(topology_);
-    for (int i = 0; i < kNodes; ++i) nodes_[i].task_id = i;
-  }
   void push(int i, std::int64_t deadline, int affinity = -1, Pool pool = Pool::kDefault,
             PushReason reason = PushReason::kSpawned) {
     nodes_[i].policy_arg = deadline;
-    nodes_[i].affinity = affinity;
-    nodes_[i].pool = pool;
-    policy_.push(&nodes_[i], PushInfo{reason, -1});
+    push_node(i, reason, affinity, pool);
   }
-  std::vector<int> drain(int w) {
-    std::vector<int> ids;
-    while (SchedNode* n = policy_.pop(w)) ids.push_back(static_cast<int>(n->task_id));
-    return ids;
-  }
-
-  static constexpr int kNodes = 64;
-  Topology topology_;
-  EdfPolicy policy_;
-  SchedNode nodes_[kNodes];
 };
 
 TEST_F(EdfOrder, EarliestDeadlineFirstThenTheDeadlineLessInArrivalOrder) {

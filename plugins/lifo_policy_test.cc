@@ -6,36 +6,19 @@
 
 #include "gtest/gtest.h"
 #include "weft/plugins/lifo_policy.h"
+#include "weft/plugins/testing/policy_order.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 
 namespace weft::plugins {
 namespace {
 
-class LifoOrder : public ::testing::Test {
+class LifoOrder : public weft::testing::PolicyOrder<LifoPolicy, 8> {
  protected:
-  void SetUp() override {
-    topology_.pool_of = {Pool::kDefault, Pool::kDefault, Pool::kInteractive};
-    policy_.init(topology_);
-    for (int i = 0; i < kNodes; ++i) nodes_[i].task_id = i;
-  }
   void push(int i, PushReason reason = PushReason::kSpawned, int affinity = -1,
             Pool pool = Pool::kDefault) {
-    nodes_[i].affinity = affinity;
-    nodes_[i].pool = pool;
-    policy_.push(&nodes_[i], PushInfo{reason, -1});
+    push_node(i, reason, affinity, pool);
   }
-  // The ids worker w pops until it gets nothing.
-  std::vector<int> drain(int w) {
-    std::vector<int> ids;
-    while (SchedNode* n = policy_.pop(w)) ids.push_back(static_cast<int>(n->task_id));
-    return ids;
-  }
-
-  static constexpr int kNodes = 8;
-  Topology topology_;
-  LifoPolicy policy_;
-  SchedNode nodes_[kNodes];
 };
 
 TEST_F(LifoOrder, NewestFirst) {
