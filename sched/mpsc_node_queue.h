@@ -30,6 +30,10 @@ class MpscNodeQueue {
     link(prev).store(n, std::memory_order_release);
   }
 
+  // Any thread, a hint: false only when the queue was empty at some moment during the call
+  // (an empty queue's producer end is the stub).
+  bool maybe_nonempty() const { return head_.load(std::memory_order_relaxed) != &stub_; }
+
   // Owner thread only: the oldest node, without removing it (nullptr when empty).
   SchedNode* peek() {
     SchedNode* tail = tail_;

@@ -79,6 +79,7 @@ void PriorityPolicy::init(const Topology& topology) {
   topology_ = topology;
   for (int p = 0; p < kNumPools; ++p) pool_size_[p] = topology.count(static_cast<Pool>(p));
   pool_queues_ = std::make_unique<LeveledQueue<true>[]>(kNumPools);
+  outside_ = std::make_unique<OutsideQueue[]>(kNumPools);
   workers_ = std::make_unique<PerWorker[]>(topology.num_workers());
 }
 
@@ -94,14 +95,27 @@ void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
     workers_[w].local.push(node, level);  // on worker w's own thread
   } else if (node->affinity >= 0) {
     workers_[node->affinity].bound.push(node, level);
+  } else if (w < 0) {
+    outside_[pool].nodes.push(node);
   } else {
     pool_queues_[pool].push(node, level);
   }
 }
 
+void PriorityPolicy::drain_outside(int pool) {
+  OutsideQueue& q = outside_[pool];
+  // Another worker draining already does it for us: no waiting here. A push it misses (still
+  // in flight) is followed by the pusher's wake-up of an idle worker, whose pop drains it.
+  if (!q.nodes.maybe_nonempty() || !q.drain.try_lock()) return;
+  while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
+  q.drain.unlock();
+}
+
 SchedNode* PriorityPolicy::pop(int worker) {
   PerWorker& me = workers_[worker];
-  auto& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
+  const int pool = static_cast<int>(topology_.pool_of[worker]);
+  drain_outside(pool);
+  auto& shared = pool_queues_[pool];
   // The best head first (the keys may be stale, so then the others).
   const std::uint64_t local_key = me.local.key();
   const std::uint64_t bound_key = me.bound.key();

@@ -27,6 +27,13 @@
 // which take no lock. Like FifoPolicy it shares each pool's queues between the pool's workers:
 // it is built for ordering, not for throughput.
 //
+// Threads that are not the pool's workers (a plain thread waking a task, the timer thread)
+// never take a pool queue's lock: they push into a lock-free queue that the pool's workers
+// move into the pool queue when they next look for work. A thread outside the runtime may be
+// preempted at any moment, and one preempted while holding the lock stalled every worker of
+// the pool (milliseconds of p99 wake-to-run latency with the waker a third thread on two
+// CPUs). So such a task joins its level's order when a worker next pops, not at its push.
+//
 // Thread safety: as the Policy contract (push from any thread, pop(w) from worker w).
 #ifndef WEFT_SCHED_PRIORITY_POLICY_H_
 #define WEFT_SCHED_PRIORITY_POLICY_H_
@@ -35,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "weft/sched/mpsc_node_queue.h"
 #include "weft/sched/node_queue.h"
 #include "weft/sched/policy.h"
 #include "weft/sched/spin_lock.h"
@@ -84,9 +92,17 @@ class PriorityPolicy final : public Policy {
 
   static std::uint64_t key_of(int level, std::uint64_t seq);
 
+  // Pushes from outside a pool's workers, on their way into its queue (see the top).
+  struct alignas(64) OutsideQueue {
+    MpscNodeQueue nodes;
+    SpinLock drain;  // makes one worker at a time the queue's consumer
+  };
+  void drain_outside(int pool);
+
   Topology topology_;
   int pool_size_[kNumPools] = {};
   std::unique_ptr<LeveledQueue<true>[]> pool_queues_;  // per pool
+  std::unique_ptr<OutsideQueue[]> outside_;            // per pool
   std::unique_ptr<PerWorker[]> workers_;
   // Arrival numbers. Bumped without a read-modify-write: two pushes racing may share a number,
   // which only makes their relative order (between two queues) arbitrary, as it is anyway.
