@@ -47,46 +47,57 @@ class TaskCore : public Waiter {
     refs_.store(refs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   void release_ref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    // The sole holder needs no read-modify-write: nobody else can take a reference from it.
+    // (A handle dropped long after its task finished is cold; a locked instruction on a cold
+    // line stalls far longer than a load.)
+    if (refs_.load(std::memory_order_acquire) == 1 ||
+        refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
   }
 
   bool started() const { return has_started.load(std::memory_order_acquire); }
   bool done() const { return state.load(std::memory_order_acquire) == kDone; }
   bool failed() const { return done() && exception != nullptr; }
 
-  const std::uint64_t id;  // unique in the process; increasing only among one thread's tasks
-  SchedNode node;
-  bool sticky = true;         // Julia's default for Task(f): runs only on its first worker
-  std::size_t stack_size = 0;  // 0: the default (WEFT_STACK_SIZE or 64 KiB)
+  // Fields in the order they are touched. A spawn+join program creates many tasks before they
+  // run and joins and frees them long after: by then each core is cold, and every cache line
+  // touched is a miss. Joining (done_waiters, exception) and freeing (refs_, the destructor)
+  // touch only these first fields, which share the core's second cache line.
+ private:
+  std::atomic<std::int32_t> refs_{1};
 
-  // Set by the runtime.
-  Context context;
-  Stack stack;
-  void* runtime = nullptr;       // the Runtime it was first scheduled on
-  // The worker it runs on or last ran on: written by that worker, read by task dumps.
-  std::atomic<std::int32_t> last_worker{-1};
-  // Its slot in the runtime's registry of started tasks (task dumps, deadlock detection),
-  // holding this task from its first run until it finishes.
-  std::atomic<TaskCore*>* registry_slot = nullptr;
-  std::exception_ptr exception;   // why it failed, once done
-  // The C++ runtime's per-thread exception bookkeeping (exceptions being handled, uncaught
-  // count) belongs to the task, not the thread: saved and restored around every switch, so a
-  // task that yields inside a catch block keeps its own.
-  void* eh_caught = nullptr;
-  unsigned eh_uncaught = 0;
-  std::unique_ptr<TaskLocalStorage> local_storage;  // created on first use
+ public:
   std::atomic<bool> has_started{false};  // set when first switched to (istaskstarted)
   std::atomic<bool> error_monitored{false};
   std::atomic<bool> error_reported{false};
-
+  bool sticky = true;         // Julia's default for Task(f): runs only on its first worker
   // Waiters for this task to finish: a lock-free stack closed by finish (sched/switch.cc).
   std::atomic<Waiter*> done_waiters{nullptr};
   // Callbacks for its end (weft/task/on_done.h): a lock-free stack, closed by finish after
   // the task is marked done and before done_waiters is.
   std::atomic<DoneCallbackNode*> done_callbacks{nullptr};
+  std::exception_ptr exception;   // why it failed, once done
+  std::unique_ptr<TaskLocalStorage> local_storage;  // created on first use
 
- private:
-  std::atomic<std::int32_t> refs_{1};
+  // Used while it is scheduled and runs.
+  const std::uint64_t id;  // unique in the process; increasing only among one thread's tasks
+  SchedNode node;
+  // Set by the runtime.
+  Context context;
+  Stack stack;
+  void* runtime = nullptr;       // the Runtime it was first scheduled on
+  // Its slot in the runtime's registry of started tasks (task dumps, deadlock detection),
+  // holding this task from its first run until it finishes.
+  std::atomic<TaskCore*>* registry_slot = nullptr;
+  // The C++ runtime's per-thread exception bookkeeping (exceptions being handled, uncaught
+  // count) belongs to the task, not the thread: saved and restored around every switch, so a
+  // task that yields inside a catch block keeps its own.
+  void* eh_caught = nullptr;
+  unsigned eh_uncaught = 0;
+  // The worker it runs on or last ran on: written by that worker, read by task dumps.
+  std::atomic<std::int32_t> last_worker{-1};
+  std::size_t stack_size = 0;  // 0: the default (WEFT_STACK_SIZE or 64 KiB)
 };
 
 // Intrusive owning pointer to a core.

@@ -60,29 +60,31 @@ struct Waiter {
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
+  // Ordered by when the fields are touched: a task core joins and frees its Waiter's first
+  // cache line (state, payload) long after the task ran, when it is cold (task_core.h).
   std::atomic<std::uint32_t> state{kCreated};
   std::atomic<std::uint32_t> timed{kUntimed};
   const Kind kind;
   // Read by other threads (schedule(), task dumps) while the waiter may change them: atomics,
   // relaxed, since they are diagnostics and a guard, not synchronization.
   std::atomic<WaitKind> wait_kind{WaitKind::kNone};
-  std::atomic<const void*> wait_object{nullptr};
-  // The deadline of the current timed wait (steady_clock ticks), meaningful while `timed` is
-  // not kUntimed: shown in task dumps ("sleep until +35ms").
-  std::atomic<std::int64_t> wait_deadline{0};
-
-  // Intrusive links for the one wait queue this waiter is in; owned by that queue's lock.
-  Waiter* wq_next = nullptr;
-  Waiter* wq_prev = nullptr;
-  bool wq_linked = false;
-  // Free for the primitive that queued the waiter (e.g. Condition's "first" flag, a channel
-  // slot pointer); owned by that primitive's lock.
-  void* wq_data = nullptr;
+  bool wq_linked = false;  // in a wait queue; owned, like the links below, by its lock
 
   // The wake payload: written only by the waker that won the state transition, read by the
   // waiter after it resumes.
-  std::any value;
   std::exception_ptr error;
+  std::any value;
+
+  std::atomic<const void*> wait_object{nullptr};
+  // Intrusive links for the one wait queue this waiter is in; owned by that queue's lock.
+  Waiter* wq_next = nullptr;
+  Waiter* wq_prev = nullptr;
+  // Free for the primitive that queued the waiter (e.g. Condition's "first" flag, a channel
+  // slot pointer); owned by that primitive's lock.
+  void* wq_data = nullptr;
+  // The deadline of the current timed wait (steady_clock ticks), meaningful while `timed` is
+  // not kUntimed: shown in task dumps ("sleep until +35ms").
+  std::atomic<std::int64_t> wait_deadline{0};
 };
 
 }  // namespace internal
