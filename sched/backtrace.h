@@ -21,8 +21,8 @@ class TaskCore;
 inline constexpr std::size_t kUnwindStackReserve = 12 * 1024;
 
 // Up to `max` return addresses of parked task t, innermost first; -1 if its stack has too
-// little room. The caller must hold t still: its state claimed (kParked | kClaimBit), so no
-// worker can resume it while the unwinder runs on its stack.
+// little room. The caller must hold t still (Waiter::holds, task_dump.cc), so no worker can
+// resume it while the unwinder runs on its stack.
 int parked_backtrace(const TaskCore* t, void** pcs, int max);
 
 // One line per return address: "0x... function+0x1a (module+0x2b3c)", the function from the

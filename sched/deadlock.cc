@@ -78,7 +78,8 @@ bool looks_asleep(Fingerprint* fp) {
     }
     std::vector<TaskCore*> tasks = rt->registered_tasks();
     for (TaskCore* t : tasks) {
-      if (t->state.load(std::memory_order_acquire) != kParked ||
+      if ((t->state.load(std::memory_order_acquire) != kParked &&
+           t->owned_park.load(std::memory_order_acquire) != kOwnedParked) ||
           awaits_outside_world(t->wait_kind.load(std::memory_order_relaxed))) {
         asleep = false;
       }

@@ -11,6 +11,17 @@
 // no payload is a single compare-and-swap. Only the transition's winner touches the payload,
 // so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race.
 //
+// Owned parks -- a task parking with its primitive's lock, held since it linked itself into
+// the primitive's queue, and no deadline: the common case -- skip the state machine and cost
+// no read-modify-write on either side. The only one who may wake such a task is whoever
+// unlinks it under that lock afterwards (park.h), so the task's worker marks it
+// Waiter::owned_park after the switch and before it releases the lock, and that waker reads
+// the mark, queues the task and marks it woken, all with plain stores. The state word stays
+// as it was: Running, or Notified by a wake-up that landed while the task was switching away
+// (a schedule() racing with the park, which it never meant to end), which the owned park
+// leaves for the task's next park, as a yield does. A task already Notified when it parks
+// parks the usual way and takes that wake-up at once.
+//
 // Timed waits add the token Waiter::timed (timers.h): exactly one of the waker and the
 // deadline moves it out of kArmed, and only the winner may move the state. A waiter arms the
 // token before it publishes kParked, so a waker that finds it parked with no token has an
@@ -18,7 +29,8 @@
 // still running may be early: a lock-free primitive can wake before park_until() has armed.
 // That waker claims the token first (kUntimed -> kWokenFirst); park_until() arms with a
 // compare-and-swap, so it either loses to the claim (and waits for the wake untimed: kWoken)
-// or the waker finds it armed and races the deadline as usual. Each park clears the token.
+// or the waker finds it armed and races the deadline as usual. Each park clears the token,
+// except an owned one, which leaves a claim to the Notified wake-up it belongs to.
 
 #include <cerrno>
 #include <climits>
@@ -81,6 +93,25 @@ bool beat_deadline(Waiter* w, std::uint32_t& s) {
     return t == kArmed &&
            w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel);
   }
+}
+
+// Wakes a task in an owned park: no one else may queue it, so it needs no read-modify-write
+// unless a payload must be written while a schedule() might be claiming the state word.
+WakeOutcome wake_owned(TaskCore* t, std::any* value, std::exception_ptr* error) {
+  auto* rt = static_cast<RuntimeCore*>(t->runtime);
+  if (has_payload(value, error)) {
+    std::uint32_t s = t->state.load(std::memory_order_relaxed);
+    for (;;) {
+      s &= ~kClaimBit;
+      if (t->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) break;
+    }
+    write_payload(t, value, error);
+    t->state.store(s, std::memory_order_release);
+  }
+  t->owned_park.store(kOwnedWoken, std::memory_order_relaxed);
+  if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id);
+  push_woken(t, rt);
+  return WakeOutcome::kOk;
 }
 
 // `s`: the state as the caller last saw it (a compare-and-swap corrects it if stale).
@@ -228,6 +259,11 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
                        WaitKind kind, const void* object) {
   TaskCore* cur = current_task_core();
   Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : thread_waiter();
+  // Decided before arming: a park that loses its token to an early wake (below) must consume
+  // that wake-up, which an owned park would leave for a later park. A task already Notified
+  // takes that wake-up here too (returns at once), as a park always did.
+  const bool owned = cur != nullptr && unlock != nullptr && deadline == nullptr &&
+                     cur->state.load(std::memory_order_relaxed) == kRunning;
   set_wait(me, kind, object);
   if (deadline != nullptr) {
     me->wait_deadline.store(deadline->time_since_epoch().count(), std::memory_order_relaxed);
@@ -246,7 +282,7 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
     if (deadline != nullptr) w->rt->timers.add(me, *deadline);
     w->unlock = unlock;
     w->unlock_arg = lock;
-    leave(w, cur, Leave::kPark);
+    leave(w, cur, owned ? Leave::kParkOwned : Leave::kPark);
     result = ParkResult::kWoken;
     if (deadline != nullptr) {
       if (me->timed.load(std::memory_order_acquire) == kFiredTimer) {
@@ -257,8 +293,9 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
     }
   }
   // Whatever moved it happened before this park returned: the arming above, the deadline, or
-  // the wake that resumed us (a claim comes before its state transition).
-  if (me->timed.load(std::memory_order_relaxed) != kUntimed) {
+  // the wake that resumed us (a claim comes before its state transition). An owned park leaves
+  // a claim alone: it belongs to a Notified wake-up, for the next park that is not owned.
+  if (!owned && me->timed.load(std::memory_order_relaxed) != kUntimed) {
     me->timed.store(kUntimed, std::memory_order_relaxed);
   }
   set_wait(me, WaitKind::kNone, nullptr);
@@ -268,12 +305,20 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
 
 }  // namespace
 
-WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, bool timer) {
+WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error,
+                        WakeSource source) {
+  // An owned park has no deadline and no state transition. Relaxed: the primitive's lock
+  // ordered the park before this wake.
+  if (source == WakeSource::kOwner &&
+      w->owned_park.load(std::memory_order_relaxed) == kOwnedParked) {
+    return wake_owned(static_cast<TaskCore*>(w), value, error);
+  }
   // The state first: a waiter arms its token before it publishes kParked.
   std::uint32_t s = load_unclaimed(w->state);
-  if (!timer && !beat_deadline(w, s)) return WakeOutcome::kTimedOut;
-  return w->kind == Waiter::Kind::kTask ? wake_task(static_cast<TaskCore*>(w), s, value, error)
-                                        : wake_thread(w, s, value, error);
+  if (source != WakeSource::kTimer && !beat_deadline(w, s)) return WakeOutcome::kTimedOut;
+  return w->kind == Waiter::Kind::kTask
+             ? wake_task(static_cast<TaskCore*>(w), s, value, error)
+             : wake_thread(w, s, value, error);
 }
 
 void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
@@ -295,7 +340,7 @@ internal::Waiter* current_waiter() {
 
 namespace {
 bool deliver(internal::Waiter* w, std::any* value, std::exception_ptr* error) {
-  switch (internal::wake_waiter(w, value, error, /*timer=*/false)) {
+  switch (internal::wake_waiter(w, value, error, internal::WakeSource::kOwner)) {
     case internal::WakeOutcome::kOk:
       return true;
     case internal::WakeOutcome::kTimedOut:

@@ -11,6 +11,10 @@
 // A task that parks gives its worker thread to other tasks; a plain thread blocks on a futex.
 // Both are Waiters, so primitives need not care which they hold.
 //
+// The lock passed to park() must have been held since the waiter was linked, and only whoever
+// unlinks it under that lock may wake it: that is what lets an untimed park(lock) and its wake
+// run without any atomic read-modify-write (park.cc). schedule() refuses such a waiter.
+//
 // Timed waits: park_until() returns kTimedOut or kWoken; wake() returns false iff the waiter's
 // deadline fired first (nothing delivered), so the primitive can hand its wake-up to the next
 // waiter. That race is decided for every wake that lands before park_until() returns, even

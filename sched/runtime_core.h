@@ -35,7 +35,7 @@ class TraceBuffer;
 class Tracer;
 
 // What the task that just switched away asked the arriving context to finish for it.
-enum class Leave : std::uint8_t { kNone, kYield, kYieldBehind, kPark, kFinish };
+enum class Leave : std::uint8_t { kNone, kYield, kYieldBehind, kPark, kParkOwned, kFinish };
 
 struct alignas(64) Worker {
   RuntimeCore* rt = nullptr;
@@ -167,7 +167,11 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next = nullptr);
 
 // Wakes a waiter: the state machine in park.cc. kOk, or why nothing happened.
 enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiting };
-WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, bool timer);
+// Who wakes: the one who unlinked the waiter from what it waits on (a primitive's queue, a
+// task's list of waiters), its deadline, or a schedule() (which may not wake an owned park:
+// park.cc).
+enum class WakeSource { kOwner, kTimer, kSchedule };
+WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, WakeSource source);
 
 // The runtime a new task from this thread goes to.
 RuntimeCore* runtime_for_caller();

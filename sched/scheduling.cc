@@ -21,6 +21,12 @@ bool parked_by_user(const TaskCore* t) {
 }
 
 [[noreturn]] void state_error(const char* op, const TaskCore* t, std::uint32_t s) {
+  // An owned park leaves the state word as it was (park.cc).
+  switch (t->owned_park.load(std::memory_order_relaxed)) {
+    case kOwnedParked: s = kParked; break;
+    case kOwnedWoken: s = kQueued; break;
+    default: break;
+  }
   std::string why;
   switch (s) {
     case kQueued:
@@ -92,8 +98,11 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
     rt->submit(t, w);
     return;
   }
-  if (s == kParked && !parked_by_user(t)) state_error("schedule", t, s);
-  WakeOutcome outcome = wake_waiter(t, value, error, /*timer=*/false);
+  if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned ||
+      (s == kParked && !parked_by_user(t))) {
+    state_error("schedule", t, s);
+  }
+  WakeOutcome outcome = wake_waiter(t, value, error, WakeSource::kSchedule);
   if (outcome != WakeOutcome::kOk) state_error("schedule", t, load_unclaimed(t->state));
 }
 

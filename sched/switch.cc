@@ -3,8 +3,10 @@
 #include <cxxabi.h>
 
 #include <cstdio>
+#include <thread>
 #include <utility>
 
+#include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/trace.h"
 #include "weft/task/current_task.h"
@@ -71,11 +73,21 @@ void finish_task(TaskCore* self) {
   Waiter* w = self->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
   while (w != nullptr) {
     Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once
-    wake_waiter(w, nullptr, nullptr, /*timer=*/false);
+    wake_waiter(w, nullptr, nullptr, WakeSource::kOwner);
     w = next;
   }
   leave(current_worker(), self, Leave::kFinish);
   __builtin_unreachable();
+}
+
+[[gnu::noinline, gnu::cold]] void wait_unheld(TaskCore* t) {
+  for (int round = 0; t->holds.load(std::memory_order_acquire) != 0; ++round) {
+    if (round < 64) {
+      SpinLock::pause();
+    } else {
+      std::this_thread::yield();  // the dump's thread may be waiting for this CPU
+    }
+  }
 }
 
 // Makes `next` (exclusively ours: popped, or claimed by yieldto) run on worker w next.
@@ -86,12 +98,17 @@ void prepare(Worker* w, TaskCore* next) {
     next->has_started.store(true, std::memory_order_release);
     next->registry_slot = w->registry.add(next);
   }
-  // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones are kRunning or
-  // kNotified, which must stay as it is (see requeue).
-  if (next->state.load(std::memory_order_relaxed) != kRunning &&
-      next->state.load(std::memory_order_relaxed) != kNotified) {
-    next->state.store(kRunning, std::memory_order_release);
+  // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones and those woken from
+  // an owned park are kRunning or kNotified, which must stay as it is (see requeue).
+  const std::uint32_t s = next->state.load(std::memory_order_relaxed);
+  if (s != kRunning && s != kNotified) next->state.store(kRunning, std::memory_order_release);
+  if (next->owned_park.load(std::memory_order_relaxed) != kNotOwned) {
+    next->owned_park.store(kNotOwned, std::memory_order_relaxed);
   }
+  // A task dump may be reading its stack (task_dump.cc): either it sees the task resumed and
+  // lets it be, or we see it holding the task and wait. The dump pays for the fence.
+  light_fence();
+  if (__builtin_expect(next->holds.load(std::memory_order_acquire) != 0, 0)) wait_unheld(next);
   next->last_worker.store(w->index, std::memory_order_relaxed);
   w->current = next;
   set_current_task_core(next);
@@ -157,6 +174,12 @@ void Worker::after_switch() {
       finish_park(this, p);
       break;
     }
+    case Leave::kParkOwned:
+      // Marked before the unlock, which publishes the mark to the only one who may wake the
+      // task: whoever unlinks it under this lock next. After the unlock it is not ours to touch.
+      p->owned_park.store(kOwnedParked, std::memory_order_relaxed);
+      std::exchange(unlock, nullptr)(unlock_arg);
+      break;
     case Leave::kFinish:
       retire(this, p);
       break;
@@ -166,7 +189,9 @@ void Worker::after_switch() {
 }
 
 Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
-  if (__builtin_expect(w->trace != nullptr, 0)) trace_leave(w, cur, how == Leave::kPark);
+  if (__builtin_expect(w->trace != nullptr, 0)) {
+    trace_leave(w, cur, how == Leave::kPark || how == Leave::kParkOwned);
+  }
   if (next == nullptr) next = w->rt->pop(w->index);
   w->prev = cur;
   w->prev_leave = how;

@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/backtrace.h"
 #include "weft/sched/deadlock.h"
 #include "weft/sched/dump.h"
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/runtime_options.h"
-#include "weft/sched/spin_lock.h"
 
 namespace weft {
 namespace internal {
@@ -50,49 +50,33 @@ std::optional<Clock::time_point> deadline_of(const Waiter* w) {
   return Clock::time_point(Clock::duration(w->wait_deadline.load(std::memory_order_relaxed)));
 }
 
-void spin_pause(int round) {
-  if (round < 64) {
-    SpinLock::pause();
-  } else {
-    std::this_thread::yield();
-  }
-}
-
-// Fills in t's state and wait; for a parked task holds it still (the claim bit, which wakers
-// spin on) while reading what the wait keeps alive and walking its stack. False if it finished.
+// Fills in t's state and wait, and walks a parked task's stack; false if it finished. The
+// caller holds t (hold_tasks): a parked task cannot resume meanwhile, so its wait, what the
+// wait keeps alive and its stack stay as they are while we read them.
 bool inspect(RuntimeCore* rt, TaskCore* t, bool backtraces, TaskInfo* info, void** pcs,
              int* frames) {
   *frames = 0;
   info->id = t->id;
-  for (int round = 0;; ++round) {
-    std::uint32_t s = t->state.load(std::memory_order_acquire);
-    if (s & kClaimBit) {
-      spin_pause(round);
-      continue;
+  const std::uint32_t s = load_unclaimed(t->state);
+  if (s == kDone) return false;
+  const std::uint8_t owned = t->owned_park.load(std::memory_order_acquire);
+  if (s == kParked || owned == kOwnedParked) {
+    info->state = TaskState::kWaiting;
+    info->wait_kind = t->wait_kind.load(std::memory_order_relaxed);
+    info->wait_object = t->wait_object.load(std::memory_order_relaxed);
+    info->wait_deadline = deadline_of(t);
+    std::optional<std::uint64_t> target;
+    // The waiting frame holds a handle to the task it waits for: alive while we hold t.
+    if ((info->wait_kind == WaitKind::kTask || info->wait_kind == WaitKind::kYieldTo) &&
+        info->wait_object != nullptr) {
+      target = static_cast<const TaskCore*>(info->wait_object)->id;
     }
-    if (s == kDone) return false;
-    if (s == kParked) {
-      if (!t->state.compare_exchange_weak(s, kParked | kClaimBit, std::memory_order_acq_rel)) {
-        continue;
-      }
-      info->state = TaskState::kWaiting;
-      info->wait_kind = t->wait_kind.load(std::memory_order_relaxed);
-      info->wait_object = t->wait_object.load(std::memory_order_relaxed);
-      info->wait_deadline = deadline_of(t);
-      std::optional<std::uint64_t> target;
-      // The waiting frame holds a handle to the task it waits for: alive while we hold t.
-      if ((info->wait_kind == WaitKind::kTask || info->wait_kind == WaitKind::kYieldTo) &&
-          info->wait_object != nullptr) {
-        target = static_cast<const TaskCore*>(info->wait_object)->id;
-      }
-      info->wait_description =
-          describe_wait(info->wait_kind, info->wait_object, info->wait_deadline, target);
-      if (backtraces) *frames = parked_backtrace(t, pcs, kMaxFrames);
-      t->state.store(kParked, std::memory_order_release);
-    } else {
-      info->state = s == kQueued ? TaskState::kQueued : TaskState::kRunning;
-    }
-    break;
+    info->wait_description =
+        describe_wait(info->wait_kind, info->wait_object, info->wait_deadline, target);
+    if (backtraces) *frames = parked_backtrace(t, pcs, kMaxFrames);
+  } else {
+    info->state =
+        s == kQueued || owned == kOwnedWoken ? TaskState::kQueued : TaskState::kRunning;
   }
   info->worker = t->last_worker.load(std::memory_order_relaxed);
   // A task runs only on its pool's workers, so the pool is the worker's (and reading the task's
@@ -192,25 +176,45 @@ std::string describe_wait(WaitKind kind, const void* object,
   return out;
 }
 
+// Holds tasks still for a dump: a worker about to resume a held task waits in prepare()
+// (switch.cc). The heavy fence pairs with prepare()'s light one: after it, a task we find
+// parked cannot have been resumed, and will not be until we let it go. One fence serves a
+// batch: it is a system call that interrupts every running thread of the process.
+void hold_tasks(TaskCore* const* tasks, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) tasks[i]->holds.fetch_add(1, std::memory_order_relaxed);
+  heavy_fence();
+}
+
+void let_go(TaskCore* t) { t->holds.fetch_sub(1, std::memory_order_release); }
+
 std::vector<TaskInfo> dump_tasks(RuntimeCore* rt, bool backtraces) {
+  constexpr std::size_t kHoldBatch = 256;
   std::vector<TaskCore*> tasks = rt->registered_tasks();
   std::vector<TaskInfo> out;
   out.reserve(tasks.size());
   void* pcs[kMaxFrames];
-  for (TaskCore* t : tasks) {
-    TaskInfo info;
-    int frames = 0;
-    if (inspect(rt, t, backtraces, &info, pcs, &frames)) {
-      // Symbolized after the task is let go: reading symbol tables takes milliseconds.
-      if (frames >= 0) {
-        info.backtrace = symbolize(pcs, frames);
-      } else {
-        info.backtrace.push_back(absl::StrCat("(no backtrace: under ", kUnwindStackReserve / 1024,
-                                              " KiB of its stack free for the unwinder)"));
+  for (std::size_t first = 0; first < tasks.size(); first += kHoldBatch) {
+    const std::size_t n = std::min(kHoldBatch, tasks.size() - first);
+    hold_tasks(&tasks[first], n);
+    for (std::size_t i = first; i < first + n; ++i) {
+      TaskCore* t = tasks[i];
+      TaskInfo info;
+      int frames = 0;
+      const bool alive = inspect(rt, t, backtraces, &info, pcs, &frames);
+      let_go(t);
+      if (alive) {
+        // Symbolized after the task is let go: reading symbol tables takes milliseconds.
+        if (frames >= 0) {
+          info.backtrace = symbolize(pcs, frames);
+        } else {
+          info.backtrace.push_back(absl::StrCat("(no backtrace: under ",
+                                                kUnwindStackReserve / 1024,
+                                                " KiB of its stack free for the unwinder)"));
+        }
+        out.push_back(std::move(info));
       }
-      out.push_back(std::move(info));
+      t->release_ref();
     }
-    t->release_ref();
   }
   std::sort(out.begin(), out.end(),
             [](const TaskInfo& a, const TaskInfo& b) { return a.id < b.id; });

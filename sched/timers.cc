@@ -67,7 +67,7 @@ void Timers::run() {
     firing_ += static_cast<int>(due.size());
     lock.unlock();
     // Safe outside the lock: a waiter whose token we moved cannot resume until we wake it.
-    for (Waiter* w : due) wake_waiter(w, nullptr, nullptr, /*timer=*/true);
+    for (Waiter* w : due) wake_waiter(w, nullptr, nullptr, WakeSource::kTimer);
     lock.lock();
     firing_ -= static_cast<int>(due.size());
     due.clear();

@@ -42,6 +42,12 @@ const char* to_string(WaitKind kind) {
 
 TaskState TaskRef::state() const {
   std::uint32_t s = core_->state.load(std::memory_order_acquire) & ~internal::kClaimBit;
+  // An owned park leaves the state word as it was (sched/park.cc).
+  switch (core_->owned_park.load(std::memory_order_relaxed)) {
+    case internal::kOwnedParked: return TaskState::kWaiting;
+    case internal::kOwnedWoken: return TaskState::kQueued;
+    default: break;
+  }
   switch (s) {
     case internal::kCreated: return TaskState::kCreated;
     case internal::kQueued: return TaskState::kQueued;

@@ -54,6 +54,9 @@ enum WaiterState : std::uint32_t {
 // comes before the waiter armed it claims it instead (kUntimed -> kWokenFirst: park.cc).
 enum TimedState : std::uint32_t { kUntimed = 0, kArmed = 1, kFiredTimer = 2, kWokenFirst = 3 };
 
+// Values of Waiter::owned_park.
+enum OwnedPark : std::uint8_t { kNotOwned = 0, kOwnedParked = 1, kOwnedWoken = 2 };
+
 struct Waiter {
   enum class Kind : std::uint8_t { kTask, kThread };
   explicit Waiter(Kind k) : kind(k) {}
@@ -69,6 +72,13 @@ struct Waiter {
   // relaxed, since they are diagnostics and a guard, not synchronization.
   std::atomic<WaitKind> wait_kind{WaitKind::kNone};
   bool wq_linked = false;  // in a wait queue; owned, like the links below, by its lock
+  // Task only: how many task dumps are reading it (its stack, its wait); it must not resume
+  // until they are done (sched/task_dump.cc).
+  std::atomic<std::uint8_t> holds{0};
+  // Task only: an owned park (park.cc) -- kOwnedParked once its context is saved, kOwnedWoken
+  // once the waker that unlinked it has queued it, back to kNotOwned when it resumes. The
+  // state word does not change for such a park.
+  std::atomic<std::uint8_t> owned_park{0};
 
   // The wake payload: written only by the waker that won the state transition, read by the
   // waiter after it resumes.

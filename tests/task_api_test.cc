@@ -9,8 +9,10 @@
 
 #include "gtest/gtest.h"
 #include "tests/test_runtime.h"
+#include "weft/channel/channel.h"
 #include "weft/sched/park.h"
 #include "weft/sched/scheduling.h"
+#include "weft/sync/condition.h"
 #include "weft/task/errors.h"
 #include "weft/task/task.h"
 
@@ -179,6 +181,36 @@ TEST_P(TaskApi, ScheduleRefusesTaskWaitingOnAnotherTask) {
     EXPECT_THROW(schedule(joiner), TaskStateError);
     schedule(blocker);
     wait(joiner);
+  });
+}
+
+// A task parked on a primitive (here an unbuffered channel and a Condition, whose waits are
+// owned by their locks: park.h) can only be woken by that primitive.
+TEST_P(TaskApi, ScheduleRefusesTaskWaitingOnAPrimitive) {
+  run([] {
+    Channel<int> channel;
+    Condition condition;
+    auto taker = make_task([&] { return take(channel); });
+    auto cond_waiter = make_task([&] { wait(condition); });
+    schedule(taker);
+    schedule(cond_waiter);
+    while (taker.state() != TaskState::kWaiting || cond_waiter.state() != TaskState::kWaiting) {
+      yield();
+    }
+    for (TaskRef t : {TaskRef(taker), TaskRef(cond_waiter)}) {
+      try {
+        schedule(t, 5);
+        FAIL() << "schedule of a task waiting on a primitive accepted";
+      } catch (const TaskStateError& e) {
+        EXPECT_NE(std::string(e.what()).find("whose wake-up this would steal"), std::string::npos)
+            << e.what();
+      }
+      EXPECT_THROW(yieldto(t), TaskStateError);
+    }
+    put(channel, 7);
+    EXPECT_EQ(fetch(taker), 7);
+    EXPECT_EQ(notify(condition), 1);
+    wait(cond_waiter);
   });
 }
 

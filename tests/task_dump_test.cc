@@ -199,6 +199,57 @@ TEST_P(TaskDump, ListsOnlyUnfinishedStartedTasks) {
   });
 }
 
+// Dumps from another thread while tasks keep parking and being woken, both kinds of park:
+// owned (an unbuffered channel) and not (wait() and schedule()). A dump holds each task it
+// reads still, so every waiting task it reports has a backtrace read from a parked stack (a
+// resumed one would race with the unwinder: ASan and TSan watch this test).
+TEST_P(TaskDump, HoldsTasksStillWhileTheyKeepParkingAndWaking) {
+  Runtime& rt = runtime();
+  constexpr int kRounds = 3000;
+  std::atomic<bool> stop{false};
+  std::atomic<int> dumps{0};
+  std::atomic<int> waiting_seen{0};
+  std::thread dumper([&] {
+    while (!stop.load(std::memory_order_acquire)) {
+      for (const TaskInfo& info : task_dump(rt)) {
+        if (info.state != TaskState::kWaiting) continue;
+        waiting_seen.fetch_add(1, std::memory_order_relaxed);
+        EXPECT_FALSE(info.backtrace.empty()) << "task " << info.id << " " << info.wait_description;
+      }
+      dumps.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  const std::int64_t total = run([&] {
+    Channel<int> ping;
+    Channel<int> pong;
+    auto echo = spawn([&] {
+      for (int i = 0; i < kRounds; ++i) put(pong, take(ping) + 1);
+    });
+    auto waiter = spawn([&] {
+      for (int i = 0; i < kRounds; ++i) wait();
+    });
+    auto poker = spawn([&] {
+      for (int i = 0; i < kRounds; ++i) {
+        while (waiter.state() != TaskState::kWaiting) yield();
+        schedule(waiter);
+      }
+    });
+    std::int64_t sum = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      put(ping, i);
+      sum += take(pong);
+    }
+    wait(echo);
+    wait(poker);
+    wait(waiter);
+    return sum;
+  });
+  stop.store(true, std::memory_order_release);
+  dumper.join();
+  EXPECT_EQ(total, static_cast<std::int64_t>(kRounds) * (kRounds + 1) / 2);
+  EXPECT_GT(dumps.load(), 0);
+}
+
 // Reads fd until `marker` shows up (or ~10 s pass); returns what it read.
 std::string read_until(int fd, const std::string& marker) {
   std::string text;
