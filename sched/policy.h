@@ -13,7 +13,9 @@
 //   * Affinity: a node with affinity >= 0 is returned only by pop(affinity).
 //   * Pools: a node is returned only by pop(w) for a worker w of the node's pool.
 //   * Progress: after push(), a pop() by an eligible worker that starts later returns a node
-//     (this one or another), so a worker that re-checks before sleeping never misses work.
+//     (this one or another), so a worker that re-checks before sleeping never misses work --
+//     except for a node held for its pusher (below): other workers' pops may pass it over for
+//     a moment, while holds_back() tells them to look again soon.
 //   * pop() never blocks for long (a short spin on a lock is fine); nullptr means "nothing now".
 // A policy never touches task contexts, threads or parking; it only orders nodes.
 #ifndef WEFT_SCHED_POLICY_H_
@@ -59,6 +61,20 @@ class Policy {
   virtual void init(const Topology& topology) = 0;
   virtual void push(SchedNode* node, const PushInfo& info) = 0;
   virtual SchedNode* pop(int worker) = 0;
+  // Holding a node for the worker that pushed it (optional; most policies never do). The task
+  // a worker just woke runs there as soon as the waking task blocks -- far sooner than a
+  // sleeping worker could wake up and take it, and with the pair of tasks kept on one worker
+  // and its cache. For such a push, holds_for_pusher(node, info) (asked just before push, on
+  // the pushing worker's thread) returns true and the runtime wakes no idle worker for it.
+  // Other workers' pops may then pass the node over for a short while, as long as
+  // holds_back(w) returns true for every worker w that may run it until some pop returns it;
+  // a worker that finds nothing while holds_back() is true looks again shortly instead of
+  // sleeping until the next push, so a held node runs even if its pusher never comes back.
+  virtual bool holds_for_pusher(const SchedNode& /*node*/, const PushInfo& /*info*/) const {
+    return false;
+  }
+  virtual bool holds_back(int /*worker*/) const { return false; }
+
   // Notifications, on the worker's own thread; most policies need neither.
   virtual void on_worker_start(int /*worker*/) {}
   virtual void on_worker_stop(int /*worker*/) {}

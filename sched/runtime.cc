@@ -124,13 +124,23 @@ void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
   // worker before push() even returns.
   const int affinity = t->node.affinity;
   const Pool pool = t->node.pool;
-  policy->push(&t->node, PushInfo{reason, from_worker});
+  const PushInfo info{reason, from_worker};
   // Nobody to wake when the pushing worker is the only one that may run the task (it is bound
-  // there, or the pool has no other worker): it finds the task at its next pop.
+  // there, or the pool has no other worker): it finds the task at its next pop. Nor, mostly,
+  // when the policy holds the task for the pushing worker (Policy::holds_for_pusher).
   if (affinity == from_worker ||
       (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
        topology.pool_of[from_worker] == pool)) {
+    policy->push(&t->node, info);
     return;
+  }
+  const bool held = policy->holds_for_pusher(t->node, info);
+  policy->push(&t->node, info);
+  if (held) {
+    // An idle worker polling for held work takes it if it waits too long: none to wake. "Push,
+    // then look at the pollers" against a poller's "stop, then look for held work" (worker.cc).
+    light_fence();
+    if (pollers[static_cast<int>(pool)].load(std::memory_order_seq_cst) != 0) return;
   }
   wake_one(affinity, pool);
 }

@@ -114,6 +114,8 @@ class RuntimeCore {
   const int spin_before_sleep;
   std::atomic<bool> stopping{false};
   std::atomic<int> idle_count{0};
+  // Idle workers per pool polling for work a policy holds for another worker (worker.cc).
+  std::atomic<int> pollers[kNumPools] = {};
   std::atomic<std::int64_t> spawned_outside{0};  // first scheduled from non-worker threads
   // Pushes from non-worker threads still inside push(). The task such a push queued may run,
   // finish and let its owner destroy the runtime before push() returns, so shutdown() waits

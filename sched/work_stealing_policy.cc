@@ -16,6 +16,7 @@ void WorkStealingPolicy::init(const Topology& topology) {
     // Distinct nonzero xorshift seeds.
     me.rng = 0x9E3779B9u * static_cast<std::uint32_t>(w + 1);
     me.tick = w % kFairnessInterval;  // spread the workers' fairness pops over time
+    me.runnext_seen.resize(static_cast<std::size_t>(n));
   }
 }
 
@@ -36,6 +37,9 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
       me.yielded.push(node);
       return;
     case PushReason::kWoken:
+      // Counted first: a thief that sees the new task sees the new count too.
+      me.runnext_pushes.store(me.runnext_pushes.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
       if (SchedNode* old = me.runnext.exchange(node, std::memory_order_acq_rel)) {
         me.deque.push(old);
       }
@@ -44,6 +48,26 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
       me.deque.push(node);
       return;
   }
+}
+
+bool WorkStealingPolicy::holds_for_pusher(const SchedNode& node, const PushInfo& info) const {
+  // Into the pusher's empty runnext slot (push() above); a task it displaces goes to the deque,
+  // where thieves may take it at once, so that push wakes a worker as usual.
+  const int w = info.from_worker;
+  return info.reason == PushReason::kWoken && node.affinity < 0 && w >= 0 &&
+         topology_.pool_of[w] == node.pool &&
+         workers_[w].runnext.load(std::memory_order_relaxed) == nullptr;
+}
+
+bool WorkStealingPolicy::holds_back(int worker) const {
+  const PerWorker& me = workers_[worker];
+  for (int i = 0; i < me.pool_count; ++i) {
+    const int v = me.pool_first + i;
+    if (v != worker && workers_[v].runnext.load(std::memory_order_acquire) != nullptr) {
+      return true;
+    }
+  }
+  return false;
 }
 
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
@@ -115,18 +139,33 @@ SchedNode* WorkStealingPolicy::steal(int worker, PerWorker& me) {
   for (int i = 0; i < count; ++i) {
     const int v = me.pool_first + (start + i) % count;
     if (v == worker) continue;
-    std::atomic<SchedNode*>& slot = workers_[v].runnext;
-    SchedNode* n = slot.load(std::memory_order_seq_cst);
-    while (n != nullptr &&
-           !slot.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
-    }
-    if (n != nullptr) {
+    if (SchedNode* n = steal_runnext(v, me)) {
       trace_steal(n, v, worker);
       return n;
     }
   }
   return nullptr;
+}
+
+SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me) {
+  PerWorker& owner = workers_[victim];
+  std::atomic<SchedNode*>& slot = owner.runnext;
+  SchedNode* n = slot.load(std::memory_order_seq_cst);
+  if (n == nullptr) return nullptr;
+  const std::uint32_t push = owner.runnext_pushes.load(std::memory_order_relaxed);
+  const auto now = std::chrono::steady_clock::now();
+  PerWorker::Sighting& seen = me.runnext_seen[static_cast<std::size_t>(victim)];
+  if (seen.push != push || seen.since == std::chrono::steady_clock::time_point()) {
+    // A task we have not seen waiting yet: its owner is about to run it.
+    seen.push = push;
+    seen.since = now;
+    return nullptr;
+  }
+  if (now - seen.since < kRunnextHold) return nullptr;
+  while (n != nullptr && !slot.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
+                                                     std::memory_order_acquire)) {
+  }
+  return n;
 }
 
 }  // namespace weft

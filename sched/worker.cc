@@ -13,6 +13,9 @@ namespace {
 
 thread_local Worker* tls_worker = nullptr;
 
+// How often an idle worker looks again while a policy holds work back for another worker.
+constexpr Clock::duration kHeldBackPoll = std::chrono::microseconds(50);
+
 // Leaves this idle period: exactly one of the worker and a waker (RuntimeCore::wake_one) turns
 // `idle` back to false, and that one uncounts it.
 void leave_idle(Worker* w) {
@@ -21,6 +24,53 @@ void leave_idle(Worker* w) {
   }
 }
 
+// An idle worker that polls for work a policy holds for another worker (Policy::holds_back)
+// instead of sleeping until a push: counted in its pool's `pollers`, so that pushes of held
+// work need not wake anyone (RuntimeCore::push). It polls while it has seen held work within
+// kPollLinger: tasks handing work back and forth keep a task held most of the time, and a
+// worker that slept in between would have to be woken (a system call for the pusher) every
+// time it is needed.
+class HeldWorkPoll {
+ public:
+  explicit HeldWorkPoll(Worker* w) : w_(w) {}
+  HeldWorkPoll(const HeldWorkPoll&) = delete;
+  HeldWorkPoll& operator=(const HeldWorkPoll&) = delete;
+  ~HeldWorkPoll() {
+    if (active_) counter().fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  bool active() const { return active_; }
+
+  // After a pop found nothing: whether to poll (a timed sleep) rather than sleep for good.
+  bool should_poll() {
+    const auto now = Clock::now();
+    if (w_->rt->policy->holds_back(w_->index)) {
+      last_seen_ = now;
+      if (!active_) {
+        active_ = true;
+        counter().fetch_add(1, std::memory_order_relaxed);
+      }
+      return true;
+    }
+    if (!active_) return false;
+    if (now - last_seen_ < kPollLinger) return true;
+    // Stop, then look once more: a push of held work that still saw us polling woke nobody.
+    // Against the pusher's "push, then look at pollers" (light fence): a fence on both sides.
+    active_ = false;
+    counter().fetch_sub(1, std::memory_order_seq_cst);
+    heavy_fence();
+    return should_poll();
+  }
+
+ private:
+  static constexpr Clock::duration kPollLinger = std::chrono::milliseconds(1);
+  std::atomic<int>& counter() { return w_->rt->pollers[static_cast<int>(w_->pool)]; }
+
+  Worker* const w_;
+  bool active_ = false;
+  Clock::time_point last_seen_;
+};
+
 // Idles until there is work (returned) or the runtime stops (nullptr).
 TaskCore* find_work_or_sleep(Worker* w) {
   RuntimeCore* rt = w->rt;
@@ -28,6 +78,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
     SpinLock::pause();
     if (TaskCore* t = rt->pop(w->index)) return t;
   }
+  HeldWorkPoll poll(w);
   for (;;) {
     rt->release_deferred(w);  // references kept for a task dump (task_registry.h)
     w->wake_signal.store(0, std::memory_order_relaxed);
@@ -39,17 +90,24 @@ TaskCore* find_work_or_sleep(Worker* w) {
     if (!w->idle.load(std::memory_order_relaxed)) {
       w->idle.store(true, std::memory_order_relaxed);
       rt->idle_count.fetch_add(1, std::memory_order_seq_cst);
+      // Publish idleness, then look once more: a pusher publishes its task, then looks for
+      // idle workers (RuntimeCore::wake_one). With a fence on both sides one of us sees the
+      // other. Once published and fenced, later looks need no fence while the flag stays set.
+      heavy_fence();  // pairs with the pusher's light fence (RuntimeCore::wake_one)
     }
-    // Publish idleness, then look once more: a pusher publishes its task, then looks for idle
-    // workers (RuntimeCore::wake_one). With a fence on both sides one of us sees the other.
-    heavy_fence();  // pairs with the pusher's light fence (RuntimeCore::wake_one)
     TaskCore* t = rt->pop(w->index);
     if (t != nullptr || rt->stopping.load(std::memory_order_acquire)) {
       leave_idle(w);  // a waker that got here first raised wake_signal for nothing: harmless
       return t;
     }
-    w->sleeps.store(w->sleeps.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    while (w->wake_signal.load(std::memory_order_acquire) == 0) futex_wait(&w->wake_signal, 0);
+    if (poll.should_poll()) {
+      if (w->wake_signal.load(std::memory_order_acquire) == 0) {
+        futex_wait(&w->wake_signal, 0, nullptr, &kHeldBackPoll);
+      }
+    } else {
+      w->sleeps.store(w->sleeps.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+      while (w->wake_signal.load(std::memory_order_acquire) == 0) futex_wait(&w->wake_signal, 0);
+    }
     // Woken: by a waker that took our flag, or by a late signal (flag still ours). Either way
     // a worker that runs a task must not stay counted idle.
     if (TaskCore* t2 = rt->pop(w->index)) {

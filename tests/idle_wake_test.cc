@@ -171,6 +171,37 @@ TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
                                    << kWorkers << " idle workers";
 }
 
+// A task woken by a task that then keeps its worker busy (here: spins until the woken task has
+// run) runs on another worker. A policy may hold a woken task for the worker that woke it
+// (work stealing does, briefly: Policy::holds_for_pusher), but an idle worker takes it in the
+// end, whether that worker was asleep (then the push wakes it) or polling.
+TEST(IdleWakeHeld, ATaskWokenByABusyTaskRunsOnAnotherWorker) {
+  RuntimeOptions options;
+  options.default_threads = 2;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  for (int round = 0; round < 40; ++round) {
+    const bool asleep = round % 2 == 0;
+    rt.run([asleep, round] {
+      std::atomic<bool> ran{false};
+      auto woken = spawn([&ran] {
+        wait();
+        ran.store(true, std::memory_order_release);
+      });
+      while (woken.state() != TaskState::kWaiting) yield();
+      // Long enough for the other worker to stop polling and sleep for good.
+      if (asleep) std::this_thread::sleep_for(milliseconds(5));
+      schedule(woken);
+      const auto limit = SteadyClock::now() + std::chrono::seconds(5);
+      while (!ran.load(std::memory_order_acquire)) {
+        ASSERT_LT(SteadyClock::now(), limit)
+            << "round " << round << ": the woken task never ran while its waker kept busy";
+      }
+      wait(woken);
+    });
+  }
+}
+
 // Shutdown with a task parked forever: the destructor stops the workers once nothing can run,
 // says how many tasks were left waiting, and returns.
 TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {

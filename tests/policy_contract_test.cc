@@ -151,7 +151,11 @@ constexpr PushReason kReasons[] = {PushReason::kSpawned, PushReason::kYielded, P
                                    PushReason::kYieldedTo};
 
 // Progress, one node at a time: after a push (from outside, from the eligible worker itself,
-// or from another worker) has returned, the first pop by any eligible worker returns it.
+// or from another worker) has returned, the first pop by any eligible worker returns it --
+// unless the policy holds the node for its pusher (Policy::holds_for_pusher, asked before the
+// push as the runtime does): then the pusher's first pop returns it, and another worker's pops
+// may come back empty for a while, each time with holds_back() true for that worker, until one
+// returns it (within a second).
 TEST_F(PolicyContract, PushedNodeIsPoppedByTheNextEligiblePop) {
   const int n = topology_.num_workers();
   // Every kind of node: bound to each worker, and free in each pool.
@@ -174,14 +178,31 @@ TEST_F(PolicyContract, PushedNodeIsPoppedByTheNextEligiblePop) {
         for (PushReason reason : kReasons) {
           SchedNode node = kind;
           node.task_id = ++id;
-          auto push = [&](int from) { policy_->push(&node, PushInfo{reason, from}); };
+          bool held = false;
+          auto push = [&](int from) {
+            held = policy_->holds_for_pusher(node, PushInfo{reason, from});
+            policy_->push(&node, PushInfo{reason, from});
+          };
           if (pusher < 0) {
             push(-1);
           } else {
             workers_->on(pusher, push);
           }
+          EXPECT_FALSE(held && pusher < 0) << "a push from outside held for its pusher";
           SchedNode* got = nullptr;
           workers_->on(popper, [&](int w) { got = policy_->pop(w); });
+          if (held && popper != pusher) {
+            const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            while (got == nullptr && std::chrono::steady_clock::now() < limit) {
+              workers_->on(popper, [&](int w) {
+                EXPECT_TRUE(policy_->holds_back(w))
+                    << Describe(node) << " held for worker " << pusher << " but holds_back("
+                    << w << ") is false after an empty pop";
+                std::this_thread::sleep_for(std::chrono::microseconds(10));
+                got = policy_->pop(w);
+              });
+            }
+          }
           ASSERT_EQ(got, &node) << Describe(node) << " pushed from "
                                 << (pusher < 0 ? std::string("outside")
                                                : "worker " + std::to_string(pusher))

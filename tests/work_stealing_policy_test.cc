@@ -5,6 +5,7 @@
 // The runtime-level behaviour (all tests in tests/) runs against it through weft_sched_test.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -159,13 +160,59 @@ TEST_F(WorkStealingPolicyTest, WokenTaskRunsNextAndDisplacedOneStaysLocal) {
   EXPECT_EQ(pop(0), nullptr);
 }
 
-TEST_F(WorkStealingPolicyTest, ThievesTakeRunnextOnlyWhenNothingElseIsLeft) {
+// A woken task is held for the worker that woke it: no idle worker is woken for it, and thieves
+// pass it over (saying so through holds_back) until it has waited kRunnextHold, then take it
+// (its owner may be busy for long: nothing may be stranded).
+TEST_F(WorkStealingPolicyTest, ThievesLeaveRunnextToItsOwnerForAWhile) {
   auto n = make_nodes(2);
+  EXPECT_TRUE(policy_.holds_for_pusher(*n[0], PushInfo{PushReason::kWoken, 0}));
+  EXPECT_FALSE(policy_.holds_for_pusher(*n[1], PushInfo{PushReason::kSpawned, 0}));
+  EXPECT_FALSE(policy_.holds_back(1));
   push(n[0].get(), PushReason::kWoken, 0);
   push(n[1].get(), PushReason::kSpawned, 0);
   EXPECT_EQ(pop(1), n[1].get());  // the deque first
-  EXPECT_EQ(pop(1), n[0].get());  // then the busy worker's runnext: nothing may be stranded
+  const auto pushed = std::chrono::steady_clock::now();
+  EXPECT_EQ(pop(1), nullptr);     // then the runnext task, but not yet
+  EXPECT_TRUE(policy_.holds_back(1));
+  EXPECT_FALSE(policy_.holds_back(2));  // another pool's worker may not run it anyway
+  SchedNode* got = nullptr;
+  while (got == nullptr) {
+    ASSERT_LT(std::chrono::steady_clock::now() - pushed, std::chrono::seconds(1));
+    got = pop(1);
+  }
+  EXPECT_EQ(got, n[0].get());
+  EXPECT_GE(std::chrono::steady_clock::now() - pushed, WorkStealingPolicy::kRunnextHold);
+  EXPECT_FALSE(policy_.holds_back(1));
   EXPECT_EQ(pop(0), nullptr);
+}
+
+// The owner takes its runnext task back at any time; a thief that saw an earlier task there
+// does not count that one's wait for the next.
+TEST_F(WorkStealingPolicyTest, EachRunnextTaskGetsItsOwnHold) {
+  auto n = make_nodes(2);
+  push(n[0].get(), PushReason::kWoken, 0);
+  EXPECT_EQ(pop(1), nullptr);
+  std::this_thread::sleep_for(2 * WorkStealingPolicy::kRunnextHold);
+  EXPECT_EQ(pop(0), n[0].get());
+  push(n[1].get(), PushReason::kWoken, 0);
+  EXPECT_EQ(pop(1), nullptr);  // a new push: its hold starts now
+  EXPECT_EQ(pop(0), n[1].get());
+}
+
+// A woken task that displaces the runnext task is not held: the displaced one goes to the
+// deque, where thieves take it at once, and a worker should be woken for it.
+TEST_F(WorkStealingPolicyTest, APushThatDisplacesRunnextIsNotHeld) {
+  auto n = make_nodes(2);
+  push(n[0].get(), PushReason::kWoken, 0);
+  EXPECT_FALSE(policy_.holds_for_pusher(*n[1], PushInfo{PushReason::kWoken, 0}));
+  push(n[1].get(), PushReason::kWoken, 0);
+  EXPECT_EQ(pop(1), n[0].get());
+  EXPECT_EQ(pop(0), n[1].get());
+  // Bound tasks, pushes from outside and from another pool go elsewhere: never held.
+  n[0]->affinity = 0;
+  EXPECT_FALSE(policy_.holds_for_pusher(*n[0], PushInfo{PushReason::kWoken, 0}));
+  EXPECT_FALSE(policy_.holds_for_pusher(*n[1], PushInfo{PushReason::kWoken, -1}));
+  EXPECT_FALSE(policy_.holds_for_pusher(*n[1], PushInfo{PushReason::kWoken, 2}));
 }
 
 TEST_F(WorkStealingPolicyTest, YieldedTasksGoBehindOtherLocalWork) {
@@ -208,9 +255,9 @@ TEST_F(WorkStealingPolicyTest, PoolsStayApart) {
   EXPECT_EQ(pop(2), interactive[0].get());
   EXPECT_EQ(pop(2), interactive[1].get());
   EXPECT_EQ(pop(2), nullptr);  // interactive workers never take default-pool nodes
-  EXPECT_NE(pop(1), nullptr);
-  EXPECT_NE(pop(1), nullptr);
-  EXPECT_EQ(pop(0), nullptr);
+  EXPECT_EQ(pop(1), deflt[0].get());
+  EXPECT_EQ(pop(0), deflt[1].get());
+  EXPECT_EQ(pop(1), nullptr);
 }
 
 // A worker that spawns far more than the deque's first ring holds keeps them all: its own
