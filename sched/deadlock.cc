@@ -83,7 +83,7 @@ bool looks_asleep(Fingerprint* fp) {
           awaits_outside_world(t->wait_kind.load(std::memory_order_relaxed))) {
         asleep = false;
       }
-      fp->mix(t->id);
+      fp->mix(t->id());
       t->release_ref();
     }
     // Scheduled tasks that never started are runnable.
@@ -104,7 +104,7 @@ std::map<const void*, std::uint64_t> task_ids() {
   std::map<const void*, std::uint64_t> ids;
   for_each_runtime([&](RuntimeCore* rt) {
     for (TaskCore* t : rt->registered_tasks()) {
-      ids[t] = t->id;
+      ids[t] = t->id();
       t->release_ref();
     }
   });
@@ -194,7 +194,7 @@ std::string deadlock_report(ThreadWaiter* me, std::vector<TaskInfo>* tasks) {
     std::optional<std::uint64_t> target = lookup(ids, object);
     // Our own frame holds the handle of the task we wait for.
     if (kind == WaitKind::kTask && object != nullptr) {
-      target = static_cast<const TaskCore*>(object)->id;
+      target = static_cast<const TaskCore*>(object)->id();
     }
     absl::StrAppend(&out, "  this thread (tid ", me->tid, ") waiting on ",
                     describe_wait(kind, object, std::nullopt, target), "\n");

@@ -109,7 +109,7 @@ WakeOutcome wake_owned(TaskCore* t, std::any* value, std::exception_ptr* error) 
     t->state.store(s, std::memory_order_release);
   }
   t->owned_park.store(kOwnedWoken, std::memory_order_relaxed);
-  if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id);
+  if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
   push_woken(t, rt);
   return WakeOutcome::kOk;
 }
@@ -121,7 +121,7 @@ WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::except
   // soon as it sees the wake-up.
   auto* rt = static_cast<RuntimeCore*>(t->runtime);
   const std::uint64_t traced_id =
-      __builtin_expect(rt != nullptr && rt->tracer != nullptr, 0) ? t->id : 0;
+      __builtin_expect(rt != nullptr && rt->tracer != nullptr, 0) ? t->id() : 0;
   for (;;) {
     if (s & kClaimBit) {
       SpinLock::pause();

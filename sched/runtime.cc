@@ -192,7 +192,7 @@ void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
   const int n = pool_size[static_cast<int>(t->node.pool)];
   if (!bind_here && n == 0) {
     throw std::invalid_argument(absl::StrCat(
-        "schedule: the ", to_string(t->node.pool), " threadpool has no threads (task ", t->id,
+        "schedule: the ", to_string(t->node.pool), " threadpool has no threads (task ", t->id(),
         "); give it threads with WEFT_NUM_THREADS=\"N,M\" or RuntimeOptions"));
   }
   // Own the task before touching its scheduling fields: two threads may race to start it.
@@ -202,7 +202,7 @@ void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
     std::uint32_t created = kCreated;
     if (!t->state.compare_exchange_strong(created, kCreated | kClaimBit,
                                           std::memory_order_acq_rel)) {
-      throw TaskStateError(absl::StrCat("schedule: task ", t->id, " has already been scheduled"));
+      throw TaskStateError(absl::StrCat("schedule: task ", t->id(), " has already been scheduled"));
     }
   }
   if (bind_here) {

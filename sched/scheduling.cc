@@ -46,10 +46,11 @@ bool parked_by_user(const TaskCore* t) {
     default:
       why = "is not in a state this allows";
   }
-  throw TaskStateError(absl::StrCat(op, ": task ", t->id, " ", why));
+  throw TaskStateError(absl::StrCat(op, ": task ", t->id(), " ", why));
 }
 
 std::any take_wake_value(Waiter* w) {
+  load_unclaimed(w->state);  // a wake that found us yielded may still be writing its payload
   if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
   if (!w->value.has_value()) return {};  // the common case: skip std::any's move machinery
   return std::exchange(w->value, std::any());
@@ -112,7 +113,7 @@ void spawn_new(TaskCore* t, const SpawnOptions& options) {
   t->sticky = false;
   t->node.pool = options.pool;
   t->node.priority = options.priority;
-  t->stack_size = options.stack_size;
+  t->request_stack_size(options.stack_size);
   t->node.policy_arg = options.policy_arg;
   Worker* w = current_worker();
   RuntimeCore* rt = w != nullptr ? w->rt : runtime_for_caller();
@@ -225,7 +226,7 @@ void wait(const TaskRef& t) {
   if (target->done_waiters.load(std::memory_order_acquire) != internal::kDoneWaitersClosed) {
     internal::Waiter* me = current_waiter();
     if (me == target) {
-      throw TaskStateError(absl::StrCat("wait: task ", target->id,
+      throw TaskStateError(absl::StrCat("wait: task ", target->id(),
                                         " cannot wait for itself (it would never finish)"));
     }
     internal::Waiter* head = target->done_waiters.load(std::memory_order_acquire);

@@ -83,7 +83,7 @@ const TaskRef& errormonitor(const TaskRef& t);
 struct SpawnOptions {
   Pool pool = Pool::kDefault;
   int priority = kDefaultPriority;
-  std::size_t stack_size = 0;      // 0: the default
+  std::size_t stack_size = 0;      // 0: the default; above 1 GiB: std::invalid_argument
   std::int64_t policy_arg = 0;     // handed to the scheduler policy (SchedNode::policy_arg)
 };
 

@@ -29,7 +29,7 @@ void report_unhandled(TaskCore* t) {
   if (t->error_reported.exchange(true, std::memory_order_acq_rel)) return;
   std::string what = describe_exception(t->exception);
   std::fprintf(stderr, "Unhandled Task ERROR: task %llu failed: %s\n",
-               static_cast<unsigned long long>(t->id), what.c_str());
+               static_cast<unsigned long long>(t->id()), what.c_str());
 }
 
 [[noreturn]] void finish_task(TaskCore* self);
@@ -93,15 +93,20 @@ void finish_task(TaskCore* self) {
 // Makes `next` (exclusively ours: popped, or claimed by yieldto) run on worker w next.
 void prepare(Worker* w, TaskCore* next) {
   if (next->stack.lo == nullptr) {
-    next->stack = allocate_stack(next->stack_size, next->id);
+    next->stack = allocate_stack(next->stack.size, next->id());
     next->context.init(next->stack.lo, next->stack.size, &task_entry);
     next->has_started.store(true, std::memory_order_release);
     next->registry_slot = w->registry.add(next);
   }
   // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones and those woken from
-  // an owned park are kRunning or kNotified, which must stay as it is (see requeue).
+  // an owned park are kRunning or kNotified, which must stay as it is (see requeue), even
+  // while a wake writing its payload claims it (kRunning | kClaimBit): that wake publishes
+  // kNotified itself, and the task reads the payload only after (take_wake_value). Other
+  // claims (yieldto's, of a created or parked task) are ours.
   const std::uint32_t s = next->state.load(std::memory_order_relaxed);
-  if (s != kRunning && s != kNotified) next->state.store(kRunning, std::memory_order_release);
+  if ((s & ~kClaimBit) != kRunning && s != kNotified) {
+    next->state.store(kRunning, std::memory_order_release);
+  }
   if (next->owned_park.load(std::memory_order_relaxed) != kNotOwned) {
     next->owned_park.store(kNotOwned, std::memory_order_relaxed);
   }

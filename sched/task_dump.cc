@@ -56,7 +56,7 @@ std::optional<Clock::time_point> deadline_of(const Waiter* w) {
 bool inspect(RuntimeCore* rt, TaskCore* t, bool backtraces, TaskInfo* info, void** pcs,
              int* frames) {
   *frames = 0;
-  info->id = t->id;
+  info->id = t->id();
   const std::uint32_t s = load_unclaimed(t->state);
   if (s == kDone) return false;
   const std::uint8_t owned = t->owned_park.load(std::memory_order_acquire);
@@ -69,7 +69,7 @@ bool inspect(RuntimeCore* rt, TaskCore* t, bool backtraces, TaskInfo* info, void
     // The waiting frame holds a handle to the task it waits for: alive while we hold t.
     if ((info->wait_kind == WaitKind::kTask || info->wait_kind == WaitKind::kYieldTo) &&
         info->wait_object != nullptr) {
-      target = static_cast<const TaskCore*>(info->wait_object)->id;
+      target = static_cast<const TaskCore*>(info->wait_object)->id();
     }
     info->wait_description =
         describe_wait(info->wait_kind, info->wait_object, info->wait_deadline, target);

@@ -203,14 +203,14 @@ void trace_leave(Worker* w, TaskCore* cur, bool park) {
   TraceEvent slice;
   slice.ts = w->trace->slice_start;
   slice.dur = now - w->trace->slice_start;
-  slice.task = cur->id;
+  slice.task = cur->id();
   slice.kind = TraceEventKind::kRun;
   w->trace->add(slice);
   w->trace->slice_start = now;  // the next task's slice (from the worker loop: run_on_worker)
   if (park) {
     TraceEvent e;
     e.ts = now;
-    e.task = cur->id;
+    e.task = cur->id();
     e.kind = TraceEventKind::kPark;
     e.wait = cur->wait_kind.load(std::memory_order_relaxed);
     e.object = cur->wait_object.load(std::memory_order_relaxed);
@@ -221,7 +221,7 @@ void trace_leave(Worker* w, TaskCore* cur, bool park) {
 void trace_spawn(RuntimeCore* rt, const TaskCore* t) {
   TraceEvent e;
   e.ts = trace_clock_ns();
-  e.task = t->id;
+  e.task = t->id();
   e.kind = TraceEventKind::kSpawn;
   trace_event(rt, e);
 }

@@ -61,7 +61,7 @@ TaskState TaskRef::state() const {
 namespace internal {
 void check_before_schedule(const TaskCore* core, const char* what) {
   if (core->state.load(std::memory_order_acquire) != kCreated) {
-    throw TaskStateError(absl::StrCat(what, ": task ", core->id,
+    throw TaskStateError(absl::StrCat(what, ": task ", core->id(),
                                       " has already been scheduled; set it before the first "
                                       "schedule"));
   }
@@ -85,7 +85,7 @@ void TaskRef::set_priority(int priority) {
 
 void TaskRef::set_stack_size(std::size_t bytes) {
   internal::check_before_schedule(core(), "set_stack_size");
-  core_->stack_size = bytes;
+  core_->request_stack_size(bytes);
 }
 
 void TaskRef::set_policy_arg(std::int64_t arg) {

@@ -31,7 +31,7 @@ class TaskRef {
   explicit TaskRef(internal::TaskPtr core) : core_(std::move(core)) {}
 
   bool valid() const { return static_cast<bool>(core_); }
-  std::uint64_t id() const { return core_->id; }
+  std::uint64_t id() const { return core_->id(); }
   TaskState state() const;
 
   bool sticky() const { return core_->sticky; }

@@ -2,6 +2,9 @@
 
 #include <mimalloc.h>
 
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
 #include "weft/task/on_done.h"
 #include "weft/task/task_local_storage.h"
 
@@ -28,12 +31,22 @@ __attribute__((noinline)) std::uint64_t new_task_id() {
 
 }  // namespace
 
-TaskCore::TaskCore() : Waiter(Kind::kTask), id(new_task_id()) {
-  node.task_id = id;
+TaskCore::TaskCore() : Waiter(Kind::kTask) {
+  node.task_id = new_task_id();
   node.runtime_task = this;
 }
 
 TaskCore::~TaskCore() { discard_done_callbacks(this); }
+
+void TaskCore::request_stack_size(std::size_t bytes) {
+  // Checked here, where the caller can catch it: the stack is allocated on a worker.
+  if (bytes > kMaxStackSize) {
+    throw std::invalid_argument(absl::StrCat("task ", id(), ": stack size ", bytes,
+                                             " bytes exceeds the maximum of ", kMaxStackSize,
+                                             " (1 GiB)"));
+  }
+  stack.size = static_cast<std::uint32_t>(bytes);
+}
 
 // Spawn-heavy programs create and free millions of cores; mimalloc's thread-local free lists
 // make that a few nanoseconds, including frees on a thread other than the allocating one.

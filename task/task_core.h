@@ -56,6 +56,12 @@ class TaskCore : public Waiter {
     }
   }
 
+  // The stack size its first run gets (0: the default). Throws std::invalid_argument above
+  // kMaxStackSize. Only before the task is first scheduled.
+  void request_stack_size(std::size_t bytes);
+
+  // Unique in the process; increasing only among one thread's tasks.
+  std::uint64_t id() const { return node.task_id; }
   bool started() const { return has_started.load(std::memory_order_acquire); }
   bool done() const { return state.load(std::memory_order_acquire) == kDone; }
   bool failed() const { return done() && exception != nullptr; }
@@ -81,10 +87,11 @@ class TaskCore : public Waiter {
   std::unique_ptr<TaskLocalStorage> local_storage;  // created on first use
 
   // Used while it is scheduled and runs.
-  const std::uint64_t id;  // unique in the process; increasing only among one thread's tasks
-  SchedNode node;
+  SchedNode node;  // its task_id is the task's id()
   // Set by the runtime.
   Context context;
+  // Before the first run (lo == nullptr), stack.size is the size asked for (0: the default,
+  // WEFT_STACK_SIZE or 64 KiB), checked against kMaxStackSize when it was set.
   Stack stack;
   void* runtime = nullptr;       // the Runtime it was first scheduled on
   // Its slot in the runtime's registry of started tasks (task dumps, deadlock detection),
@@ -97,7 +104,6 @@ class TaskCore : public Waiter {
   unsigned eh_uncaught = 0;
   // The worker it runs on or last ran on: written by that worker, read by task dumps.
   std::atomic<std::int32_t> last_worker{-1};
-  std::size_t stack_size = 0;  // 0: the default (WEFT_STACK_SIZE or 64 KiB)
 };
 
 // Intrusive owning pointer to a core.

@@ -157,6 +157,26 @@ TEST_P(TaskApi, MisuseRaisesClearErrors) {
   });
 }
 
+// A stack size is checked where it is given, not on the worker that allocates the stack later.
+TEST_P(TaskApi, StackSizeAboveTheMaximumIsRefusedUpFront) {
+  run([] {
+    const std::size_t too_big = (std::size_t{1} << 30) + 4096;
+    try {
+      spawn([] {}, SpawnOptions{.stack_size = too_big});
+      FAIL() << "spawn accepted a stack size above 1 GiB";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("stack size " + std::to_string(too_big)),
+                std::string::npos)
+          << e.what();
+    }
+    auto t = make_task([] { return 5; });
+    EXPECT_THROW(t.set_stack_size(too_big), std::invalid_argument);
+    t.set_stack_size(256 * 1024);  // within bounds: used for its first run
+    schedule(t);
+    EXPECT_EQ(fetch(t), 5);
+  });
+}
+
 TEST_P(TaskApi, WaitOnSelfIsAnError) {
   run([] {
     auto self = current_task();
