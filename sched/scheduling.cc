@@ -50,10 +50,28 @@ bool parked_by_user(const TaskCore* t) {
 }
 
 std::any take_wake_value(Waiter* w) {
-  load_unclaimed(w->state);  // a wake that found us yielded may still be writing its payload
   if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
   if (!w->value.has_value()) return {};  // the common case: skip std::any's move machinery
   return std::exchange(w->value, std::any());
+}
+
+// What a schedule() left for a task that yielded (it stayed kRunning): ours only once that
+// wake-up is published (kNotified). A wake still claiming the state may be writing it; it then
+// stays pending for the next park, which takes it. `consume`: the task carries on without
+// switching (nothing else to run), so the wake-up ends here, as at a park -- with the deadline
+// token it claimed on its way (kWokenFirst: park.cc), or the next timed wait could not arm it
+// and would never time out.
+std::any take_yield_value(TaskCore* cur, bool consume) {
+  if (load_unclaimed(cur->state) != kNotified) return {};
+  std::exception_ptr error = std::exchange(cur->error, nullptr);
+  std::any value;
+  if (cur->value.has_value()) value = std::exchange(cur->value, std::any());
+  if (consume) {
+    cur->state.store(kRunning, std::memory_order_release);
+    cur->timed.store(kUntimed, std::memory_order_relaxed);
+  }
+  if (error != nullptr) std::rethrow_exception(error);
+  return value;
 }
 
 // A task that is not running but may be resumed by a direct switch (yield(t), yieldto) on
@@ -161,14 +179,10 @@ std::any yield() {
     return {};
   }
   Worker* w = current_worker();
-  if (TaskCore* next = w->rt->pop(w->index)) {
-    internal::leave(w, cur, internal::Leave::kYield, next);
-  } else {
-    // Nothing else to run: carry on, consuming a schedule() that may have raced with us.
-    std::uint32_t s = internal::load_unclaimed(cur->state);
-    if (s == internal::kNotified) cur->state.store(internal::kRunning, std::memory_order_release);
-  }
-  return internal::take_wake_value(cur);
+  TaskCore* next = w->rt->pop(w->index);
+  if (next != nullptr) internal::leave(w, cur, internal::Leave::kYield, next);
+  // Nothing else to run: carry on, consuming a schedule() that may have raced with us.
+  return internal::take_yield_value(cur, /*consume=*/next == nullptr);
 }
 
 std::any yield(const TaskRef& t, std::any arg) {
@@ -186,7 +200,7 @@ std::any yield(const TaskRef& t, std::any arg) {
     return yield();
   }
   internal::leave(w, cur, internal::Leave::kYieldBehind, target);
-  return internal::take_wake_value(cur);
+  return internal::take_yield_value(cur, /*consume=*/false);
 }
 
 std::any yieldto(const TaskRef& t, std::any arg) {

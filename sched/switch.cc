@@ -101,7 +101,7 @@ void prepare(Worker* w, TaskCore* next) {
   // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones and those woken from
   // an owned park are kRunning or kNotified, which must stay as it is (see requeue), even
   // while a wake writing its payload claims it (kRunning | kClaimBit): that wake publishes
-  // kNotified itself, and the task reads the payload only after (take_wake_value). Other
+  // kNotified itself, and the task reads the payload only after (take_yield_value). Other
   // claims (yieldto's, of a created or parked task) are ours.
   const std::uint32_t s = next->state.load(std::memory_order_relaxed);
   if ((s & ~kClaimBit) != kRunning && s != kNotified) {

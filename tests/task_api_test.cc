@@ -234,6 +234,71 @@ TEST_P(TaskApi, ScheduleRefusesTaskWaitingOnAPrimitive) {
   });
 }
 
+// schedule(t, val) from a plain thread, to a task that keeps yielding beside another one, so
+// that it often lands while the task waits in the run queue and is being resumed. Each accepted
+// value reaches exactly one yield (a schedule while one is pending is refused), and is never
+// read while it is being written (TSan watches this test).
+// (Not covered, and not safe: such a send racing with the task's return from a park that
+// delivered a value of its own; both use the task's one payload slot.)
+TEST_P(TaskApi, ScheduleWithAValueReachesAYieldingTaskOnce) {
+  constexpr int kSends = 20000;
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> sent{0};
+  std::atomic<std::int64_t> got{0};
+  std::atomic<bool> started{false};
+  run([&] {
+    auto receiver = spawn([&] {
+      started.store(true, std::memory_order_release);
+      std::int64_t sum = 0;
+      for (bool last = false; !last;) {
+        last = stop.load(std::memory_order_acquire);  // then one more yield takes what is left
+        // A yield that finds nothing else to run ends the wake-up it returns the value of; one
+        // that goes through the run queue leaves it pending (further sends are refused).
+        std::any v = yield();
+        if (v.has_value()) sum += std::any_cast<int>(v);
+      }
+      got.store(sum, std::memory_order_relaxed);
+    });
+    auto other = spawn([&] {
+      while (!stop.load(std::memory_order_acquire)) yield();
+    });
+    std::thread sender([&] {
+      while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (int i = 1; i <= kSends; ++i) {
+        try {
+          schedule(receiver, i);
+          sent.fetch_add(i, std::memory_order_relaxed);
+        } catch (const TaskStateError&) {
+          // refused: a wake-up is already pending, or it has not yielded yet
+        }
+      }
+      stop.store(true, std::memory_order_release);
+    });
+    wait(other);
+    wait(receiver);
+    sender.join();
+  });
+  EXPECT_GT(sent.load(), 0);
+  EXPECT_EQ(got.load(), sent.load());
+}
+
+// A schedule() of a running task that its next yield() consumes (nothing else to run) must not
+// leave anything behind for a later timed wait: the wake-up claimed the task's deadline token,
+// and a sleep afterwards must still time out.
+TEST_P(TaskApi, AScheduleConsumedByAYieldLeavesLaterSleepsTimed) {
+  run([] {
+    auto t = spawn([] {
+      schedule(current_task());
+      yield();
+      yield();
+      const auto before = std::chrono::steady_clock::now();
+      sleep(0.01);
+      return std::chrono::steady_clock::now() - before;
+    });
+    EXPECT_GE(fetch(t), std::chrono::milliseconds(10));
+  });
+}
+
 TEST_P(TaskApi, YieldToPassesValuesBothWays) {
   run([] {
     TaskRef main = current_task();
