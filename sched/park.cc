@@ -9,7 +9,10 @@
 // A wake that carries a value or an error first sets kClaimBit, writes the payload, then
 // publishes the new state; readers spin while the bit is set (a few instructions). A wake with
 // no payload is a single compare-and-swap. Only the transition's winner touches the payload,
-// so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race.
+// so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race. A
+// wake that finds the waiter running puts its payload aside (Waiter::pending_payload): the
+// waiter may still be reading the payload of the wake that ended its last park. Whoever
+// consumes the Notified wake-up -- the next park, a yield -- moves it over.
 //
 // Owned parks -- a task parking with its primitive's lock, held since it linked itself into
 // the primitive's queue, and no deadline: the common case -- skip the state machine and cost
@@ -51,6 +54,14 @@
 
 namespace weft {
 namespace internal {
+
+void adopt_pending_payload(Waiter* w) {
+  if (w->pending_payload == nullptr) return;
+  std::unique_ptr<WakePayload> p = std::move(w->pending_payload);
+  if (p->value.has_value()) w->value = std::move(p->value);
+  if (p->error != nullptr) w->error = std::move(p->error);
+}
+
 namespace {
 
 bool has_payload(const std::any* value, const std::exception_ptr* error) {
@@ -60,6 +71,14 @@ bool has_payload(const std::any* value, const std::exception_ptr* error) {
 void write_payload(Waiter* w, std::any* value, std::exception_ptr* error) {
   if (value != nullptr && value->has_value()) w->value = std::move(*value);
   if (error != nullptr && *error != nullptr) w->error = *error;
+}
+
+// For a waiter found running: its value/error may still be being read (see Waiter).
+void write_pending_payload(Waiter* w, std::any* value, std::exception_ptr* error) {
+  auto p = std::make_unique<WakePayload>();
+  if (value != nullptr && value->has_value()) p->value = std::move(*value);
+  if (error != nullptr && *error != nullptr) p->error = *error;
+  w->pending_payload = std::move(p);
 }
 
 void push_woken(TaskCore* t, RuntimeCore* rt) {
@@ -138,7 +157,11 @@ WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::except
           if (!t->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) {
             continue;
           }
-          write_payload(t, value, error);
+          if (s == kParked) {
+            write_payload(t, value, error);
+          } else {
+            write_pending_payload(t, value, error);
+          }
           t->state.store(target, std::memory_order_release);
         }
         if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
@@ -166,7 +189,11 @@ WakeOutcome wake_thread(Waiter* w, std::uint32_t s, std::any* value, std::except
     }
     if (s == kNotified) return WakeOutcome::kAlreadyScheduled;
     if (!w->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) continue;
-    write_payload(w, value, error);
+    if (s == kParked) {
+      write_payload(w, value, error);
+    } else if (has_payload(value, error)) {
+      write_pending_payload(w, value, error);
+    }
     w->state.store(kNotified, std::memory_order_release);
     if (s == kParked) futex_wake(&w->state);
     return WakeOutcome::kOk;
@@ -210,7 +237,8 @@ ParkResult park_thread(ThreadWaiter* me, UnlockFn unlock, void* lock,
   for (;;) {
     std::uint32_t s = me->state.load(std::memory_order_acquire);
     if (s == kNotified) {
-      me->state.store(kRunning, std::memory_order_relaxed);
+      adopt_pending_payload(me);
+      me->state.store(kRunning, std::memory_order_release);
       return ParkResult::kWoken;
     }
     if (s & kClaimBit) {

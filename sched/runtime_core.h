@@ -95,7 +95,7 @@ class RuntimeCore {
   void push(TaskCore* t, PushReason reason, int from_worker);
   TaskCore* pop(int worker) {
     SchedNode* n = policy->pop(worker);
-    return n == nullptr ? nullptr : static_cast<TaskCore*>(n->runtime_task);
+    return n == nullptr ? nullptr : task_of(n);
   }
 
   // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
@@ -174,6 +174,9 @@ enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiti
 // park.cc).
 enum class WakeSource { kOwner, kTimer, kSchedule };
 WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, WakeSource source);
+// Moves the payload of a wake that found w running (Waiter::pending_payload) to where a park's
+// payload is read: by whoever consumes that wake-up, while w cannot be woken again (park.cc).
+void adopt_pending_payload(Waiter* w);
 
 // The runtime a new task from this thread goes to.
 RuntimeCore* runtime_for_caller();

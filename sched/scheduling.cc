@@ -63,9 +63,12 @@ std::any take_wake_value(Waiter* w) {
 // and would never time out.
 std::any take_yield_value(TaskCore* cur, bool consume) {
   if (load_unclaimed(cur->state) != kNotified) return {};
-  std::exception_ptr error = std::exchange(cur->error, nullptr);
+  std::exception_ptr error;
   std::any value;
-  if (cur->value.has_value()) value = std::exchange(cur->value, std::any());
+  if (std::unique_ptr<WakePayload> p = std::move(cur->pending_payload)) {
+    error = std::move(p->error);
+    value = std::move(p->value);
+  }
   if (consume) {
     cur->state.store(kRunning, std::memory_order_release);
     cur->timed.store(kUntimed, std::memory_order_relaxed);

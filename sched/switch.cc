@@ -129,6 +129,7 @@ void finish_park(Worker* w, TaskCore* t) {
   if (!t->state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel)) {
     // A wake-up arrived while it was still running or switching away: it goes straight back.
     load_unclaimed(t->state);
+    adopt_pending_payload(t);
     t->state.store(kQueued, std::memory_order_release);
     w->rt->push(t, PushReason::kWoken, w->index);
   }

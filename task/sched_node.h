@@ -32,7 +32,6 @@ struct SchedNode {
   std::int32_t priority = kDefaultPriority;
   std::int64_t policy_arg = 0;  // set at spawn (SpawnOptions::policy_arg), e.g. a deadline
   std::uint64_t task_id = 0;    // for diagnostics
-  void* runtime_task = nullptr;  // the runtime's way back to the task; policies ignore it
 };
 
 }  // namespace weft

@@ -33,7 +33,6 @@ __attribute__((noinline)) std::uint64_t new_task_id() {
 
 TaskCore::TaskCore() : Waiter(Kind::kTask) {
   node.task_id = new_task_id();
-  node.runtime_task = this;
 }
 
 TaskCore::~TaskCore() { discard_done_callbacks(this); }

@@ -106,6 +106,15 @@ class TaskCore : public Waiter {
   std::atomic<std::int32_t> last_worker{-1};
 };
 
+// The task a SchedNode belongs to: the runtime's way back from what a policy hands out.
+inline TaskCore* task_of(SchedNode* node) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+  constexpr std::size_t kOffset = offsetof(TaskCore, node);  // no virtual bases: well defined
+#pragma GCC diagnostic pop
+  return reinterpret_cast<TaskCore*>(reinterpret_cast<char*>(node) - kOffset);
+}
+
 // Intrusive owning pointer to a core.
 class TaskPtr {
  public:

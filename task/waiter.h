@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 
 namespace weft {
 
@@ -57,6 +58,11 @@ enum TimedState : std::uint32_t { kUntimed = 0, kArmed = 1, kFiredTimer = 2, kWo
 // Values of Waiter::owned_park.
 enum OwnedPark : std::uint8_t { kNotOwned = 0, kOwnedParked = 1, kOwnedWoken = 2 };
 
+struct WakePayload {
+  std::any value;
+  std::exception_ptr error;
+};
+
 struct Waiter {
   enum class Kind : std::uint8_t { kTask, kThread };
   explicit Waiter(Kind k) : kind(k) {}
@@ -84,6 +90,10 @@ struct Waiter {
   // waiter after it resumes.
   std::exception_ptr error;
   std::any value;
+  // The payload of a wake that found the waiter running (kNotified): kept apart, since the
+  // waiter may still be reading `value` from the wake that ended its last park; moved there by
+  // whoever consumes the wake-up (sched/park.cc). Rare, hence allocated.
+  std::unique_ptr<WakePayload> pending_payload;
 
   std::atomic<const void*> wait_object{nullptr};
   // Intrusive links for the one wait queue this waiter is in; owned by that queue's lock.
