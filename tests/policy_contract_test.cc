@@ -1,7 +1,8 @@
 // The Policy contract (weft/sched/policy.h), checked on the linked scheduler's own policy
 // (make_default_policy()) without a runtime, so a broken promise fails here with a message that
 // names it, instead of surfacing as a hang somewhere else in the suite:
-//   nothing lost or duplicated, affinity, pools, and progress after push.
+//   nothing lost or duplicated, affinity, pools, and progress after push (at once, or for a
+//   node held for its pusher, within a bounded time while holds_back() says so).
 // Workers are plain threads that call pop(w) only for their own w, and on_worker_start/stop
 // around their life, as the runtime does; pushes come from them and from outside threads.
 #include <algorithm>

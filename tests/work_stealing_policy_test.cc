@@ -1,7 +1,8 @@
 // WorkStealingPolicy and its Chase-Lev deque, unit by unit: the deque's LIFO/FIFO ends, its
 // growth, its owner/thief races (every node taken exactly once: run it under TSan); the
 // policy's order (runnext, owner LIFO, thieves FIFO from the oldest end, yielded tasks last),
-// sticky nodes never stolen, pools kept apart, a deque that grows, and fairness.
+// a woken task held for its waker (thieves take it only after kRunnextHold), sticky nodes never
+// stolen, pools kept apart, a deque that grows, and fairness.
 // The runtime-level behaviour (all tests in tests/) runs against it through weft_sched_test.
 #include <algorithm>
 #include <atomic>
