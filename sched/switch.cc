@@ -104,16 +104,22 @@ void prepare(Worker* w, TaskCore* next) {
   // kNotified itself, and the task reads the payload only after (take_yield_value). Other
   // claims (yieldto's, of a created or parked task) are ours.
   const std::uint32_t s = next->state.load(std::memory_order_relaxed);
+  bool was_parked = false;
   if ((s & ~kClaimBit) != kRunning && s != kNotified) {
     next->state.store(kRunning, std::memory_order_release);
+    was_parked = true;
   }
   if (next->owned_park.load(std::memory_order_relaxed) != kNotOwned) {
     next->owned_park.store(kNotOwned, std::memory_order_relaxed);
+    was_parked = true;
   }
-  // A task dump may be reading its stack (task_dump.cc): either it sees the task resumed and
-  // lets it be, or we see it holding the task and wait. The dump pays for the fence.
-  light_fence();
-  if (__builtin_expect(next->holds.load(std::memory_order_acquire) != 0, 0)) wait_unheld(next);
+  // A task dump may be reading a parked task's stack (task_dump.cc): either it sees the task
+  // resumed and lets it be, or we see it holding the task and wait. The dump pays for the
+  // fence. A yielded task was never parked, so no dump reads its stack.
+  if (was_parked) {
+    light_fence();
+    if (__builtin_expect(next->holds.load(std::memory_order_acquire) != 0, 0)) wait_unheld(next);
+  }
   next->last_worker.store(w->index, std::memory_order_relaxed);
   w->current = next;
   set_current_task_core(next);
