@@ -114,19 +114,12 @@ bool beat_deadline(Waiter* w, std::uint32_t& s) {
   }
 }
 
-// Wakes a task in an owned park: no one else may queue it, so it needs no read-modify-write
-// unless a payload must be written while a schedule() might be claiming the state word.
+// Wakes a task in an owned park: no one else may queue it, so it needs no read-modify-write.
+// (A schedule() that raced with the park found the state Running and put its payload aside:
+// it never writes the value this does.)
 WakeOutcome wake_owned(TaskCore* t, std::any* value, std::exception_ptr* error) {
   auto* rt = static_cast<RuntimeCore*>(t->runtime);
-  if (has_payload(value, error)) {
-    std::uint32_t s = t->state.load(std::memory_order_relaxed);
-    for (;;) {
-      s &= ~kClaimBit;
-      if (t->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) break;
-    }
-    write_payload(t, value, error);
-    t->state.store(s, std::memory_order_release);
-  }
+  write_payload(t, value, error);
   t->owned_park.store(kOwnedWoken, std::memory_order_relaxed);
   if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
   push_woken(t, rt);

@@ -39,8 +39,6 @@ class HeldWorkPoll {
     if (active_) counter().fetch_sub(1, std::memory_order_relaxed);
   }
 
-  bool active() const { return active_; }
-
   // After a pop found nothing: whether to poll (a timed sleep) rather than sleep for good.
   bool should_poll() {
     const auto now = Clock::now();
