@@ -119,7 +119,7 @@ bool beat_deadline(Waiter* w, std::uint32_t& s) {
 // it never writes the value this does.)
 WakeOutcome wake_owned(TaskCore* t, std::any* value, std::exception_ptr* error) {
   auto* rt = static_cast<RuntimeCore*>(t->runtime);
-  write_payload(t, value, error);
+  if (value != nullptr || error != nullptr) write_payload(t, value, error);
   t->owned_park.store(kOwnedWoken, std::memory_order_relaxed);
   if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
   push_woken(t, rt);
@@ -372,7 +372,15 @@ bool deliver(internal::Waiter* w, std::any* value, std::exception_ptr* error) {
 }
 }  // namespace
 
-bool wake(internal::Waiter* w) { return deliver(w, nullptr, nullptr); }
+bool wake(internal::Waiter* w) {
+  // The common case -- a primitive waking a task in an owned park -- without the detours a
+  // payload or the state machine would take (wake_waiter's first test, for no payload).
+  if (w->owned_park.load(std::memory_order_relaxed) == internal::kOwnedParked) {
+    return internal::wake_owned(static_cast<internal::TaskCore*>(w), nullptr, nullptr) ==
+           internal::WakeOutcome::kOk;
+  }
+  return deliver(w, nullptr, nullptr);
+}
 bool wake(internal::Waiter* w, std::any value) { return deliver(w, &value, nullptr); }
 bool wake_error(internal::Waiter* w, std::exception_ptr error) {
   return deliver(w, nullptr, &error);
