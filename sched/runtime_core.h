@@ -42,7 +42,7 @@ struct alignas(64) Worker {
   int index = 0;
   Pool pool = Pool::kDefault;
   Context loop_context;  // the worker thread's own stack, running loop()
-  void* eh_globals = nullptr;  // this thread's C++ exception globals (see TaskCore::eh_caught)
+  void* eh_globals = nullptr;  // this thread's C++ exception globals (see leave())
   TaskCore* current = nullptr;
 
   // Set by the leaving context, consumed by after_switch() on the arriving one.

@@ -207,9 +207,13 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   if (next == nullptr) next = w->rt->pop(w->index);
   w->prev = cur;
   w->prev_leave = how;
+  // The C++ runtime's per-thread exception bookkeeping (exceptions being handled, uncaught
+  // count) belongs to the task, not the thread: a task that switches away inside a catch block
+  // must find its own when it resumes, perhaps on another thread. It waits in this frame, on
+  // the task's stack, rather than in the task core, which the runtime keeps small.
   EhGlobals* eh = eh_globals(w);
-  cur->eh_caught = eh->caught;
-  cur->eh_uncaught = eh->uncaught;
+  void* const caught = eh->caught;
+  const unsigned uncaught = eh->uncaught;
   const bool final = how == Leave::kFinish;
   void* arrived;
   if (next != nullptr) {
@@ -223,8 +227,8 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   // Resumed, possibly on another worker: the one that switched to us passed itself.
   Worker* now = static_cast<Worker*>(arrived);
   eh = eh_globals(now);
-  eh->caught = cur->eh_caught;
-  eh->uncaught = cur->eh_uncaught;
+  eh->caught = caught;
+  eh->uncaught = uncaught;
   now->after_switch();
   return now;
 }

@@ -97,11 +97,6 @@ class TaskCore : public Waiter {
   // Its slot in the runtime's registry of started tasks (task dumps, deadlock detection),
   // holding this task from its first run until it finishes.
   std::atomic<TaskCore*>* registry_slot = nullptr;
-  // The C++ runtime's per-thread exception bookkeeping (exceptions being handled, uncaught
-  // count) belongs to the task, not the thread: saved and restored around every switch, so a
-  // task that yields inside a catch block keeps its own.
-  void* eh_caught = nullptr;
-  unsigned eh_uncaught = 0;
   // The worker it runs on or last ran on: written by that worker, read by task dumps.
   std::atomic<std::int32_t> last_worker{-1};
 };
