@@ -2,7 +2,8 @@
 //
 // Each worker owns:
 //   * a Chase-Lev deque (chase_lev_deque.h) of the tasks it spawned and the tasks it readied:
-//     it pops the newest (LIFO, hot in cache), thieves take the oldest (FIFO);
+//     it pops the newest (LIFO, hot in cache), thieves take the oldest (FIFO), and with it half
+//     of what is left (up to kStealBatch), which they move to their own deque;
 //   * a runnext slot: the task it just woke (a join, a notify, an unlock) runs right after the
 //     running task leaves, so a pair of tasks handing work back and forth stays on one worker;
 //     the slot's previous occupant moves to the deque;
@@ -73,6 +74,8 @@ class WorkStealingPolicy final : public Policy {
   static constexpr unsigned kDequeFairnessRounds = 64;
   // How long thieves leave a task in its owner's runnext slot.
   static constexpr std::chrono::microseconds kRunnextHold{20};
+  // The most tasks one visit to a victim's deque takes (half of what it holds, up to this).
+  static constexpr int kStealBatch = 32;
 
   std::string_view name() const override { return "work_stealing"; }
   void init(const Topology& topology) override;
@@ -109,6 +112,7 @@ class WorkStealingPolicy final : public Policy {
 
   SchedNode* pop_fair(PerWorker& me);
   SchedNode* steal(int worker, PerWorker& me);
+  void steal_more(ChaseLevDeque& victim, int victim_index, int worker, PerWorker& me);
   SchedNode* steal_runnext(int victim, PerWorker& me);
 
   struct alignas(64) GlobalQueue {

@@ -1,12 +1,14 @@
 // WorkStealingPolicy and its Chase-Lev deque, unit by unit: the deque's LIFO/FIFO ends, its
 // growth, its owner/thief races (every node taken exactly once: run it under TSan); the
-// policy's order (runnext, owner LIFO, thieves FIFO from the oldest end, yielded tasks last),
+// policy's order (runnext, owner LIFO, thieves FIFO from the oldest end and half of what is
+// left at a time, yielded tasks last),
 // a woken task held for its waker (thieves take it only after kRunnextHold), sticky nodes never
 // stolen, pools kept apart, a deque that grows, and fairness.
 // The runtime-level behaviour (all tests in tests/) runs against it through weft_sched_test.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -146,6 +148,65 @@ TEST_F(WorkStealingPolicyTest, OwnerRunsNewestFirstThievesTakeOldest) {
   EXPECT_EQ(pop(0), n[3].get());  // the owner: the newest
   EXPECT_EQ(pop(0), n[2].get());
   EXPECT_EQ(pop(1), n[1].get());
+  EXPECT_EQ(pop(0), nullptr);
+  EXPECT_EQ(pop(1), nullptr);
+}
+
+// Records every node a policy reports stolen (weft::trace_steal), while it lives.
+class StealLog {
+ public:
+  StealLog() { internal::steal_trace_hook.store(&record, std::memory_order_relaxed); }
+  ~StealLog() {
+    internal::steal_trace_hook.store(nullptr, std::memory_order_relaxed);
+    entries().clear();
+  }
+  struct Entry {
+    std::uint64_t task_id;
+    int victim, thief;
+  };
+  static std::vector<Entry>& entries() {
+    static std::vector<Entry> log;
+    return log;
+  }
+
+ private:
+  static void record(const SchedNode* node, int victim, int thief) {
+    entries().push_back({node->task_id, victim, thief});
+  }
+};
+
+TEST_F(WorkStealingPolicyTest, AThiefTakesHalfOfWhatIsLeftOldestFirst) {
+  StealLog log;
+  auto n = make_nodes(21);
+  for (auto& node : n) push(node.get(), PushReason::kSpawned, 0);
+  EXPECT_EQ(pop(1), n[0].get());  // the oldest, and half of the 20 left behind it
+  ASSERT_EQ(StealLog::entries().size(), 11u);
+  for (int i = 0; i <= 10; ++i) {
+    EXPECT_EQ(StealLog::entries()[i].task_id, static_cast<std::uint64_t>(i));
+    EXPECT_EQ(StealLog::entries()[i].victim, 0);
+    EXPECT_EQ(StealLog::entries()[i].thief, 1);
+  }
+  // The batch now sits in the thief's deque and comes out in the order it was taken, with no
+  // further visit to the victim, which keeps the newer half.
+  for (int i = 1; i <= 10; ++i) ASSERT_EQ(pop(1), n[i].get()) << i;
+  EXPECT_EQ(StealLog::entries().size(), 11u);
+  for (int i = 20; i >= 11; --i) ASSERT_EQ(pop(0), n[i].get()) << i;
+  EXPECT_EQ(pop(0), nullptr);
+  EXPECT_EQ(pop(1), nullptr);
+}
+
+TEST_F(WorkStealingPolicyTest, AThiefTakesAtMostABatch) {
+  const int batch = WorkStealingPolicy::kStealBatch;
+  // Half of what is left would be more than a batch. (Few enough that no fairness pop, every
+  // kFairnessInterval-th, comes in between.)
+  StealLog log;
+  auto n = make_nodes(2 * batch + 8);
+  for (auto& node : n) push(node.get(), PushReason::kSpawned, 0);
+  EXPECT_EQ(pop(1), n[0].get());
+  EXPECT_EQ(StealLog::entries().size(), static_cast<std::size_t>(batch));
+  // The victim kept everything after the batch, newest first at its end.
+  for (int i = 2 * batch + 7; i >= batch; --i) ASSERT_EQ(pop(0), n[i].get()) << i;
+  for (int i = 1; i < batch; ++i) ASSERT_EQ(pop(1), n[i].get()) << i;
   EXPECT_EQ(pop(0), nullptr);
   EXPECT_EQ(pop(1), nullptr);
 }
