@@ -7,12 +7,17 @@
 // One binary, explicit runtimes: each benchmark builds `Runtime rt({.default_threads = N,
 // .policy = std::make_unique<P>()})`, so the schedulers run the same code side by side. Google
 // Benchmark runs the repetitions (interleaved at random across benchmarks, so a slow phase of
-// the machine does not land on one scheduler); Google Benchmark flags (--benchmark_filter,
-// --benchmark_out=x.json, ...) work as usual. --quick shrinks every workload for a smoke run.
+// the machine does not land on one scheduler). Each workload runs in a process of its own (this
+// binary again, with --workload_child): what one workload leaves in the heap and the stack pool
+// (FIFO's fib parks 1.3M tasks at once) would otherwise tax the next, which inflated spawn+join
+// on 2 workers from ~100 to ~210 ns/task. Given any Google Benchmark flag (--benchmark_filter,
+// --benchmark_out=x.json, ...), everything runs in this one process instead, and the flags work
+// as usual. --quick shrinks every workload for a smoke run.
 // The chart goes to PATH (default bench_results/compare.svg in the workspace under bazel run,
 // else in the current directory), the table also to PATH with .md (or --table=PATH).
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -25,10 +30,15 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -376,8 +386,10 @@ Summary summarize(const Key& key, const std::string& metric) {
   return s;
 }
 
-void register_benchmarks(const std::vector<int>& worker_counts) {
+// Every workload's benchmarks, or only `only`'s (a workload's process).
+void register_benchmarks(const std::vector<int>& worker_counts, const std::string& only) {
   for (const Workload& w : workloads()) {
+    if (!only.empty() && w.id != only) continue;
     for (int workers : worker_counts) {
       for (const PolicyEntry& p : kPolicies) {
         const std::string name = absl::StrCat(w.id, "/", p.name, "/workers:", workers);
@@ -424,8 +436,13 @@ void register_benchmarks(const std::vector<int>& worker_counts) {
 class ProgressReporter : public benchmark::BenchmarkReporter {
  public:
   bool ReportContext(const Context&) override {
-    std::printf("Running %zu benchmarks x %d repetitions (interleaved)...\n",
+    std::string what;
+    for (const auto& [name, key] : g_benchmarks) {
+      what = what.empty() || what == key.workload ? key.workload : "all workloads";
+    }
+    std::printf("Running %s: %zu benchmarks x %d repetitions (interleaved)...\n", what.c_str(),
                 g_benchmarks.size(), g_sizes.repetitions);
+    std::fflush(stdout);
     return true;
   }
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -464,6 +481,82 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
     std::fflush(stdout);
   }
 };
+
+// ---- One process per workload -----------------------------------------------------------------
+
+// A child's results, one line per repetition and metric: workload, policy, workers, repetition,
+// metric, value (tab-separated).
+bool write_results(const std::string& path) {
+  std::ofstream f(path);
+  for (const auto& [key, reps] : g_results) {
+    for (std::size_t r = 0; r < reps.size(); ++r) {
+      for (const auto& [metric, value] : reps[r]) {
+        f << key.workload << '\t' << key.policy << '\t' << key.workers << '\t' << r << '\t'
+          << metric << '\t' << absl::StrFormat("%.17g", value) << '\n';
+      }
+    }
+  }
+  return static_cast<bool>(f);
+}
+
+bool read_results(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    Key key;
+    std::size_t rep = 0;
+    std::string metric;
+    double value = 0;
+    if (!(in >> key.workload >> key.policy >> key.workers >> rep >> metric >> value)) {
+      return false;
+    }
+    std::vector<Metrics>& reps = g_results[key];
+    if (reps.size() <= rep) reps.resize(rep + 1);
+    reps[rep][metric] = value;
+  }
+  return true;
+}
+
+// Runs `workload` in a fresh process of this binary and adds its results to g_results. Its
+// progress lines go straight to our stdout. False if it failed (its cells stay empty).
+bool run_workload_child(const std::string& workload, const std::vector<std::string>& flags) {
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           absl::StrCat("weft_compare_", getpid(), "_", workload, ".txt"))
+                              .string();
+  std::vector<std::string> args{"compare"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  args.push_back(absl::StrCat("--workload=", workload));
+  args.push_back(absl::StrCat("--workload_child=", out));
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  pid_t pid = 0;
+  if (const int err = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ);
+      err != 0) {
+    std::fprintf(stderr, "compare: cannot start a process for %s: %s\n", workload.c_str(),
+                 std::strerror(err));
+    return false;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const bool exited_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const bool read_ok = exited_ok && read_results(out);
+  std::error_code ec;
+  std::filesystem::remove(out, ec);
+  if (!read_ok) {
+    const std::string why =
+        exited_ok             ? std::string("its results were unreadable")
+        : WIFSIGNALED(status) ? absl::StrCat("killed by ", strsignal(WTERMSIG(status)))
+                              : absl::StrCat("exit status ", WEXITSTATUS(status));
+    std::fprintf(stderr, "compare: the %s workload's process failed: %s\n", workload.c_str(),
+                 why.c_str());
+  }
+  return read_ok;
+}
 
 // ---- Table, aims, chart ---------------------------------------------------------------------
 
@@ -593,17 +686,26 @@ int main_impl(int argc, char** argv) {
   std::string table_path;
   int repetitions = 0;  // 0: the size set's
   bool interleave_given = false;
+  std::string only_workload;           // --workload (a workload's process)
+  std::string child_results;           // --workload_child: where that process writes results
+  std::vector<std::string> own_flags;  // passed on to the workloads' processes
   std::vector<char*> args{argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
       g_sizes = kQuick;
+      own_flags.push_back(a);
+    } else if (a.rfind("--workload_child=", 0) == 0) {
+      child_results = a.substr(17);
+    } else if (a.rfind("--workload=", 0) == 0) {
+      only_workload = a.substr(11);
     } else if (a.rfind("--repetitions=", 0) == 0) {
       repetitions = std::atoi(a.c_str() + 14);
       if (repetitions < 1) {
         std::fprintf(stderr, "compare: --repetitions needs a number >= 1\n");
         return 2;
       }
+      own_flags.push_back(a);
     } else if (a.rfind("--chart=", 0) == 0) {
       chart_path = a.substr(8);
     } else if (a.rfind("--table=", 0) == 0) {
@@ -615,7 +717,9 @@ int main_impl(int argc, char** argv) {
           "  --repetitions=N  repetitions per cell (default 5, --quick 2)\n"
           "  --chart=PATH   SVG chart (default %s)\n"
           "  --table=PATH   markdown table (default: the chart path with .md)\n"
-          "and Google Benchmark's flags (--benchmark_filter=REGEX, --benchmark_out=FILE, ...)\n",
+          "and Google Benchmark's flags (--benchmark_filter=REGEX, --benchmark_out=FILE, ...);\n"
+          "without them each workload runs in a fresh process of its own, with them all run\n"
+          "in this one.\n",
           default_chart_path().c_str());
       return 0;
     } else {
@@ -624,6 +728,7 @@ int main_impl(int argc, char** argv) {
     }
   }
   if (repetitions > 0) g_sizes.repetitions = repetitions;
+  const bool benchmark_flags_given = args.size() > 1;
   static char interleave[] = "--benchmark_enable_random_interleaving=true";
   if (!interleave_given) args.push_back(interleave);
   if (table_path.empty()) {
@@ -633,15 +738,27 @@ int main_impl(int argc, char** argv) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> worker_counts{1};
   if (cores > 1) worker_counts.push_back(cores);
-  register_benchmarks(worker_counts);
-
-  int bargc = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&bargc, args.data());
-  if (benchmark::ReportUnrecognizedArguments(bargc, args.data())) return 2;
-  ProgressReporter progress;
-  benchmark::RunSpecifiedBenchmarks(&progress);
-  benchmark::Shutdown();
+  if (child_results.empty() != only_workload.empty()) {
+    std::fprintf(stderr, "compare: --workload and --workload_child go together\n");
+    return 2;
+  }
+  if (child_results.empty() && !benchmark_flags_given) {
+    for (const Workload& w : workloads()) run_workload_child(w.id, own_flags);
+  } else {
+    register_benchmarks(worker_counts, only_workload);
+    int bargc = static_cast<int>(args.size());
+    args.push_back(nullptr);
+    benchmark::Initialize(&bargc, args.data());
+    if (benchmark::ReportUnrecognizedArguments(bargc, args.data())) return 2;
+    ProgressReporter progress;
+    benchmark::RunSpecifiedBenchmarks(&progress);
+    benchmark::Shutdown();
+    if (!child_results.empty()) {
+      if (write_results(child_results)) return 0;
+      std::fprintf(stderr, "compare: cannot write results to %s\n", child_results.c_str());
+      return 1;
+    }
+  }
 
   const std::string table = make_table(worker_counts);
   const std::string aims = make_aims(worker_counts.back());
