@@ -5,7 +5,9 @@
 // Short by default (a few thousand tasks per graph). WEFT_STRESS=1 runs the long version:
 // larger graphs, several rounds, for soak runs (e.g. under --config=tsan with a long timeout:
 // bazel test //tests:stress_test --test_env=WEFT_STRESS=1 --test_timeout=3600
-// --test_env=WEFT_TEST_TIMEOUT=0).
+// --test_env=WEFT_TEST_TIMEOUT=0). Under TSan the long version runs many more rounds of graphs
+// no bigger than the short ones: TSan gives every task's stack (a fiber) a thread context and
+// dies once 8128 of them are alive, and a graph can hold every one of its tasks alive at once.
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -36,7 +38,14 @@ constexpr std::int64_t kShortTasks = 1'500;
 #else
 constexpr std::int64_t kShortTasks = 6'000;
 #endif
+#if defined(__SANITIZE_THREAD__)
+constexpr std::int64_t kLongTasks = kShortTasks;
+constexpr int kLongRounds = 100;
+#else
 constexpr std::int64_t kLongTasks = 200'000;
+constexpr int kLongRounds = 10;
+#endif
+constexpr int kShortRounds = 2;
 
 struct Graph {
   explicit Graph(std::int64_t max, bool interactive)
@@ -156,7 +165,7 @@ void run_graph(Runtime& rt, std::int64_t max_tasks, bool interactive) {
 class Stress : public RuntimeTest {};
 
 TEST_P(Stress, RandomGraphsRunEveryTaskExactlyOnce) {
-  const int rounds = long_mode() ? 10 : 2;
+  const int rounds = long_mode() ? kLongRounds : kShortRounds;
   const std::int64_t tasks = long_mode() ? kLongTasks : kShortTasks;
   for (int round = 0; round < rounds; ++round) run_graph(runtime(), tasks, false);
 }
@@ -166,7 +175,7 @@ TEST_P(Stress, RandomGraphsWithAnInteractivePool) {
   options.default_threads = GetParam();
   options.interactive_threads = 1;
   Runtime rt(std::move(options));
-  const int rounds = long_mode() ? 10 : 2;
+  const int rounds = long_mode() ? kLongRounds : kShortRounds;
   const std::int64_t tasks = long_mode() ? kLongTasks : kShortTasks;
   for (int round = 0; round < rounds; ++round) run_graph(rt, tasks, true);
 }
