@@ -278,7 +278,9 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
 
 ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* deadline,
                        WaitKind kind, const void* object) {
-  TaskCore* cur = current_task_core();
+  // One thread-local lookup for both: on a worker thread the running task is its `current`.
+  Worker* const worker = current_worker();
+  TaskCore* cur = worker != nullptr ? worker->current : nullptr;
   Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : thread_waiter();
   // Decided before arming: a park that loses its token to an early wake (below) must consume
   // that wake-up, which an owned park would leave for a later park. A task already Notified
@@ -299,7 +301,7 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
   if (cur == nullptr) {
     result = park_thread(static_cast<ThreadWaiter*>(me), unlock, lock, deadline);
   } else {
-    Worker* w = current_worker();
+    Worker* w = worker;
     if (deadline != nullptr) w->rt->timers.add(me, *deadline);
     w->unlock = unlock;
     w->unlock_arg = lock;
