@@ -42,6 +42,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
 #include "bench/compare_chart.h"
 #include "weft/channel/channel.h"
@@ -386,10 +387,11 @@ Summary summarize(const Key& key, const std::string& metric) {
   return s;
 }
 
-// Every workload's benchmarks, or only `only`'s (a workload's process).
-void register_benchmarks(const std::vector<int>& worker_counts, const std::string& only) {
+// The benchmarks of the workloads in `only` (all of them if it is empty).
+void register_benchmarks(const std::vector<int>& worker_counts,
+                         const std::vector<std::string>& only) {
   for (const Workload& w : workloads()) {
-    if (!only.empty() && w.id != only) continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), w.id) == only.end()) continue;
     for (int workers : worker_counts) {
       for (const PolicyEntry& p : kPolicies) {
         const std::string name = absl::StrCat(w.id, "/", p.name, "/workers:", workers);
@@ -686,6 +688,7 @@ int main_impl(int argc, char** argv) {
   std::string table_path;
   int repetitions = 0;  // 0: the size set's
   bool interleave_given = false;
+  std::vector<std::string> chosen;     // --workloads=a,b: only these (default: all)
   std::string only_workload;           // --workload (a workload's process)
   std::string child_results;           // --workload_child: where that process writes results
   std::vector<std::string> own_flags;  // passed on to the workloads' processes
@@ -699,6 +702,25 @@ int main_impl(int argc, char** argv) {
       child_results = a.substr(17);
     } else if (a.rfind("--workload=", 0) == 0) {
       only_workload = a.substr(11);
+    } else if (a.rfind("--workloads=", 0) == 0) {
+      for (absl::string_view id : absl::StrSplit(a.substr(12), ',', absl::SkipEmpty())) {
+        chosen.emplace_back(id);
+      }
+      const std::vector<Workload> all = workloads();
+      std::string known;
+      for (const Workload& w : all) absl::StrAppend(&known, known.empty() ? "" : ", ", w.id);
+      for (const std::string& id : chosen) {
+        if (std::none_of(all.begin(), all.end(), [&](const Workload& w) { return w.id == id; })) {
+          std::fprintf(stderr, "compare: no workload named \"%s\" (there are: %s)\n", id.c_str(),
+                       known.c_str());
+          return 2;
+        }
+      }
+      if (chosen.empty()) {
+        std::fprintf(stderr, "compare: --workloads needs at least one name (there are: %s)\n",
+                     known.c_str());
+        return 2;
+      }
     } else if (a.rfind("--repetitions=", 0) == 0) {
       repetitions = std::atoi(a.c_str() + 14);
       if (repetitions < 1) {
@@ -717,6 +739,8 @@ int main_impl(int argc, char** argv) {
           "  --repetitions=N  repetitions per cell (default 5, --quick 2)\n"
           "  --chart=PATH   SVG chart (default %s)\n"
           "  --table=PATH   markdown table (default: the chart path with .md)\n"
+          "  --workloads=A,B  only these workloads (yield, spawn_join, skynet, fib, pipeline,\n"
+          "                 latency_shared, latency_interactive)\n"
           "and Google Benchmark's flags (--benchmark_filter=REGEX, --benchmark_out=FILE, ...);\n"
           "without them each workload runs in a fresh process of its own, with them all run\n"
           "in this one.\n",
@@ -743,9 +767,14 @@ int main_impl(int argc, char** argv) {
     return 2;
   }
   if (child_results.empty() && !benchmark_flags_given) {
-    for (const Workload& w : workloads()) run_workload_child(w.id, own_flags);
+    for (const Workload& w : workloads()) {
+      if (chosen.empty() || std::find(chosen.begin(), chosen.end(), w.id) != chosen.end()) {
+        run_workload_child(w.id, own_flags);
+      }
+    }
   } else {
-    register_benchmarks(worker_counts, only_workload);
+    register_benchmarks(worker_counts,
+                        only_workload.empty() ? chosen : std::vector<std::string>{only_workload});
     int bargc = static_cast<int>(args.size());
     args.push_back(nullptr);
     benchmark::Initialize(&bargc, args.data());
