@@ -106,19 +106,13 @@ class ChaseLevDeque {
     }
   }
 
-  // The same two ends for a deque no other thread ever touches (the owner is the only worker
-  // of its pool, so there are no thieves): plain loads and stores, no locked instruction.
+  // pop() for a deque no other thread ever touches (the owner is the only worker of its pool,
+  // so there are no thieves): plain loads and stores, no locked instruction.
   SchedNode* pop_unshared() {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     if (b < top_.load(std::memory_order_relaxed)) return nullptr;
     bottom_.store(b, std::memory_order_release);
     return ring_.load(std::memory_order_relaxed)->slot(b).load(std::memory_order_relaxed);
-  }
-  SchedNode* pop_oldest_unshared() {
-    const std::int64_t t = top_.load(std::memory_order_relaxed);
-    if (t >= bottom_.load(std::memory_order_relaxed)) return nullptr;
-    top_.store(t + 1, std::memory_order_release);
-    return ring_.load(std::memory_order_relaxed)->slot(t).load(std::memory_order_relaxed);
   }
 
   // A snapshot, exact only when no one else is using the deque. Any thread.

@@ -36,7 +36,11 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
   switch (info.reason) {
     case PushReason::kYielded:
     case PushReason::kYieldedTo:
-      me.yielded.push(node);
+      if (me.pool_count == 1) {
+        me.yielded_alone.push_back(node);
+      } else {
+        me.yielded.push(node);
+      }
       return;
     case PushReason::kWoken:
       // Counted first: a thief that sees the new task sees the new count too.
@@ -89,7 +93,7 @@ SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
         n = me.sticky.pop();
         break;
       case 2:
-        n = me.yielded.steal();
+        n = me.pool_count == 1 ? me.yielded_alone.pop_front() : me.yielded.steal();
         break;
     }
     if (n != nullptr) return n;
@@ -111,7 +115,7 @@ SchedNode* WorkStealingPolicy::pop(int worker) {
     if (SchedNode* n = me.deque.pop_unshared()) return n;
     if (SchedNode* n = me.sticky.pop()) return n;
     if (SchedNode* n = global_[me.pool].queue.pop()) return n;
-    return me.yielded.pop_oldest_unshared();
+    return me.yielded_alone.pop_front();
   }
   if (SchedNode* n = me.deque.pop()) return n;
   if (SchedNode* n = me.sticky.pop()) return n;

@@ -69,15 +69,15 @@ TEST(ChaseLevDeque, GrowsWhenFullKeepingBothOrders) {
   EXPECT_EQ(d.pop(), nullptr);
 }
 
-TEST(ChaseLevDeque, UnsharedEndsForALoneOwner) {
+TEST(ChaseLevDeque, UnsharedPopForALoneOwner) {
   auto nodes = make_nodes(3);
   ChaseLevDeque d;
   for (auto& n : nodes) d.push(n.get());
   EXPECT_EQ(d.pop_unshared(), nodes[2].get());
-  EXPECT_EQ(d.pop_oldest_unshared(), nodes[0].get());
-  EXPECT_EQ(d.pop_oldest_unshared(), nodes[1].get());
+  EXPECT_EQ(d.steal(), nodes[0].get());  // the ends still agree with each other
+  EXPECT_EQ(d.pop_unshared(), nodes[1].get());
   EXPECT_EQ(d.pop_unshared(), nullptr);
-  EXPECT_EQ(d.pop_oldest_unshared(), nullptr);
+  EXPECT_EQ(d.steal(), nullptr);
 }
 
 // One owner pushing (growing the ring several times) and popping, three thieves stealing: each
