@@ -104,11 +104,25 @@ void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
 
 void PriorityPolicy::drain_outside(int pool) {
   OutsideQueue& q = outside_[pool];
-  // Another worker draining already does it for us: no waiting here. A push it misses (still
-  // in flight) is followed by the pusher's wake-up of an idle worker, whose pop drains it.
-  if (!q.nodes.maybe_nonempty() || !q.drain.try_lock()) return;
-  while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
-  q.drain.unlock();
+  if (!q.nodes.maybe_nonempty()) return;
+  // A worker that finds another one draining does not wait for it, but leaves it a note to look
+  // again once it has unlocked. Without the note, a push that landed after the drainer's last
+  // pop was left to nobody: its pusher woke this worker for it, this worker found the queue
+  // locked and went back to sleep, and so did the drainer (a burst from a plain thread lost
+  // two tasks, once, under TSan). "Note up, then look at the lock" against the drainer's
+  // "unlock, then take the note": with a fence on each side one of the two sees the other. The
+  // note is released and taken with acquire, so the drainer then sees what the noter had seen.
+  // A push still in flight when the queue is drained is followed by its pusher's wake-up.
+  if (!q.drain.try_lock()) {
+    q.again.store(true, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!q.drain.try_lock()) return;
+  }
+  do {
+    while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
+    q.drain.unlock();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  } while (q.again.exchange(false, std::memory_order_acquire) && q.drain.try_lock());
 }
 
 SchedNode* PriorityPolicy::pop(int worker) {

@@ -96,6 +96,8 @@ class PriorityPolicy final : public Policy {
   struct alignas(64) OutsideQueue {
     MpscNodeQueue nodes;
     SpinLock drain;  // makes one worker at a time the queue's consumer
+    // Raised by a worker that found `drain` taken: the drainer looks again after it unlocks.
+    std::atomic<bool> again{false};
   };
   void drain_outside(int pool);
 
