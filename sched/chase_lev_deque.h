@@ -77,6 +77,7 @@ class ChaseLevDeque {
       return nullptr;
     }
     SchedNode* n = r->slot(b).load(std::memory_order_relaxed);
+    prefetch_ahead(r, b, t);
     if (t == b) {  // the last node: thieves may be after it too
       if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
@@ -112,8 +113,15 @@ class ChaseLevDeque {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     if (b < top_.load(std::memory_order_relaxed)) return nullptr;
     bottom_.store(b, std::memory_order_release);
-    return ring_.load(std::memory_order_relaxed)->slot(b).load(std::memory_order_relaxed);
+    Ring* r = ring_.load(std::memory_order_relaxed);
+    prefetch_ahead(r, b, top_.load(std::memory_order_relaxed));
+    return r->slot(b).load(std::memory_order_relaxed);
   }
+
+  // How many pops ahead the owner prefetches a task: one pop ahead is too late to hide a miss
+  // to memory behind a trivial task (spawn+join of 1M tasks on one worker ran 125 ns a task
+  // with 1 or 2, 109 with 8 to 10, 111 with 16).
+  static constexpr std::int64_t kPrefetchDistance = 8;
 
   // A snapshot, exact only when no one else is using the deque. Any thread.
   bool empty() const { return size() == 0; }
@@ -144,6 +152,15 @@ class ChaseLevDeque {
       delete r;
     }
   };
+
+  // Prefetches the task the owner will pop kPrefetchDistance pops after taking slot b, if the
+  // deque (last seen with top t) holds it. A thief may take that node meanwhile: a wasted
+  // prefetch, nothing more (the slot is an atomic, and prefetch_task never faults).
+  static void prefetch_ahead(Ring* r, std::int64_t b, std::int64_t t) {
+    if (b - kPrefetchDistance >= t) {
+      prefetch_task(r->slot(b - kPrefetchDistance).load(std::memory_order_relaxed));
+    }
+  }
 
   // Moves the live range [t, b) into a ring twice as big and publishes it. Owner only.
   Ring* grow(Ring* r, std::int64_t t, std::int64_t b) {

@@ -289,7 +289,9 @@ ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* dea
                      cur->state.load(std::memory_order_relaxed) == kRunning;
   set_wait(me, kind, object);
   if (deadline != nullptr) {
-    me->wait_deadline.store(deadline->time_since_epoch().count(), std::memory_order_relaxed);
+    if (cur != nullptr) {
+      cur->wait_deadline.store(deadline->time_since_epoch().count(), std::memory_order_relaxed);
+    }
     std::uint32_t untimed = kUntimed;
     // Fails only when an early wake claimed the token (see the top of this file): it is
     // delivered or on its way, so this park waits for it without a deadline.

@@ -45,7 +45,7 @@ std::string relative(Clock::time_point deadline) {
   return buf;
 }
 
-std::optional<Clock::time_point> deadline_of(const Waiter* w) {
+std::optional<Clock::time_point> deadline_of(const TaskCore* w) {
   if (w->timed.load(std::memory_order_acquire) == kUntimed) return std::nullopt;
   return Clock::time_point(Clock::duration(w->wait_deadline.load(std::memory_order_relaxed)));
 }

@@ -2,6 +2,7 @@
 
 #include <mimalloc.h>
 
+#include <cstdlib>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -63,5 +64,22 @@ void* TaskCore::operator new(std::size_t size) {
 
 void TaskCore::operator delete(void* p) { mi_free(p); }
 #endif
+
+// A program that spawns a million tasks sweeps their cores (256 MB) four times: spawn, run,
+// join, free. On 4 KiB pages that is a TLB miss every 16 cores, and it showed: spawn+join of
+// 1M tasks ran 10% faster (122 -> 110 ns a task, one worker) with mimalloc's segments on
+// transparent huge pages. mimalloc reads its options once, at process start, so this sets the
+// option itself rather than its default; a user who set MIMALLOC_LARGE_OS_PAGES keeps theirs.
+void TaskCore::prefer_huge_pages() {
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  static const bool once = [] {
+    if (std::getenv("MIMALLOC_LARGE_OS_PAGES") == nullptr) {
+      mi_option_enable(mi_option_large_os_pages);
+    }
+    return true;
+  }();
+  (void)once;
+#endif
+}
 
 }  // namespace weft::internal

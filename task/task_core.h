@@ -37,6 +37,10 @@ class TaskCore : public Waiter {
 
   static void* operator new(std::size_t size);
   static void operator delete(void* p);
+  // Asks mimalloc to back the memory cores come from with huge pages (see task_core.cc);
+  // called when a runtime starts. Idempotent; leaves MIMALLOC_LARGE_OS_PAGES, when the
+  // environment sets it, to decide.
+  static void prefer_huge_pages();
 
   // Runs the body and stores its result; an exception propagates to the caller (the runtime).
   virtual void run_body() = 0;
@@ -68,8 +72,10 @@ class TaskCore : public Waiter {
 
   // Fields in the order they are touched. A spawn+join program creates many tasks before they
   // run and joins and frees them long after: by then each core is cold, and every cache line
-  // touched is a miss. Joining (done_waiters, exception) and freeing (refs_, the destructor)
-  // touch only these first fields, which share the core's second cache line.
+  // touched is a miss. Joining (done_waiters, exception) touches only these first fields, which
+  // share the core's second cache line, and freeing (refs_, the destructor) only them and the
+  // first line (the vtable pointer and the Waiter's payload): nothing the destructor reads may
+  // go below local_storage.
  private:
   std::atomic<std::int32_t> refs_{1};
 
@@ -99,15 +105,23 @@ class TaskCore : public Waiter {
   std::atomic<TaskCore*>* registry_slot = nullptr;
   // The worker it runs on or last ran on: written by that worker, read by task dumps.
   std::atomic<std::int32_t> last_worker{-1};
+  // The deadline of its current timed wait (steady_clock ticks), meaningful while `timed` is
+  // not kUntimed: shown in task dumps ("sleep until +35ms"). Here, not in the Waiter, so that
+  // the fields above fit the cache lines their comment promises; only tasks are dumped.
+  std::atomic<std::int64_t> wait_deadline{0};
 };
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+// No virtual bases: offsetof is well defined.
+inline constexpr std::size_t kNodeOffset = offsetof(TaskCore, node);
+#pragma GCC diagnostic pop
+static_assert(kNodeOffset == kSchedNodeOffsetInTask,
+              "prefetch_task() (weft/task/sched_node.h) must know where a task's node is");
 
 // The task a SchedNode belongs to: the runtime's way back from what a policy hands out.
 inline TaskCore* task_of(SchedNode* node) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winvalid-offsetof"
-  constexpr std::size_t kOffset = offsetof(TaskCore, node);  // no virtual bases: well defined
-#pragma GCC diagnostic pop
-  return reinterpret_cast<TaskCore*>(reinterpret_cast<char*>(node) - kOffset);
+  return reinterpret_cast<TaskCore*>(reinterpret_cast<char*>(node) - kNodeOffset);
 }
 
 // Intrusive owning pointer to a core.

@@ -102,9 +102,6 @@ struct Waiter {
   // Free for the primitive that queued the waiter (e.g. Condition's "first" flag, a channel
   // slot pointer); owned by that primitive's lock.
   void* wq_data = nullptr;
-  // The deadline of the current timed wait (steady_clock ticks), meaningful while `timed` is
-  // not kUntimed: shown in task dumps ("sleep until +35ms").
-  std::atomic<std::int64_t> wait_deadline{0};
 };
 
 }  // namespace internal
