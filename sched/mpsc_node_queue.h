@@ -30,46 +30,54 @@ class MpscNodeQueue {
     link(prev).store(n, std::memory_order_release);
   }
 
-  // Any thread, a hint: false only when the queue was empty at some moment during the call
-  // (an empty queue's producer end is the stub).
-  bool maybe_nonempty() const { return head_.load(std::memory_order_relaxed) != &stub_; }
+  // Any thread, a hint: false only when the queue was empty at some moment during the call.
+  // The stub at the producers' end is not enough to say so: a pop that met a push in flight
+  // re-queues the stub behind that push while the consumer's end still holds the node before
+  // it, so the consumer's end must be at the stub too. Acquire on the producers' end: a stub
+  // seen there was queued by a pop, which published the consumer's end it had moved first.
+  bool maybe_nonempty() const {
+    return head_.load(std::memory_order_acquire) != &stub_ ||
+           tail_.load(std::memory_order_relaxed) != &stub_;
+  }
 
   // Owner thread only: the oldest node, without removing it (nullptr when empty).
   SchedNode* peek() {
-    SchedNode* tail = tail_;
+    SchedNode* tail = tail_.load(std::memory_order_relaxed);
     if (tail == &stub_) tail = link(tail).load(std::memory_order_seq_cst);
     return tail;
   }
 
   // Owner thread only.
   SchedNode* pop() {
-    SchedNode* tail = tail_;
+    SchedNode* tail = tail_.load(std::memory_order_relaxed);
     SchedNode* next = link(tail).load(std::memory_order_seq_cst);
     if (tail == &stub_) {
       if (next == nullptr) return nullptr;
-      tail_ = next;
+      tail_.store(next, std::memory_order_relaxed);
       tail = next;
       next = link(next).load(std::memory_order_seq_cst);
     }
     if (next != nullptr) {
-      tail_ = next;
+      tail_.store(next, std::memory_order_relaxed);
       return tail;
     }
     if (tail != head_.load(std::memory_order_seq_cst)) return nullptr;  // a push in flight
     push(&stub_);
     next = link(tail).load(std::memory_order_seq_cst);
     if (next != nullptr) {
-      tail_ = next;
+      tail_.store(next, std::memory_order_relaxed);
       return tail;
     }
-    return nullptr;
+    return nullptr;  // a push got in before the stub; `tail` stays at the consumer's end
   }
 
  private:
   static std::atomic_ref<SchedNode*> link(SchedNode* n) { return std::atomic_ref<SchedNode*>(n->next); }
 
   alignas(64) std::atomic<SchedNode*> head_;  // producers' end
-  alignas(64) SchedNode* tail_;               // consumer's end
+  // Consumer's end. Written only by the owner; atomic because maybe_nonempty() reads it from
+  // any thread (relaxed: plain moves on the owner's side).
+  alignas(64) std::atomic<SchedNode*> tail_;
   SchedNode stub_;
 };
 

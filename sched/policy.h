@@ -15,7 +15,9 @@
 //   * Progress: after push(), a pop() by an eligible worker that starts later returns a node
 //     (this one or another), so a worker that re-checks before sleeping never misses work --
 //     except for a node held for its pusher (below): other workers' pops may pass it over for
-//     a moment, while holds_back() tells them to look again soon.
+//     a moment, while holds_back() tells them to look again soon. A push still in flight may
+//     hide nodes behind it (its pusher wakes a worker once it returns); a pop while none is in
+//     flight finds them.
 //   * pop() never blocks for long (a short spin on a lock is fine); nullptr means "nothing now".
 // A policy never touches task contexts, threads or parking; it only orders nodes.
 #ifndef WEFT_SCHED_POLICY_H_

@@ -319,6 +319,80 @@ TEST_F(PolicyContract, ConcurrentPushAndPopLoseNothingAndKeepAffinityAndPools) {
   if (lost == 0) ExpectEmptyEverywhere("after the concurrent run");
 }
 
+// Progress while pushes race with pops: threads outside the workers push free nodes of the
+// interactive pool while one of its workers pops. A pop that runs while no push is in flight
+// anywhere, with some returned push's node not yet popped, must return a node. (While a push
+// is in flight a pop may miss nodes behind it -- an intrusive MPSC queue cannot hand out a node
+// whose successor is half linked -- and that push's own wake-up covers them in the runtime.)
+// A pop that comes back empty outside that window leaves a task runnable that no worker
+// picks up: the runtime wakes an idle worker once per push, and that worker's pop is the one
+// checked here. The other interactive worker stays away, so every node is this worker's.
+TEST_F(PolicyContract, PopAfterARacingPushReturnedFindsWork) {
+  // One pusher: on two CPUs, pusher and popper then truly run at once.
+  constexpr int kOutsidePushers = 1;
+  constexpr int kPerPusher = 100'000;
+  const int popper = topology_.first(Pool::kInteractive);
+  std::vector<SchedNode> nodes(kOutsidePushers * kPerPusher);
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    nodes[i].task_id = i;
+    nodes[i].pool = Pool::kInteractive;
+  }
+  // Counted before each push starts and after it returns: equal means none in flight.
+  std::atomic<std::int64_t> started{0}, returned{0}, popped_so_far{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> outside;
+  for (int p = 0; p < kOutsidePushers; ++p) {
+    outside.emplace_back([&, p] {
+      while (!go.load()) {
+      }
+      for (int k = 0; k < kPerPusher; ++k) {
+        started.fetch_add(1);
+        policy_->push(&nodes[p * kPerPusher + k], PushInfo{PushReason::kWoken, -1});
+        returned.fetch_add(1);
+        // After every other push, a gap with no push in flight, for the pops the check
+        // applies to: until the popper has caught up, or a short while if it does not (a spin,
+        // not a yield: on a loaded machine each yield can cost a time slice). So the queue
+        // is near empty, and the next push often lands while a pop takes the one before.
+        if (k % 2 == 1) {
+          for (int i = 0; i < 2000 && popped_so_far.load() < returned.load(); ++i) {
+          }
+        }
+      }
+    });
+  }
+  std::int64_t popped = 0, checked = 0, empty_pops_owing = 0, owed_returned = 0, owed_popped = 0;
+  workers_->on(popper, [&](int w) {
+    go.store(true);
+    const auto total = static_cast<std::int64_t>(nodes.size());
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (popped < total && std::chrono::steady_clock::now() < limit) {
+      // returned, then started: equal means that when `started` was read no push was in
+      // flight; `started` unchanged after the pop means none began during it.
+      const std::int64_t before = returned.load();
+      const std::int64_t started_before = started.load();
+      SchedNode* got = policy_->pop(w);
+      const bool quiet = started_before == before && started.load() == started_before;
+      if (got != nullptr) {
+        popped_so_far.store(++popped);
+      } else if (quiet && popped < before) {
+        if (empty_pops_owing++ == 0) {
+          owed_returned = before;
+          owed_popped = popped;
+        }
+      }
+      if (quiet && popped <= before) ++checked;
+    }
+  });
+  for (auto& t : outside) t.join();
+  EXPECT_EQ(popped, static_cast<std::int64_t>(nodes.size())) << "nodes lost";
+  EXPECT_EQ(empty_pops_owing, 0)
+      << "pop(" << popper << ") came back empty " << empty_pops_owing << " times with no push "
+      << "in flight and nodes still due; the first time " << owed_returned
+      << " pushes had returned and only " << owed_popped << " nodes had been popped";
+  EXPECT_GT(checked, 0) << "no pop ran in a quiet moment: the check never applied";
+  ExpectEmptyEverywhere("after the racing pushes");
+}
+
 // A node may be pushed again after it was popped (a task runs, yields, wakes...), each time
 // with other reasons: every push is matched by exactly one pop.
 TEST_F(PolicyContract, NodesComeBackAfterRepush) {
