@@ -17,13 +17,6 @@
 namespace weft {
 namespace {
 
-Runtime make_runtime(int workers) {
-  RuntimeOptions options;
-  options.default_threads = workers;
-  options.interactive_threads = 0;
-  return Runtime(std::move(options));
-}
-
 // Two tasks on one worker yield to each other; one iteration = one yield (a switch through
 // the policy), so a round trip is two iterations.
 void BM_YieldPingPong(benchmark::State& state) {

@@ -159,7 +159,9 @@ TEST_P(TaskDump, NamesEachWaitAndShowsWhereItParked) {
     EXPECT_TRUE(self->backtrace.empty());
 
     for (const TaskInfo& info : dump) {
-      if (info.state == TaskState::kWaiting) EXPECT_GE(info.worker, 0);
+      if (info.state == TaskState::kWaiting) {
+        EXPECT_GE(info.worker, 0);
+      }
       EXPECT_EQ(info.pool, Pool::kDefault);
     }
 

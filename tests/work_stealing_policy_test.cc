@@ -64,7 +64,9 @@ TEST(ChaseLevDeque, GrowsWhenFullKeepingBothOrders) {
   int low = 8, high = n - 2;
   while (low <= high) {
     ASSERT_EQ(d.steal(), nodes[low++].get());
-    if (low <= high) ASSERT_EQ(d.pop(), nodes[high--].get());
+    if (low <= high) {
+      ASSERT_EQ(d.pop(), nodes[high--].get());
+    }
   }
   EXPECT_EQ(d.pop(), nullptr);
 }
