@@ -28,12 +28,17 @@
 namespace weft {
 namespace {
 
-// Spinning: a few reads of owner_ with exponential back-off in between (127 pauses in all, about
-// 1.5 us on the machines measured). The back-off matters as much as the spinning: every read
+// Spinning: a few reads of owner_ with exponential back-off in between (511 pauses in all, about
+// 5.5 us on the machines measured). The back-off matters as much as the spinning: every read
 // pulls the holder's cache line over, and a holder that re-locks at once in a tight loop would
-// pay a cache miss for each. Longer spins measured no faster and burn more of the worker.
-constexpr int kSpinRounds = 8;
-constexpr int kMaxBackoffPauses = 32;
+// pay a cache miss for each. The length is set by what parking costs: a locker that parks runs
+// a heavy fence, an IPI that also stalls the holder's CPU, and is woken through the scheduler
+// later. 100 tasks on 2 workers contending for one counter (bench/sync_bench, medians, old and
+// new binaries alternating): 127 pauses 37.7 ns a lock+unlock under FIFO, 35.9 priority, 14.8
+// work-stealing; 255 pauses 30; 511 pauses 22.2, 23.4 and 13.5; 767 pauses 19.7 under FIFO. A
+// longer spin gains little more and holds a worker longer on a lock held for long.
+constexpr int kSpinRounds = 10;
+constexpr int kMaxBackoffPauses = 128;
 
 // Spinning pays only when the holder can be running elsewhere right now: never on a runtime
 // with a single worker (the holder is then parked or queued behind us).
