@@ -7,9 +7,10 @@
 // an asymmetric fence; see lock.cc), and lock is plain loads and stores too while the lock is
 // biased to one thread (the first that locks it: all tasks of one worker, or one plain thread),
 // as in BiasedLock; the first lock from a second thread revokes the bias for good (~1 us, once)
-// and from then on lock is one compare-and-swap. Contended, a locker spins briefly
-// (a holder on another worker lets go within nanoseconds: tasks are never preempted), with
-// back-off so as not to steal the holder's cache line, then queues and parks.
+// and from then on lock is one compare-and-swap. Contended, a locker on a runtime with more
+// than one worker spins for up to ~5 us (a holder on another worker lets go within
+// nanoseconds: tasks are never preempted; parking costs far more, lock.cc), with back-off so
+// as not to steal the holder's cache line, then queues and parks.
 //
 // Fairness: unlocking wakes the oldest waiter but does not hand it the lock: a running task may
 // take it first ("barging"), which keeps the lock hot on one worker and is what makes the
