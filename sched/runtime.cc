@@ -117,7 +117,7 @@ void RuntimeCore::start() {
   }
 }
 
-void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
+void RuntimeCore::push_and_wake(TaskCore* t, PushReason reason, int from_worker) {
   if (from_worker < 0) {
     push_outside(t, reason);
     return;
@@ -127,15 +127,8 @@ void RuntimeCore::push(TaskCore* t, PushReason reason, int from_worker) {
   const int affinity = t->node.affinity;
   const Pool pool = t->node.pool;
   const PushInfo info{reason, from_worker};
-  // Nobody to wake when the pushing worker is the only one that may run the task (it is bound
-  // there, or the pool has no other worker): it finds the task at its next pop. Nor, mostly,
-  // when the policy holds the task for the pushing worker (Policy::holds_for_pusher).
-  if (affinity == from_worker ||
-      (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
-       topology.pool_of[from_worker] == pool)) {
-    policy->push(&t->node, info);
-    return;
-  }
+  // Mostly nobody to wake when the policy holds the task for the pushing worker
+  // (Policy::holds_for_pusher).
   const bool held = policy->holds_for_pusher(t->node, info);
   policy->push(&t->node, info);
   if (held) {

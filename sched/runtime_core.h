@@ -92,7 +92,22 @@ class RuntimeCore {
 
   // Queues a runnable task and wakes one idle worker that may run it. from_worker < 0: pushed
   // from a thread that is not one of this runtime's workers (counted: see outside_pushes).
-  void push(TaskCore* t, PushReason reason, int from_worker);
+  void push(TaskCore* t, PushReason reason, int from_worker) {
+    // Inline for the common case of a yield or a wake on one worker: nobody to wake when the
+    // pushing worker is the only one that may run the task (it is bound there, or the pool
+    // has no other worker); it finds the task at its next pop.
+    if (from_worker >= 0) {
+      const int affinity = t->node.affinity;
+      const Pool pool = t->node.pool;
+      if (affinity == from_worker ||
+          (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
+           topology.pool_of[from_worker] == pool)) {
+        policy->push(&t->node, PushInfo{reason, from_worker});
+        return;
+      }
+    }
+    push_and_wake(t, reason, from_worker);
+  }
   TaskCore* pop(int worker) {
     SchedNode* n = policy->pop(worker);
     return n == nullptr ? nullptr : task_of(n);
@@ -136,6 +151,8 @@ class RuntimeCore {
   bool looks_quiescent();
 
  private:
+  // push() when an idle worker may have to be woken for the task.
+  void push_and_wake(TaskCore* t, PushReason reason, int from_worker);
   void push_outside(TaskCore* t, PushReason reason);
   void wake_one(int affinity, Pool pool);
   bool quiescent();
