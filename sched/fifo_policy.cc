@@ -25,6 +25,24 @@ SchedNode* FifoPolicy::pop_locked(LockedQueue& q) {
   return n;
 }
 
+void FifoPolicy::WorkerQueues::push_own(SchedNode* node) {
+  if (__builtin_expect(!overflow.empty() || local.size() >= kSpillAt, 0)) {
+    overflow.push_back(node);
+  } else {
+    local.push_back(node);
+  }
+}
+
+SchedNode* FifoPolicy::WorkerQueues::own_front() const {
+  SchedNode* n = local.front();
+  return n != nullptr ? n : overflow.front();
+}
+
+SchedNode* FifoPolicy::WorkerQueues::pop_own() {
+  if (SchedNode* n = local.pop_front()) return n;
+  return overflow.pop_front();
+}
+
 void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
   const std::uint64_t stamp = stamp_.load(std::memory_order_relaxed);
   stamp_.store(stamp + 1, std::memory_order_relaxed);
@@ -35,7 +53,7 @@ void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
   const int w = info.from_worker;
   if (w >= 0 && (node->affinity == w ||
                  (node->affinity < 0 && pool_size_[pool] == 1 && topology_.pool_of[w] == node->pool))) {
-    worker_queues_[w].local.push_back(node);
+    worker_queues_[w].push_own(node);
   } else if (node->affinity >= 0) {
     worker_queues_[node->affinity].remote.push(node);
   } else {
@@ -49,12 +67,12 @@ SchedNode* FifoPolicy::pop(int worker) {
   // The oldest of three heads. seq_cst: see MpscNodeQueue; the hint lets an empty shared
   // queue cost no lock.
   const std::uint64_t shared_stamp = shared.front_seq.load(std::memory_order_seq_cst);
-  SchedNode* local = mine.local.front();
+  SchedNode* local = mine.own_front();
   SchedNode* remote = mine.remote.peek();
   const std::uint64_t local_stamp = local != nullptr ? local->policy_word : UINT64_MAX;
   const std::uint64_t remote_stamp = remote != nullptr ? remote->policy_word : UINT64_MAX;
   if (local_stamp <= remote_stamp && local_stamp <= shared_stamp && local != nullptr) {
-    return mine.local.pop_front();
+    return mine.pop_own();
   }
   if (remote_stamp <= shared_stamp && remote != nullptr) {
     if (SchedNode* n = mine.remote.pop()) return n;
@@ -62,7 +80,7 @@ SchedNode* FifoPolicy::pop(int worker) {
   if (shared_stamp != UINT64_MAX) {
     if (SchedNode* n = pop_locked(shared)) return n;
   }
-  if (SchedNode* n = mine.local.pop_front()) return n;
+  if (SchedNode* n = mine.pop_own()) return n;
   return mine.remote.pop();
 }
 

@@ -2,10 +2,14 @@
 //
 // One queue per pool for tasks free to run on any of its workers (a SpinLock'd list), and per
 // worker two queues for tasks only it may run: a lock-free one other threads push to, and a
-// plain list for what the worker pushes itself (a yield, a task woken on its own worker), which
-// costs no atomic operation at all. pop() takes whichever head became runnable first (a stamp
-// taken at push), so the order is one FIFO as far as each worker can tell. Simple and fair,
-// not built for contention: the baseline the other policies are compared with.
+// plain list for what the worker pushes itself (a yield, a task woken on its own worker, every
+// spawn when its pool has one worker), which costs no atomic operation at all. That list
+// overflows into a ring once it holds kSpillAt tasks: tasks spawned in bulk are cold by the
+// time they run, and the ring prefetches the ones it will hand out next (RingQueue), which a
+// list cannot do; a few tasks taking turns never reach the ring and pay nothing for it.
+// pop() takes whichever head became runnable first (a stamp taken at push), so the order is
+// one FIFO as far as each worker can tell. Simple and fair, not built for contention: the
+// baseline the other policies are compared with.
 #ifndef WEFT_SCHED_FIFO_POLICY_H_
 #define WEFT_SCHED_FIFO_POLICY_H_
 
@@ -16,6 +20,7 @@
 #include "weft/sched/mpsc_node_queue.h"
 #include "weft/sched/node_queue.h"
 #include "weft/sched/policy.h"
+#include "weft/sched/ring_queue.h"
 #include "weft/sched/spin_lock.h"
 
 namespace weft {
@@ -28,9 +33,21 @@ class FifoPolicy final : public Policy {
   SchedNode* pop(int worker) override;
 
  private:
+  // Own queue length at which pushes go to the ring. Past the prefetch distance, and small
+  // enough that a burst of spawns is mostly prefetched.
+  static constexpr std::size_t kSpillAt = 32;
+
   struct alignas(64) WorkerQueues {
     MpscNodeQueue remote;  // pushed by other threads
-    NodeQueue local;       // pushed by the worker itself; owner-only
+    // Pushed by the worker itself; owner-only. While `overflow` is not empty every push goes
+    // there, so it only ever holds tasks newer than all of `local`'s: FIFO order is local's,
+    // then overflow's.
+    NodeQueue local;
+    RingQueue overflow;
+
+    void push_own(SchedNode* node);
+    SchedNode* own_front() const;  // the oldest own task
+    SchedNode* pop_own();
   };
   struct alignas(64) LockedQueue {
     SpinLock lock;
