@@ -25,7 +25,7 @@ SchedNode* FifoPolicy::pop_locked(LockedQueue& q) {
   return n;
 }
 
-void FifoPolicy::WorkerQueues::push_own(SchedNode* node) {
+inline void FifoPolicy::WorkerQueues::push_own(SchedNode* node) {
   if (__builtin_expect(!overflow.empty() || local.size() >= kSpillAt, 0)) {
     overflow.push_back(node);
   } else {
@@ -33,12 +33,12 @@ void FifoPolicy::WorkerQueues::push_own(SchedNode* node) {
   }
 }
 
-SchedNode* FifoPolicy::WorkerQueues::own_front() const {
+inline SchedNode* FifoPolicy::WorkerQueues::own_front() const {
   SchedNode* n = local.front();
   return n != nullptr ? n : overflow.front();
 }
 
-SchedNode* FifoPolicy::WorkerQueues::pop_own() {
+inline SchedNode* FifoPolicy::WorkerQueues::pop_own() {
   if (SchedNode* n = local.pop_front()) return n;
   return overflow.pop_front();
 }
