@@ -62,6 +62,17 @@ void report_waiting_tasks(RuntimeCore* rt) {
   }
 }
 
+// submit()'s errors, out of line: formatting the message gave every spawn a large stack frame.
+[[noreturn, gnu::cold, gnu::noinline]] void throw_empty_pool(const TaskCore* t) {
+  throw std::invalid_argument(absl::StrCat(
+      "schedule: the ", to_string(t->node.pool), " threadpool has no threads (task ", t->id(),
+      "); give it threads with WEFT_NUM_THREADS=\"N,M\" or RuntimeOptions"));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_already_scheduled(const TaskCore* t) {
+  throw TaskStateError(absl::StrCat("schedule: task ", t->id(), " has already been scheduled"));
+}
+
 }  // namespace
 
 std::mutex& runtimes_mutex() { return runtimes_mu(); }
@@ -186,9 +197,7 @@ void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
   const bool bind_here = t->sticky && from_here;
   const int n = pool_size[static_cast<int>(t->node.pool)];
   if (!bind_here && n == 0) {
-    throw std::invalid_argument(absl::StrCat(
-        "schedule: the ", to_string(t->node.pool), " threadpool has no threads (task ", t->id(),
-        "); give it threads with WEFT_NUM_THREADS=\"N,M\" or RuntimeOptions"));
+    throw_empty_pool(t);
   }
   // Own the task before touching its scheduling fields: two threads may race to start it.
   if (unshared) {
@@ -197,7 +206,7 @@ void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
     std::uint32_t created = kCreated;
     if (!t->state.compare_exchange_strong(created, kCreated | kClaimBit,
                                           std::memory_order_acq_rel)) {
-      throw TaskStateError(absl::StrCat("schedule: task ", t->id(), " has already been scheduled"));
+      throw_already_scheduled(t);
     }
   }
   if (bind_here) {

@@ -49,6 +49,17 @@ bool parked_by_user(const TaskCore* t) {
   throw TaskStateError(absl::StrCat(op, ": task ", t->id(), " ", why));
 }
 
+// wait(t)'s errors, out of line: joining is hot, and building the exceptions gave it a large
+// stack frame.
+[[noreturn, gnu::cold, gnu::noinline]] void throw_waits_for_itself(const TaskCore* t) {
+  throw TaskStateError(
+      absl::StrCat("wait: task ", t->id(), " cannot wait for itself (it would never finish)"));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_task_failed(const TaskRef& t) {
+  throw TaskFailedException(t, t.core()->exception);
+}
+
 std::any take_wake_value(Waiter* w) {
   if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
   if (!w->value.has_value()) return {};  // the common case: skip std::any's move machinery
@@ -61,7 +72,7 @@ std::any take_wake_value(Waiter* w) {
 // switching (nothing else to run), so the wake-up ends here, as at a park -- with the deadline
 // token it claimed on its way (kWokenFirst: park.cc), or the next timed wait could not arm it
 // and would never time out.
-std::any take_yield_value(TaskCore* cur, bool consume) {
+[[gnu::noinline]] std::any take_notified_yield_value(TaskCore* cur, bool consume) {
   if (load_unclaimed(cur->state) != kNotified) return {};
   std::exception_ptr error;
   std::any value;
@@ -75,6 +86,13 @@ std::any take_yield_value(TaskCore* cur, bool consume) {
   }
   if (error != nullptr) std::rethrow_exception(error);
   return value;
+}
+
+// The common case inline: nothing raced with the yield (the state is plain kRunning), which
+// spares every yield a call to a function whose locals need a stack-protected frame.
+inline std::any take_yield_value(TaskCore* cur, bool consume) {
+  if (cur->state.load(std::memory_order_acquire) == kRunning) return {};
+  return take_notified_yield_value(cur, consume);
 }
 
 // A task that is not running but may be resumed by a direct switch (yield(t), yieldto) on
@@ -242,10 +260,7 @@ void wait(const TaskRef& t) {
   // runs its on_done callbacks; wait returns once those are over, when it closes this list.
   if (target->done_waiters.load(std::memory_order_acquire) != internal::kDoneWaitersClosed) {
     internal::Waiter* me = current_waiter();
-    if (me == target) {
-      throw TaskStateError(absl::StrCat("wait: task ", target->id(),
-                                        " cannot wait for itself (it would never finish)"));
-    }
+    if (me == target) internal::throw_waits_for_itself(target);
     internal::Waiter* head = target->done_waiters.load(std::memory_order_acquire);
     bool queued = true;
     do {
@@ -264,7 +279,7 @@ void wait(const TaskRef& t) {
       } while (!target->done());
     }
   }
-  if (target->exception != nullptr) throw TaskFailedException(t, target->exception);
+  if (target->exception != nullptr) internal::throw_task_failed(t);
 }
 
 TaskRef current_task() {

@@ -38,14 +38,11 @@ TaskCore::TaskCore() : Waiter(Kind::kTask) {
 
 TaskCore::~TaskCore() { discard_done_callbacks(this); }
 
-void TaskCore::request_stack_size(std::size_t bytes) {
-  // Checked here, where the caller can catch it: the stack is allocated on a worker.
-  if (bytes > kMaxStackSize) {
-    throw std::invalid_argument(absl::StrCat("task ", id(), ": stack size ", bytes,
-                                             " bytes exceeds the maximum of ", kMaxStackSize,
-                                             " (1 GiB)"));
-  }
-  stack.size = static_cast<std::uint32_t>(bytes);
+void TaskCore::throw_stack_too_large(std::size_t bytes) const {
+  // Thrown where the caller can catch it: the stack is allocated on a worker.
+  throw std::invalid_argument(absl::StrCat("task ", id(), ": stack size ", bytes,
+                                           " bytes exceeds the maximum of ", kMaxStackSize,
+                                           " (1 GiB)"));
 }
 
 // Spawn-heavy programs create and free millions of cores; mimalloc's thread-local free lists

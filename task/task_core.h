@@ -61,8 +61,12 @@ class TaskCore : public Waiter {
   }
 
   // The stack size its first run gets (0: the default). Throws std::invalid_argument above
-  // kMaxStackSize. Only before the task is first scheduled.
-  void request_stack_size(std::size_t bytes);
+  // kMaxStackSize. Only before the task is first scheduled. Inline, with the throw out of
+  // line: every spawn calls it, and the message's formatting gave it a large frame.
+  void request_stack_size(std::size_t bytes) {
+    if (bytes > kMaxStackSize) throw_stack_too_large(bytes);
+    stack.size = static_cast<std::uint32_t>(bytes);
+  }
 
   // Unique in the process; increasing only among one thread's tasks.
   std::uint64_t id() const { return node.task_id; }
@@ -70,13 +74,15 @@ class TaskCore : public Waiter {
   bool done() const { return state.load(std::memory_order_acquire) == kDone; }
   bool failed() const { return done() && exception != nullptr; }
 
+ private:
+  [[noreturn, gnu::cold]] void throw_stack_too_large(std::size_t bytes) const;
+
   // Fields in the order they are touched. A spawn+join program creates many tasks before they
   // run and joins and frees them long after: by then each core is cold, and every cache line
   // touched is a miss. Joining (done_waiters, exception) touches only these first fields, which
   // share the core's second cache line, and freeing (refs_, the destructor) only them and the
   // first line (the vtable pointer and the Waiter's payload): nothing the destructor reads may
   // go below local_storage.
- private:
   std::atomic<std::int32_t> refs_{1};
 
  public:
