@@ -80,11 +80,13 @@ bool ReentrantLock::acquire_shared(std::uintptr_t mine, std::uint64_t me) {
                                         std::memory_order_relaxed);
 }
 
+void ReentrantLock::throw_count_overflow(std::uint32_t count) {
+  throw TaskStateError(absl::StrCat("lock: ReentrantLock locked recursively ", count,
+                                    " times by ", caller_name(), "; the count would overflow"));
+}
+
 void ReentrantLock::relock() {
-  if (count_ == std::numeric_limits<std::uint32_t>::max()) {
-    throw TaskStateError(absl::StrCat("lock: ReentrantLock locked recursively ", count_,
-                                      " times by ", caller_name(), "; the count would overflow"));
-  }
+  if (count_ == std::numeric_limits<std::uint32_t>::max()) throw_count_overflow(count_);
   ++count_;
 }
 

@@ -139,6 +139,8 @@ class ReentrantLock {
   void wake_after_release();
   void publish_wake_needed();  // under qlock_
   [[noreturn]] void not_owner(const char* op) const;
+  // Out of line and cold: formatting its message inline gave relock() a large frame.
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_count_overflow(std::uint32_t count);
 
   // For threads::Condition::wait: releases every level at once and restores them.
   std::uint32_t unlock_all();
