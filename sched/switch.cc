@@ -90,13 +90,18 @@ void finish_task(TaskCore* self) {
   }
 }
 
+// A task's first run: it counts as started, and task dumps can find it from now on.
+void mark_started(Worker* w, TaskCore* t) {
+  t->has_started.store(true, std::memory_order_release);
+  t->registry_slot = w->registry.add(t);
+}
+
 // Makes `next` (exclusively ours: popped, or claimed by yieldto) run on worker w next.
 void prepare(Worker* w, TaskCore* next) {
   if (next->stack.lo == nullptr) {
     next->stack = allocate_stack(next->stack.size, next->id());
     next->context.init(next->stack.lo, next->stack.size, &task_entry);
-    next->has_started.store(true, std::memory_order_release);
-    next->registry_slot = w->registry.add(next);
+    mark_started(w, next);
   }
   // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones and those woken from
   // an owned park are kRunning or kNotified, which must stay as it is (see requeue), even
@@ -129,6 +134,26 @@ void prepare(Worker* w, TaskCore* next) {
 // waits in the queue: a schedule() meanwhile marks it kNotified, which prepare() keeps, so the
 // wake-up is not lost, and the yield costs no read-modify-write on the state.
 void requeue(Worker* w, TaskCore* t, PushReason reason) { w->rt->push(t, reason, w->index); }
+
+#if WEFT_CONTEXT_START_IN_PLACE
+// Whether `next`, which has never run, may start on the stack the finishing task leaves: the
+// size it asked for (0: the default) is that stack's.
+bool can_take_stack(const Stack& stack, std::uint32_t requested) {
+  return requested == stack.size || (requested == 0 && stack.size == default_stack_size());
+}
+
+// The finishing task `cur` hands the stack it runs on to `next`, which has never run, and
+// `next` starts on it at once (marl runs such tasks as plain calls for the same reason): no
+// stack leaves or comes from the pool, no initial frame is written, and there is no switch,
+// whose return into a fresh context no CPU predicts. cur's frames on that stack are dead.
+[[noreturn]] void start_on_finished_stack(Worker* w, TaskCore* cur, TaskCore* next) {
+  next->stack = std::exchange(cur->stack, Stack{});  // retire() then has no stack to release
+  set_stack_owner(next->stack, next->id());            // for the overflow message
+  mark_started(w, next);
+  prepare(w, next);
+  next->context.start_in_place(next->stack.lo, next->stack.size, &task_entry, w);
+}
+#endif
 
 void finish_park(Worker* w, TaskCore* t) {
   std::uint32_t expected = kRunning;
@@ -217,6 +242,11 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   const bool final = how == Leave::kFinish;
   void* arrived;
   if (next != nullptr) {
+#if WEFT_CONTEXT_START_IN_PLACE
+    if (final && next->stack.lo == nullptr && can_take_stack(cur->stack, next->stack.size)) {
+      start_on_finished_stack(w, cur, next);
+    }
+#endif
     prepare(w, next);
     arrived = cur->context.switch_to(next->context, w, final);
   } else {

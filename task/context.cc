@@ -20,6 +20,11 @@
 // weft_context_start(arg, self, entry) on that stack.
 extern "C" void* weft_context_prepare(void* stack_top, void (*entry)(void*),
                                       void* self) noexcept;
+#if WEFT_CONTEXT_START_IN_PLACE
+extern "C" [[noreturn]] void weft_context_start_in_place(void* stack_top,
+                                                         void (*entry)(void*), void* self,
+                                                         void* arg) noexcept;
+#endif
 
 namespace weft::internal {
 
@@ -102,6 +107,14 @@ void Context::init(void* stack_lo, std::size_t size, void (*entry)(void*)) {
 #endif
   sp_ = weft_context_prepare(static_cast<char*>(stack_lo) + size, entry, this);
 }
+
+#if WEFT_CONTEXT_START_IN_PLACE
+void Context::start_in_place(void* stack_lo, std::size_t size, void (*entry)(void*),
+                             void* arg) {
+  sp_ = nullptr;  // running: nothing saved
+  weft_context_start_in_place(static_cast<char*>(stack_lo) + size, entry, this, arg);
+}
+#endif
 
 void Context::destroy() {
 #if WEFT_CONTEXT_TSAN

@@ -76,6 +76,12 @@
 #endif
 #endif
 
+#if WEFT_CONTEXT_ASAN || WEFT_CONTEXT_TSAN
+#define WEFT_CONTEXT_START_IN_PLACE 0
+#else
+#define WEFT_CONTEXT_START_IN_PLACE 1
+#endif
+
 namespace weft::internal {
 
 // Assembly (context_<arch>.S): saves the callee-saved registers on the
@@ -113,6 +119,18 @@ class Context {
   // gcc 12). A context destroyed while suspended (never finished) leaks its
   // ASan fake stack.
   void destroy();
+
+#if WEFT_CONTEXT_START_IN_PLACE
+  // Starts this context afresh on [stack_lo, stack_lo + size) at once, running entry(arg) as
+  // the first switch into a context made by init() would -- without saving the running
+  // execution, which is abandoned. Its frames may lie on that very stack: a task that has
+  // finished can hand the stack it runs on to a task that has never run, which then needs no
+  // initial frame, no stack from the pool and no switch (whose return, into a fresh context,
+  // the CPU cannot predict). Never returns. Not in ASan/TSan builds, which follow every stack
+  // as a fiber of its own (WEFT_CONTEXT_START_IN_PLACE is 0 there).
+  [[noreturn]] void start_in_place(void* stack_lo, std::size_t size, void (*entry)(void*),
+                                   void* arg);
+#endif
 
   // Saves the running execution into *this and resumes `to`, passing `arg`.
   // Returns the arg of whichever switch later resumes *this. *this must be

@@ -143,6 +143,29 @@ weft_context_prepare:
         .cfi_endproc
         .size   weft_context_prepare, .-weft_context_prepare
 
+// [[noreturn]] void weft_context_start_in_place(void* stack_top /*x0*/,
+//     void (*entry)(void*) /*x1*/, void* self /*x2*/, void* arg /*x3*/)
+// Enters a fresh context exactly as the first switch into one written by
+// weft_context_prepare would (entry in x19, self in x20, x29 = 0, sp the
+// aligned top, arg in x0), without saving anything: the running execution is
+// abandoned, and its frames may be on this very stack.
+        .globl  weft_context_start_in_place
+        .hidden weft_context_start_in_place
+        .type   weft_context_start_in_place, %function
+        .p2align 4
+weft_context_start_in_place:
+        .cfi_startproc
+        WEFT_BTI_C
+        and     x0, x0, #~15
+        mov     sp, x0
+        mov     x19, x1
+        mov     x20, x2
+        mov     x0, x3
+        mov     x29, xzr
+        b       .Ltrampoline_resume
+        .cfi_endproc
+        .size   weft_context_start_in_place, .-weft_context_start_in_place
+
 // First code of a fresh context, reached by weft_context_switch's `ret` with
 // arg already in x0. Calls weft_context_start(arg, self, entry), which never
 // returns. The undefined return address tells unwinders that the stack ends

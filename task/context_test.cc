@@ -713,5 +713,65 @@ TEST(Context, ThreadsEachRunTheirOwnContexts) {
   EXPECT_EQ(sums[1], 8u * 999 * 1000 / 2);
 }
 
+// start_in_place: a context that restarts itself on the stack it runs on, many times over,
+// must start each time at the same depth (nothing piles up on the stack), aligned, with its
+// argument, able to throw and catch, and still able to switch back at the end.
+struct InPlaceRun {
+  Context main;
+  Context ctx;
+  char* lo = nullptr;
+  std::size_t size = 0;
+  int runs = 0;
+  int caught = 0;
+  bool misaligned = false;
+  std::vector<std::uintptr_t> depths;
+};
+
+#if WEFT_CONTEXT_START_IN_PLACE
+constexpr int kInPlaceRuns = 1000;
+
+void in_place_entry(void* arg) {
+  auto* run = static_cast<InPlaceRun*>(arg);
+  alignas(16) volatile char aligned[16] = {};
+  aligned[0] = 1;
+  if (as_int(const_cast<char*>(aligned)) % 16 != 0) run->misaligned = true;
+  run->depths.push_back(as_int(const_cast<char*>(aligned)));
+  try {
+    if (run->runs % 2 == 0) throw std::runtime_error("in place");
+  } catch (const std::runtime_error&) {
+    ++run->caught;
+  }
+  if (++run->runs < kInPlaceRuns) {
+    run->ctx.start_in_place(run->lo, run->size, &in_place_entry, run);
+  }
+  run->ctx.switch_to(run->main, nullptr, /*final=*/true);
+  std::abort();
+}
+#endif
+
+TEST(ContextStartInPlace, RestartsOnItsOwnStackWithoutPilingUp) {
+#if WEFT_CONTEXT_START_IN_PLACE
+  Stack stack(64 * 1024);
+  InPlaceRun run;
+  run.lo = stack.lo();
+  run.size = stack.size();
+  run.main.init_for_thread();
+  run.ctx.init(run.lo, run.size, &in_place_entry);
+  run.main.switch_to(run.ctx, &run);
+  run.ctx.destroy();
+  EXPECT_EQ(run.runs, kInPlaceRuns);
+  EXPECT_EQ(run.caught, kInPlaceRuns / 2);
+  EXPECT_FALSE(run.misaligned);
+  ASSERT_EQ(run.depths.size(), static_cast<std::size_t>(kInPlaceRuns));
+  for (std::uintptr_t d : run.depths) {
+    EXPECT_TRUE(stack.contains(as_ptr(d)));
+    // The first run came through a switch, every later one in place: the same frame.
+    ASSERT_EQ(d, run.depths[0]);
+  }
+#else
+  GTEST_SKIP() << "start_in_place is not built under ASan/TSan";
+#endif
+}
+
 }  // namespace
 }  // namespace weft::internal

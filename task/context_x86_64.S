@@ -125,6 +125,29 @@ weft_context_prepare:
         .cfi_endproc
         .size   weft_context_prepare, .-weft_context_prepare
 
+// [[noreturn]] void weft_context_start_in_place(void* stack_top /*rdi*/,
+//     void (*entry)(void*) /*rsi*/, void* self /*rdx*/, void* arg /*rcx*/)
+// Enters a fresh context exactly as the first switch into one written by
+// weft_context_prepare would (registers as its frame holds them, rsp 16 below
+// the aligned top, arg in rax), without saving anything: the running
+// execution is abandoned, and its frames may be on this very stack.
+        .globl  weft_context_start_in_place
+        .hidden weft_context_start_in_place
+        .type   weft_context_start_in_place, @function
+        .p2align 4
+weft_context_start_in_place:
+        .cfi_startproc
+        WEFT_ENDBR
+        andq    $-16, %rdi
+        leaq    -16(%rdi), %rsp
+        movq    %rsi, %rbx              // entry
+        movq    %rdx, %r12              // self
+        movq    %rcx, %rax              // arg
+        xorl    %ebp, %ebp
+        jmp     .Ltrampoline_resume
+        .cfi_endproc
+        .size   weft_context_start_in_place, .-weft_context_start_in_place
+
 // First code of a fresh context, reached by weft_context_switch's `ret` with
 // arg in rax. Calls weft_context_start(arg, self, entry), which never
 // returns. The undefined return address tells unwinders (gdb, perf, C++

@@ -411,7 +411,9 @@ class RacingPushes : public PolicyContract {
                         << owed_returned << " pushes had returned and only " << owed_popped
                         << " nodes had been popped";
     // Held nodes excuse empty pops; a policy that held every node leaves nothing checked.
-    if (!held_.load()) EXPECT_GT(checked, 0) << "no pop ran in a quiet moment: nothing checked";
+    if (!held_.load()) {
+      EXPECT_GT(checked, 0) << "no pop ran in a quiet moment: nothing checked";
+    }
     ExpectEmptyEverywhere("after the racing pushes");
   }
 
