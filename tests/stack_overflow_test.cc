@@ -20,13 +20,17 @@ int deep(volatile char* prev, int n) {
   return n == 0 ? frame[0] : deep(frame, n - 1) + frame[1];
 }
 
+RuntimeOptions one_worker() {
+  RuntimeOptions options;
+  options.default_threads = 1;
+  return options;
+}
+
 TEST(StackOverflowDeathTest, ReportsTheTask) {
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
-        RuntimeOptions options;
-        options.default_threads = 1;
-        Runtime rt(std::move(options));
+        Runtime rt(one_worker());
         auto t = make_task([] { return deep(nullptr, 1 << 20); });
         t.set_stack_size(64 * 1024);
         rt.submit(t);
@@ -42,12 +46,15 @@ TEST(StackOverflowDeathTest, ReportsTheTask) {
 std::uintptr_t g_stack_of_a = 0;
 
 TEST(StackOverflowDeathTest, ReportsTheTaskRunningOnAnInheritedStack) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // ASan and TSan builds never hand stacks over (weft/task/context.h: start_in_place), and
+  // ASan keeps locals on fake stacks besides.
+  GTEST_SKIP() << "no stack hand-over under ASan/TSan";
+#endif
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
-        RuntimeOptions options;
-        options.default_threads = 1;
-        Runtime rt(std::move(options));
+        Runtime rt(one_worker());
         auto b = make_task([] {
           volatile char here = 0;
           const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(&here);
