@@ -37,7 +37,7 @@ struct SchedNode {
 
 // Where a node sits in its task (task_core.h asserts it), and how much of the task starting
 // it touches: what prefetch_task() fetches.
-inline constexpr std::ptrdiff_t kSchedNodeOffsetInTask = 128;
+inline constexpr std::ptrdiff_t kSchedNodeOffsetInTask = 88;
 inline constexpr std::ptrdiff_t kTaskStartBytes = 256;
 
 // A hint for a policy that knows which node it will hand out a few pops from now: starts

@@ -77,27 +77,15 @@ class TaskCore : public Waiter {
  private:
   [[noreturn, gnu::cold]] void throw_stack_too_large(std::size_t bytes) const;
 
-  // Fields in the order they are touched. A spawn+join program creates many tasks before they
-  // run and joins and frees them long after: by then each core is cold, and every cache line
-  // touched is a miss. Joining (done_waiters, exception) touches only these first fields, which
-  // share the core's second cache line, and freeing (refs_, the destructor) only them and the
-  // first line (the vtable pointer and the Waiter's payload): nothing the destructor reads may
-  // go below local_storage.
-  std::atomic<std::int32_t> refs_{1};
+  // Fields grouped by when they are touched. A spawn+join program creates many tasks before
+  // they run and joins and frees them long after: by then each core is cold, and every cache
+  // line touched is a miss. So what joining and freeing read (refs_, done_waiters, exception,
+  // the destructor's fields) comes last, in the core's last cache line, next to the result the
+  // typed task stores right after the core (TaskResult<T>::value): a join of a small result
+  // touches that line and the first (the vtable pointer, the Waiter's payload, and the block
+  // header mimalloc writes when the core is freed), not the ones in between.
 
  public:
-  std::atomic<bool> has_started{false};  // set when first switched to (istaskstarted)
-  std::atomic<bool> error_monitored{false};
-  std::atomic<bool> error_reported{false};
-  bool sticky = true;         // Julia's default for Task(f): runs only on its first worker
-  // Waiters for this task to finish: a lock-free stack closed by finish (sched/switch.cc).
-  std::atomic<Waiter*> done_waiters{nullptr};
-  // Callbacks for its end (weft/task/on_done.h): a lock-free stack, closed by finish after
-  // the task is marked done and before done_waiters is.
-  std::atomic<DoneCallbackNode*> done_callbacks{nullptr};
-  std::exception_ptr exception;   // why it failed, once done
-  std::unique_ptr<TaskLocalStorage> local_storage;  // created on first use
-
   // Used while it is scheduled and runs.
   SchedNode node;  // its task_id is the task's id()
   // Set by the runtime.
@@ -112,9 +100,25 @@ class TaskCore : public Waiter {
   // The worker it runs on or last ran on: written by that worker, read by task dumps.
   std::atomic<std::int32_t> last_worker{-1};
   // The deadline of its current timed wait (steady_clock ticks), meaningful while `timed` is
-  // not kUntimed: shown in task dumps ("sleep until +35ms"). Here, not in the Waiter, so that
-  // the fields above fit the cache lines their comment promises; only tasks are dumped.
+  // not kUntimed: shown in task dumps ("sleep until +35ms"). Here, not in the Waiter, whose
+  // first line a join reads; only tasks are dumped.
   std::atomic<std::int64_t> wait_deadline{0};
+
+ private:
+  std::atomic<std::int32_t> refs_{1};
+
+ public:
+  std::atomic<bool> has_started{false};  // set when first switched to (istaskstarted)
+  std::atomic<bool> error_monitored{false};
+  std::atomic<bool> error_reported{false};
+  bool sticky = true;         // Julia's default for Task(f): runs only on its first worker
+  // Waiters for this task to finish: a lock-free stack closed by finish (sched/switch.cc).
+  std::atomic<Waiter*> done_waiters{nullptr};
+  // Callbacks for its end (weft/task/on_done.h): a lock-free stack, closed by finish after
+  // the task is marked done and before done_waiters is.
+  std::atomic<DoneCallbackNode*> done_callbacks{nullptr};
+  std::exception_ptr exception;   // why it failed, once done
+  std::unique_ptr<TaskLocalStorage> local_storage;  // created on first use
 };
 
 #pragma GCC diagnostic push
