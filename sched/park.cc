@@ -267,8 +267,12 @@ ParkResult park_thread(ThreadWaiter* me, UnlockFn unlock, void* lock,
   }
 }
 
-void raise_pending_error(Waiter* w) {
-  if (w->error != nullptr) std::rethrow_exception(std::exchange(w->error, nullptr));
+[[gnu::noinline, gnu::cold]] void rethrow_pending_error(Waiter* w) {
+  std::rethrow_exception(std::exchange(w->error, nullptr));
+}
+
+inline void raise_pending_error(Waiter* w) {
+  if (__builtin_expect(w->error != nullptr, 0)) rethrow_pending_error(w);
 }
 
 void set_wait(Waiter* w, WaitKind kind, const void* object) {
@@ -276,8 +280,10 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
   w->wait_object.store(object, std::memory_order_relaxed);
 }
 
-ParkResult park_common(UnlockFn unlock, void* lock, const Clock::time_point* deadline,
-                       WaitKind kind, const void* object) {
+// Every park: a plain thread's, a timed one (park_impl takes the untimed task park itself).
+[[gnu::noinline]] ParkResult park_common(UnlockFn unlock, void* lock,
+                                         const Clock::time_point* deadline, WaitKind kind,
+                                         const void* object) {
   // One thread-local lookup for both: on a worker thread the running task is its `current`.
   Worker* const worker = current_worker();
   TaskCore* cur = worker != nullptr ? worker->current : nullptr;
@@ -346,8 +352,25 @@ WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error,
              : wake_thread(w, s, value, error);
 }
 
+// The common park -- a task, no deadline -- is park_common's task branch on its own: the
+// thread and deadline branches' locals gave every park a protected 0x110-byte frame.
 void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
-  park_common(unlock, lock, nullptr, kind, object);
+  Worker* const worker = current_worker();
+  TaskCore* const cur = worker != nullptr ? worker->current : nullptr;
+  if (__builtin_expect(cur == nullptr, 0)) {
+    park_common(unlock, lock, nullptr, kind, object);
+    return;
+  }
+  const bool owned = unlock != nullptr && cur->state.load(std::memory_order_relaxed) == kRunning;
+  set_wait(cur, kind, object);
+  worker->unlock = unlock;
+  worker->unlock_arg = lock;
+  leave(worker, cur, owned ? Leave::kParkOwned : Leave::kPark);
+  if (!owned && cur->timed.load(std::memory_order_relaxed) != kUntimed) {
+    cur->timed.store(kUntimed, std::memory_order_relaxed);
+  }
+  set_wait(cur, WaitKind::kNone, nullptr);
+  raise_pending_error(cur);
 }
 
 ParkResult park_until_impl(UnlockFn unlock, void* lock, Clock::time_point deadline,
