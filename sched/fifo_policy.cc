@@ -9,6 +9,35 @@ void FifoPolicy::init(const Topology& topology) {
   pool_queues_ = std::make_unique<LockedQueue[]>(kNumPools);
   worker_queues_ = std::make_unique<WorkerQueues[]>(topology.num_workers());
   for (int p = 0; p < kNumPools; ++p) pool_size_[p] = topology.count(static_cast<Pool>(p));
+  for (int w = 0; w < topology.num_workers(); ++w) {
+    worker_queues_[w].seen.resize(static_cast<std::size_t>(topology.num_workers()));
+  }
+}
+
+// A task woken by a worker of its pool, free to run on any of the pool's several workers, into
+// that worker's empty slot.
+bool FifoPolicy::holds(const SchedNode& node, int from_worker) const {
+  const int pool = static_cast<int>(node.pool);
+  return from_worker >= 0 && node.affinity < 0 && pool_size_[pool] > 1 &&
+         topology_.pool_of[from_worker] == node.pool &&
+         !worker_queues_[from_worker].held.maybe_held();
+}
+
+bool FifoPolicy::holds_for_pusher(const SchedNode& node, const PushInfo& info) const {
+  return info.reason == PushReason::kWoken && holds(node, info.from_worker);
+}
+
+bool FifoPolicy::holds_back(int worker) const {
+  const Pool pool = topology_.pool_of[worker];
+  return pool_holds_back(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],
+                         [this](int v) -> const HeldSlot& { return worker_queues_[v].held; });
+}
+
+SchedNode* FifoPolicy::steal_held(int worker) {
+  const Pool pool = topology_.pool_of[worker];
+  return steal_held_in_pool(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],
+                            worker_queues_[worker].seen, kHold,
+                            [this](int v) -> HeldSlot& { return worker_queues_[v].held; });
 }
 
 void FifoPolicy::push_locked(LockedQueue& q, SchedNode* node) {
@@ -54,6 +83,8 @@ void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
   if (w >= 0 && (node->affinity == w ||
                  (node->affinity < 0 && pool_size_[pool] == 1 && topology_.pool_of[w] == node->pool))) {
     worker_queues_[w].push_own(node);
+  } else if (info.reason == PushReason::kWoken && holds(*node, w)) {
+    worker_queues_[w].held.put(node, stamp);
   } else if (node->affinity >= 0) {
     worker_queues_[node->affinity].remote.push(node);
   } else {
@@ -71,6 +102,11 @@ SchedNode* FifoPolicy::pop(int worker) {
   SchedNode* remote = mine.remote.peek();
   const std::uint64_t local_stamp = local != nullptr ? local->policy_word : UINT64_MAX;
   const std::uint64_t remote_stamp = remote != nullptr ? remote->policy_word : UINT64_MAX;
+  const std::uint64_t held_stamp = mine.held.maybe_held() ? mine.held.order() : UINT64_MAX;
+  if (held_stamp <= local_stamp && held_stamp <= remote_stamp && held_stamp <= shared_stamp &&
+      held_stamp != UINT64_MAX) {
+    if (SchedNode* n = mine.held.take()) return n;
+  }
   if (local_stamp <= remote_stamp && local_stamp <= shared_stamp && local != nullptr) {
     return mine.pop_own();
   }
@@ -81,7 +117,9 @@ SchedNode* FifoPolicy::pop(int worker) {
     if (SchedNode* n = pop_locked(shared)) return n;
   }
   if (SchedNode* n = mine.pop_own()) return n;
-  return mine.remote.pop();
+  if (SchedNode* n = mine.remote.pop()) return n;
+  if (SchedNode* n = mine.held.take()) return n;
+  return steal_held(worker);
 }
 
 }  // namespace weft

@@ -10,13 +10,23 @@
 // pop() takes whichever head became runnable first (a stamp taken at push), so the order is
 // one FIFO as far as each worker can tell. Simple and fair, not built for contention: the
 // baseline the other policies are compared with.
+//
+// In a pool of several workers, the task a worker wakes is held for it (held_slot.h, Go's
+// runnext) rather than queued for the pool, so that no other worker is woken for it: it runs
+// there when its stamp comes up, which for tasks handing work back and forth is as soon as the
+// waker blocks. Without that each hand-off crossed CPUs and woke a sleeping worker (an
+// unbuffered channel round trip between two tasks on two workers cost 3x that on one). Other
+// workers pass a held task over until they have seen it held for kHold, so the order stays
+// FIFO as far as its worker can tell, and only another worker may take it a little late.
 #ifndef WEFT_SCHED_FIFO_POLICY_H_
 #define WEFT_SCHED_FIFO_POLICY_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <vector>
 
+#include "weft/sched/held_slot.h"
 #include "weft/sched/mpsc_node_queue.h"
 #include "weft/sched/node_queue.h"
 #include "weft/sched/policy.h"
@@ -31,6 +41,11 @@ class FifoPolicy final : public Policy {
   void init(const Topology& topology) override;
   void push(SchedNode* node, const PushInfo& info) override;
   SchedNode* pop(int worker) override;
+  bool holds_for_pusher(const SchedNode& node, const PushInfo& info) const override;
+  bool holds_back(int worker) const override;
+
+  // How long other workers leave a held task alone.
+  static constexpr std::chrono::microseconds kHold{20};
 
  private:
   // Own queue length at which pushes go to the ring. Past the prefetch distance, and small
@@ -44,6 +59,9 @@ class FifoPolicy final : public Policy {
     // then overflow's.
     NodeQueue local;
     RingQueue overflow;
+    HeldSlot held;  // the task this worker woke last (see the top)
+    // Owner-only: per worker of the pool, the held task this worker saw there.
+    std::vector<HeldSlot::Sighting> seen;
 
     void push_own(SchedNode* node);
     SchedNode* own_front() const;  // the oldest own task
@@ -58,6 +76,8 @@ class FifoPolicy final : public Policy {
 
   static void push_locked(LockedQueue& q, SchedNode* node);
   static SchedNode* pop_locked(LockedQueue& q);
+  bool holds(const SchedNode& node, int from_worker) const;
+  SchedNode* steal_held(int worker);
 
   Topology topology_;
   int pool_size_[kNumPools] = {};

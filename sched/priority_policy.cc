@@ -81,6 +81,34 @@ void PriorityPolicy::init(const Topology& topology) {
   pool_queues_ = std::make_unique<LeveledQueue<true>[]>(kNumPools);
   outside_ = std::make_unique<OutsideQueue[]>(kNumPools);
   workers_ = std::make_unique<PerWorker[]>(topology.num_workers());
+  for (int w = 0; w < topology.num_workers(); ++w) {
+    workers_[w].seen.resize(static_cast<std::size_t>(topology.num_workers()));
+  }
+}
+
+// A task woken by a worker of its pool, free to run on any of the pool's several workers, into
+// that worker's empty slot.
+bool PriorityPolicy::holds(const SchedNode& node, int from_worker) const {
+  const int pool = static_cast<int>(node.pool);
+  return from_worker >= 0 && node.affinity < 0 && pool_size_[pool] > 1 &&
+         topology_.pool_of[from_worker] == node.pool && !workers_[from_worker].held.maybe_held();
+}
+
+bool PriorityPolicy::holds_for_pusher(const SchedNode& node, const PushInfo& info) const {
+  return info.reason == PushReason::kWoken && holds(node, info.from_worker);
+}
+
+bool PriorityPolicy::holds_back(int worker) const {
+  const Pool pool = topology_.pool_of[worker];
+  return pool_holds_back(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],
+                         [this](int v) -> const HeldSlot& { return workers_[v].held; });
+}
+
+SchedNode* PriorityPolicy::steal_held(int worker) {
+  const Pool pool = topology_.pool_of[worker];
+  return steal_held_in_pool(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],
+                            workers_[worker].seen, kHold,
+                            [this](int v) -> HeldSlot& { return workers_[v].held; });
 }
 
 void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
@@ -93,6 +121,8 @@ void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
   if (w >= 0 && (node->affinity == w || (node->affinity < 0 && pool_size_[pool] == 1 &&
                                          topology_.pool_of[w] == node->pool))) {
     workers_[w].local.push(node, level);  // on worker w's own thread
+  } else if (info.reason == PushReason::kWoken && holds(*node, w)) {
+    workers_[w].held.put(node, key_of(level, seq));
   } else if (node->affinity >= 0) {
     workers_[node->affinity].bound.push(node, level);
   } else if (w < 0) {
@@ -134,6 +164,10 @@ SchedNode* PriorityPolicy::pop(int worker) {
   const std::uint64_t local_key = me.local.key();
   const std::uint64_t bound_key = me.bound.key();
   const std::uint64_t shared_key = shared.key();
+  const std::uint64_t held_key = me.held.maybe_held() ? me.held.order() : 0;
+  if (held_key != 0 && held_key >= local_key && held_key >= bound_key && held_key >= shared_key) {
+    if (SchedNode* n = me.held.take()) return n;
+  }
   if (local_key != 0 && local_key >= bound_key && local_key >= shared_key) {
     if (SchedNode* n = me.local.pop()) return n;
   }
@@ -142,7 +176,9 @@ SchedNode* PriorityPolicy::pop(int worker) {
   }
   if (SchedNode* n = shared.pop()) return n;
   if (SchedNode* n = me.bound.pop()) return n;
-  return me.local.pop();
+  if (SchedNode* n = me.local.pop()) return n;
+  if (SchedNode* n = me.held.take()) return n;
+  return steal_held(worker);
 }
 
 }  // namespace weft

@@ -34,14 +34,23 @@
 // the pool (milliseconds of p99 wake-to-run latency with the waker a third thread on two
 // CPUs). So such a task joins its level's order when a worker next pops, not at its push.
 //
+// In a pool of several workers, the task a worker wakes is held for it (held_slot.h, Go's
+// runnext) instead of going to the pool's queue, so that no other worker is woken for it and
+// tasks handing work back and forth stay on one worker. It keeps its place in the order: its
+// worker takes it when its key is the best it sees (its level, then its arrival). Other workers
+// pass it over until they have seen it held for kHold.
+//
 // Thread safety: as the Policy contract (push from any thread, pop(w) from worker w).
 #ifndef WEFT_SCHED_PRIORITY_POLICY_H_
 #define WEFT_SCHED_PRIORITY_POLICY_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
+#include "weft/sched/held_slot.h"
 #include "weft/sched/mpsc_node_queue.h"
 #include "weft/sched/node_queue.h"
 #include "weft/sched/policy.h"
@@ -63,6 +72,11 @@ class PriorityPolicy final : public Policy {
   void init(const Topology& topology) override;
   void push(SchedNode* node, const PushInfo& info) override;
   SchedNode* pop(int worker) override;
+  bool holds_for_pusher(const SchedNode& node, const PushInfo& info) const override;
+  bool holds_back(int worker) const override;
+
+  // How long other workers leave a held task alone.
+  static constexpr std::chrono::microseconds kHold{20};
 
  private:
   // One FIFO per level, behind a lock when kShared (else only its owner worker touches it).
@@ -88,7 +102,13 @@ class PriorityPolicy final : public Policy {
   struct PerWorker {
     LeveledQueue<false> local;  // work only this worker may run, pushed by this worker
     LeveledQueue<true> bound;   // its sticky tasks, pushed from elsewhere
+    HeldSlot held;              // the task it woke last, with its key as the order word
+    // Owner-only: per worker of the pool, the held task this worker saw there.
+    std::vector<HeldSlot::Sighting> seen;
   };
+
+  bool holds(const SchedNode& node, int from_worker) const;
+  SchedNode* steal_held(int worker);
 
   static std::uint64_t key_of(int level, std::uint64_t seq);
 

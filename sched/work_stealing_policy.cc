@@ -43,12 +43,7 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
       }
       return;
     case PushReason::kWoken:
-      // Counted first: a thief that sees the new task sees the new count too.
-      me.runnext_pushes.store(me.runnext_pushes.load(std::memory_order_relaxed) + 1,
-                              std::memory_order_relaxed);
-      if (SchedNode* old = me.runnext.exchange(node, std::memory_order_acq_rel)) {
-        me.deque.push(old);
-      }
+      if (SchedNode* old = me.runnext.put(node, 0)) me.deque.push(old);
       return;
     case PushReason::kSpawned:
       me.deque.push(node);
@@ -62,18 +57,13 @@ bool WorkStealingPolicy::holds_for_pusher(const SchedNode& node, const PushInfo&
   const int w = info.from_worker;
   return info.reason == PushReason::kWoken && node.affinity < 0 && w >= 0 &&
          topology_.pool_of[w] == node.pool &&
-         workers_[w].runnext.load(std::memory_order_relaxed) == nullptr;
+         !workers_[w].runnext.maybe_held();
 }
 
 bool WorkStealingPolicy::holds_back(int worker) const {
   const PerWorker& me = workers_[worker];
-  for (int i = 0; i < me.pool_count; ++i) {
-    const int v = me.pool_first + i;
-    if (v != worker && workers_[v].runnext.load(std::memory_order_acquire) != nullptr) {
-      return true;
-    }
-  }
-  return false;
+  return pool_holds_back(worker, me.pool_first, me.pool_count,
+                         [this](int v) -> const HeldSlot& { return workers_[v].runnext; });
 }
 
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
@@ -107,9 +97,7 @@ SchedNode* WorkStealingPolicy::pop(int worker) {
     me.tick = 0;
     if (SchedNode* n = pop_fair(me)) return n;
   }
-  if (me.runnext.load(std::memory_order_relaxed) != nullptr) {
-    if (SchedNode* n = me.runnext.exchange(nullptr, std::memory_order_acq_rel)) return n;
-  }
+  if (SchedNode* n = me.runnext.take()) return n;
   if (me.pool_count == 1) {
     // Alone in its pool: no thief can touch its deques, so no atomic read-modify-writes.
     if (SchedNode* n = me.deque.pop_unshared()) return n;
@@ -177,24 +165,8 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
 }
 
 SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me) {
-  PerWorker& owner = workers_[victim];
-  std::atomic<SchedNode*>& slot = owner.runnext;
-  SchedNode* n = slot.load(std::memory_order_seq_cst);
-  if (n == nullptr) return nullptr;
-  const std::uint32_t push = owner.runnext_pushes.load(std::memory_order_relaxed);
-  const auto now = std::chrono::steady_clock::now();
-  PerWorker::Sighting& seen = me.runnext_seen[static_cast<std::size_t>(victim)];
-  if (seen.push != push || seen.since == std::chrono::steady_clock::time_point()) {
-    // A task we have not seen waiting yet: its owner is about to run it.
-    seen.push = push;
-    seen.since = now;
-    return nullptr;
-  }
-  if (now - seen.since < kRunnextHold) return nullptr;
-  while (n != nullptr && !slot.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
-                                                     std::memory_order_acquire)) {
-  }
-  return n;
+  return workers_[victim].runnext.steal_if_held(me.runnext_seen[static_cast<std::size_t>(victim)],
+                                                kRunnextHold);
 }
 
 }  // namespace weft

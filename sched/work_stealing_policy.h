@@ -27,7 +27,7 @@
 //
 // The runnext task is held for its owner (Policy::holds_for_pusher): a push into an empty
 // runnext wakes no idle worker, and thieves leave the task alone until it has sat there for
-// kRunnextHold, the same task since they first saw it (the owner counts its runnext pushes).
+// kRunnextHold, the same task since they first saw it (held_slot.h).
 // Tasks handing work back and forth (a channel, a condition, a join) then stay on one worker
 // as under Go's runnext, instead of crossing CPUs on every hand-off: on two workers that made
 // an unbuffered channel round trip 10x faster and a buffered one 12x. Waking a worker for
@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "weft/sched/chase_lev_deque.h"
+#include "weft/sched/held_slot.h"
 #include "weft/sched/locked_node_queue.h"
 #include "weft/sched/mpsc_node_queue.h"
 #include "weft/sched/node_queue.h"
@@ -89,10 +90,7 @@ class WorkStealingPolicy final : public Policy {
  private:
   struct alignas(64) PerWorker {
     ChaseLevDeque deque;
-    alignas(64) std::atomic<SchedNode*> runnext{nullptr};
-    // Pushes into runnext so far: written by the owner only, read by thieves, which tell a
-    // task that has waited there from a new one by it.
-    std::atomic<std::uint32_t> runnext_pushes{0};
+    alignas(64) HeldSlot runnext;
     // Used as a FIFO: the owner pushes at the bottom, everyone (the owner too) steals the top.
     ChaseLevDeque yielded;
     // What `yielded` is for a worker alone in its pool, which no thief ever visits: a plain
@@ -106,13 +104,8 @@ class WorkStealingPolicy final : public Policy {
     std::uint32_t rng = 1;
     int tick = 0;
     unsigned fair_round = 0;
-    // Per worker of the pool: the runnext task this worker, as a thief, first saw there
-    // (which of the owner's pushes) and when.
-    struct Sighting {
-      std::uint32_t push = 0;
-      std::chrono::steady_clock::time_point since;
-    };
-    std::vector<Sighting> runnext_seen;
+    // Per worker of the pool: the runnext task this worker, as a thief, saw there.
+    std::vector<HeldSlot::Sighting> runnext_seen;
   };
 
   SchedNode* pop_fair(PerWorker& me);

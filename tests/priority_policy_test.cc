@@ -1,6 +1,6 @@
 // PriorityPolicy: the level mapping, highest level first and FIFO within a level, sticky and
 // shared queues merged by level then age, pools kept apart, aging (a low level still gets its
-// turn), and in a runtime: tasks run in priority order, and a high-priority task overtakes a
+// turn), a task a worker woke held for it in its place in that order, and in a runtime: tasks run in priority order, and a high-priority task overtakes a
 // saturated pool.
 #include <algorithm>
 #include <atomic>
@@ -90,6 +90,40 @@ TEST_F(PriorityPolicyTest, PoolsStayApart) {
   push(default_high.get(), 2);
   EXPECT_EQ(drain(2), (std::vector<std::uint64_t>{0}));
   EXPECT_EQ(drain(0), (std::vector<std::uint64_t>{1}));
+}
+
+// A woken task is held for the worker that woke it, in its place in the order (level, then
+// age); the pool's other worker passes it over (and says so) until it has seen it held for
+// kHold. One task is held at a time.
+TEST_F(PriorityPolicyTest, AWokenTaskIsHeldForItsWakerInItsPlace) {
+  auto low = make_node(0, -1);
+  auto woken = make_node(1, 0);
+  auto high = make_node(2, 1);
+  auto second = make_node(3, 0);
+  const PushInfo woken_by_0{PushReason::kWoken, 0};
+  push(low.get(), 0);
+  EXPECT_TRUE(policy_.holds_for_pusher(*woken, woken_by_0));
+  policy_.push(woken.get(), woken_by_0);
+  EXPECT_FALSE(policy_.holds_for_pusher(*second, woken_by_0));
+  push(high.get(), 0);
+  EXPECT_TRUE(policy_.holds_back(1));
+  EXPECT_FALSE(policy_.holds_back(2));
+  EXPECT_EQ(drain(1), (std::vector<std::uint64_t>{2, 0}));  // not the held one, yet
+  push(low.get(), -1);
+  push(high.get(), 1);
+  EXPECT_EQ(drain(0), (std::vector<std::uint64_t>{2, 1, 0}));
+  EXPECT_FALSE(policy_.holds_back(1));
+
+  policy_.push(woken.get(), woken_by_0);
+  const auto pushed = std::chrono::steady_clock::now();
+  SchedNode* got = nullptr;
+  while (got == nullptr) {
+    ASSERT_LT(std::chrono::steady_clock::now() - pushed, std::chrono::seconds(1));
+    got = policy_.pop(1);
+  }
+  EXPECT_EQ(got, woken.get());
+  EXPECT_GE(std::chrono::steady_clock::now() - pushed, PriorityPolicy::kHold);
+  EXPECT_EQ(policy_.pop(0), nullptr);
 }
 
 // A low-priority node behind an endless supply of high-priority ones is served within

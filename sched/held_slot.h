@@ -1,0 +1,118 @@
+// HeldSlot: one runnable task held for the worker that woke it (Go's runnext), for policies
+// that implement Policy::holds_for_pusher / holds_back.
+//
+// The task a worker just woke (a join, a notify, a channel hand-off) runs on that worker as
+// soon as the waking task blocks, instead of crossing to another CPU; a pair of tasks handing
+// work back and forth then stays on one worker and its cache. Other workers leave a held task
+// alone until they have seen the same one sit there for a hold time (steal_if_held), so a
+// task whose owner keeps running still runs elsewhere soon.
+//
+// Each slot carries an order word of the policy's choosing (an arrival stamp, a priority key),
+// written by the owner with the task and read only by the owner: the task itself may be taken
+// and freed by a thief at any time, so the owner never reads the held node, only the word.
+//
+// Thread safety: put/take/order from the owner worker's thread only; occupied() and
+// steal_if_held() from any worker.
+#ifndef WEFT_SCHED_HELD_SLOT_H_
+#define WEFT_SCHED_HELD_SLOT_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "weft/sched/policy.h"
+#include "weft/task/sched_node.h"
+
+namespace weft {
+
+class HeldSlot {
+ public:
+  // What a thief remembers of one slot: which of the owner's puts it saw there, and since when.
+  struct Sighting {
+    std::uint32_t put = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  // Owner: holds `node` with its order word; returns the task it displaced (nullptr if none),
+  // which the caller must queue elsewhere.
+  SchedNode* put(SchedNode* node, std::uint64_t order) {
+    // Counted first: a thief that sees the new task sees the new count too.
+    puts_.store(puts_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    order_ = order;
+    return node_.exchange(node, std::memory_order_acq_rel);
+  }
+
+  // Owner: whether it (probably) holds a task, and that task's order word. A thief may empty
+  // the slot at any moment: take() then returns nullptr.
+  bool maybe_held() const { return node_.load(std::memory_order_relaxed) != nullptr; }
+  std::uint64_t order() const { return order_; }
+
+  // Owner: the held task, or nullptr.
+  SchedNode* take() {
+    if (node_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    return node_.exchange(nullptr, std::memory_order_acq_rel);
+  }
+
+  // Any thread: whether a task is held (for Policy::holds_back).
+  bool occupied() const { return node_.load(std::memory_order_acquire) != nullptr; }
+
+  // Another worker: takes the held task if `seen` shows it has sat there, the same one, for at
+  // least `hold`; otherwise records the sighting and returns nullptr.
+  SchedNode* steal_if_held(Sighting& seen, std::chrono::steady_clock::duration hold) {
+    SchedNode* n = node_.load(std::memory_order_seq_cst);
+    if (n == nullptr) return nullptr;
+    const std::uint32_t put = puts_.load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (seen.put != put || seen.since == std::chrono::steady_clock::time_point()) {
+      // A task we have not seen waiting yet: its owner is about to run it.
+      seen.put = put;
+      seen.since = now;
+      return nullptr;
+    }
+    if (now - seen.since < hold) return nullptr;
+    while (n != nullptr && !node_.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
+                                                        std::memory_order_acquire)) {
+    }
+    return n;
+  }
+
+ private:
+  std::atomic<SchedNode*> node_{nullptr};
+  // Puts so far: written by the owner only, read by thieves, which tell a task that has waited
+  // there from a new one by it.
+  std::atomic<std::uint32_t> puts_{0};
+  std::uint64_t order_ = 0;  // owner-only
+};
+
+// For a policy with one HeldSlot per worker: `slot_of(v)` is worker v's, and the pool of
+// `worker` is workers [first, first + count).
+
+// Whether another worker of the pool holds a task (Policy::holds_back).
+template <typename SlotOf>
+bool pool_holds_back(int worker, int first, int count, SlotOf slot_of) {
+  for (int v = first; v < first + count; ++v) {
+    if (v != worker && slot_of(v).occupied()) return true;
+  }
+  return false;
+}
+
+// A task another worker of the pool has held for at least `hold` (`seen`: worker's sightings,
+// indexed by worker), reported to the trace as a steal; nullptr if none.
+template <typename SlotOf>
+SchedNode* steal_held_in_pool(int worker, int first, int count,
+                              std::vector<HeldSlot::Sighting>& seen,
+                              std::chrono::steady_clock::duration hold, SlotOf slot_of) {
+  for (int v = first; v < first + count; ++v) {
+    if (v == worker) continue;
+    if (SchedNode* n = slot_of(v).steal_if_held(seen[static_cast<std::size_t>(v)], hold)) {
+      trace_steal(n, v, worker);
+      return n;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace weft
+
+#endif  // WEFT_SCHED_HELD_SLOT_H_
