@@ -31,6 +31,9 @@ ThreadWaiter* g_threads = nullptr;  // guarded by threads_mutex()
 // Waiters left behind by a DeadlockError, kept reachable for good; guarded by threads_mutex().
 std::vector<ThreadWaiter*>* g_abandoned = nullptr;
 
+// The functions that touch these thread_locals are never inlined (gnu::noinline), not even by
+// link-time optimization: inlined into code that a task runs across a switch, the thread's
+// address could outlive a move to another thread (weft/task/context.h, "Per-thread state").
 thread_local bool tls_service_thread = false;
 
 struct ThreadWaiterSlot {
@@ -144,18 +147,18 @@ ThreadWaiter::~ThreadWaiter() {
   if (registry_next != nullptr) registry_next->registry_prev = registry_prev;
 }
 
-ThreadWaiter* thread_waiter() {
+[[gnu::noinline]] ThreadWaiter* thread_waiter() {
   ThreadWaiterSlot& slot = tls_waiter_slot;
   if (slot.waiter == nullptr) slot.waiter = new ThreadWaiter;
   return slot.waiter;
 }
 
-void note_outside_waker(WaitKind woken) {
+[[gnu::noinline]] void note_outside_waker(WaitKind woken) {
   if (tls_service_thread || awaits_outside_world(woken)) return;
   thread_waiter();
 }
 
-void mark_service_thread() { tls_service_thread = true; }
+[[gnu::noinline]] void mark_service_thread() { tls_service_thread = true; }
 
 bool deadlock_detection_enabled() {
   static const bool enabled = [] {
@@ -236,7 +239,7 @@ std::string deadlock_report(ThreadWaiter* me, std::vector<TaskInfo>* tasks) {
   return out;
 }
 
-void abandon_thread_waiter(ThreadWaiter* w) {
+[[gnu::noinline]] void abandon_thread_waiter(ThreadWaiter* w) {
   {
     std::lock_guard<std::mutex> lock(threads_mutex());
     if (w->registry_prev != nullptr) {

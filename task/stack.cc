@@ -312,7 +312,9 @@ void give(const Stack* in, std::size_t n) {
 
 // Constant-initialised and trivially destructible, so the hot path reaches it
 // with a plain TLS access. limit == 0 sends every release to the slow path,
-// which arms the cache (registers CacheReaper) on first use.
+// which arms the cache (registers CacheReaper) on first use. allocate_stack and release_stack,
+// which reach it, are never inlined (gnu::noinline), not even by link-time optimization: the
+// runtime calls them on both sides of a switch, which may change threads (context.h).
 struct ThreadCache {
   std::size_t count = 0;
   std::size_t limit = 0;
@@ -546,7 +548,7 @@ std::size_t default_stack_size() {
   return d;
 }
 
-Stack allocate_stack(std::size_t size, std::uint64_t owner_id) {
+[[gnu::noinline]] Stack allocate_stack(std::size_t size, std::uint64_t owner_id) {
   ThreadCache& c = tl_cache;
   // A non-empty cache implies the default size is known.
   if (c.count != 0 && (size == 0 || size == g_default_size.load(std::memory_order_relaxed))) {
@@ -557,7 +559,7 @@ Stack allocate_stack(std::size_t size, std::uint64_t owner_id) {
   return allocate_slow(size, owner_id);
 }
 
-void release_stack(Stack s) {
+[[gnu::noinline]] void release_stack(Stack s) {
   if (s.lo == nullptr) return;
   unpoison(s);
   ThreadCache& c = tl_cache;
@@ -589,7 +591,7 @@ void install_stack_overflow_handler() {
   });
 }
 
-void ensure_signal_stack() {
+[[gnu::noinline]] void ensure_signal_stack() {
   stack_t cur;
   if (sigaltstack(nullptr, &cur) != 0) {
     throw std::system_error(errno, std::generic_category(), "weft: sigaltstack query failed");

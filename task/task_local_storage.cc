@@ -18,7 +18,9 @@ std::any& TaskLocalStorage::at(absl::string_view key) {
   throw std::out_of_range(absl::StrCat("task_local_storage: no value for key \"", key, "\""));
 }
 
-TaskLocalStorage& task_local_storage() {
+// Never inlined: a caller that switches tasks in between must not reuse a plain thread's
+// thread_local address (weft/task/context.h, "Per-thread state").
+[[gnu::noinline]] TaskLocalStorage& task_local_storage() {
   internal::TaskCore* core = internal::current_task_core();
   if (core == nullptr) {
     thread_local TaskLocalStorage thread_storage;

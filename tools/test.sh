@@ -18,6 +18,8 @@ slowest=0
 failed=()
 
 # run_config NAME [bazel flags...]  (runs in the current directory's workspace)
+# run_config NAME [bazel flags...]: every test (or those in $targets) in one configuration.
+targets=(//...)
 run_config() {
   local name=$1 rc=0 t0=$SECONDS
   shift
@@ -25,7 +27,7 @@ run_config() {
   echo "=== tools/test.sh: config $name" >&2
   bazel test "$@" --keep_going --test_output=errors \
     --test_tag_filters=-benchmark,-manual \
-    --build_event_json_file="$results/$name/bep.json" -- //... || rc=$?
+    --build_event_json_file="$results/$name/bep.json" -- "${targets[@]}" || rc=$?
   python3 "$root/tools/count_results.py" collect "$results/$name" "$results/$name/bep.json" "$rc" ||
     { [ "$rc" -ne 0 ] || rc=1; }
   # 4: no test targets at all, which is not a failure.
@@ -45,6 +47,12 @@ else
 fi
 # A user's workspace (examples/consumer): its program, the check that it links only what it
 # asked for, and weft's conformance suite against its own scheduler plugin. Own Bazel server.
+# The benchmarks' configuration (-c opt, link-time optimization: .bazelrc) with the tests whose
+# tasks move between threads, which is what inlining across files could break.
+targets=($(bazel query --output=label \
+  'attr(name, "(migration|stress|channel_stress|sync_stress|task_local_storage|threadpool)_test_", tests(//tests:all))'))
+run_config opt -c opt --config=opt
+targets=(//...)
 pushd examples/consumer >/dev/null
 run_config consumer --@weft//sched:scheduler=//:my_scheduler
 popd >/dev/null
