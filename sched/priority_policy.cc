@@ -9,6 +9,7 @@ namespace {
 // Arrival numbers fit in the low 56 bits of a key (2^56 pushes: centuries at any real rate).
 constexpr int kSeqBits = 56;
 constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqBits) - 1;
+static_assert(PriorityPolicy::kLevels <= 32, "a level is a bit of LeveledQueue::nonempty_");
 
 }  // namespace
 
@@ -23,11 +24,9 @@ std::uint64_t PriorityPolicy::key_of(int level, std::uint64_t seq) {
 template <bool kShared>
 void PriorityPolicy::LeveledQueue<kShared>::publish_key() {
   std::uint64_t key = 0;
-  for (int level = kLevels - 1; level >= 0; --level) {
-    if (const SchedNode* head = levels_[level].front()) {
-      key = key_of(level, head->policy_word);
-      break;
-    }
+  if (nonempty_ != 0) {
+    const int best = 31 - __builtin_clz(nonempty_);
+    key = key_of(best, levels_[best].front()->policy_word);
   }
   key_.store(key, std::memory_order_release);
 }
@@ -36,6 +35,7 @@ template <bool kShared>
 void PriorityPolicy::LeveledQueue<kShared>::push(SchedNode* node, int level) {
   if constexpr (kShared) lock_.lock();
   levels_[level].push_back(node);
+  nonempty_ |= 1u << level;
   publish_key();
   if constexpr (kShared) lock_.unlock();
 }
@@ -53,7 +53,8 @@ SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop() {
 
 template <bool kShared>
 SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop_locked() {
-  int chosen = -1;
+  if (nonempty_ == 0) return nullptr;
+  int chosen = 31 - __builtin_clz(nonempty_);  // the highest level
   if (++pops_ % kAgingInterval == 0) {
     // The oldest head of any level.
     std::uint64_t oldest = UINT64_MAX;
@@ -64,13 +65,9 @@ SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop_locked() {
         chosen = level;
       }
     }
-  } else {
-    for (int level = kLevels - 1; level >= 0 && chosen < 0; --level) {
-      if (!levels_[level].empty()) chosen = level;
-    }
   }
-  if (chosen < 0) return nullptr;
   SchedNode* n = levels_[chosen].pop_front();
+  if (levels_[chosen].empty()) nonempty_ &= ~(1u << chosen);
   publish_key();
   return n;
 }

@@ -94,7 +94,8 @@ class PriorityPolicy final : public Policy {
     SchedNode* pop_locked();
 
     SpinLock lock_;              // used when kShared
-    NodeQueue levels_[kLevels];  // guarded by lock_ when kShared, as is pops_
+    NodeQueue levels_[kLevels];  // guarded by lock_ when kShared, as are the two below
+    std::uint32_t nonempty_ = 0;  // bit l: levels_[l] is not empty
     std::uint32_t pops_ = 0;
     std::atomic<std::uint64_t> key_{0};
   };
