@@ -58,8 +58,8 @@ class FifoPolicy final : public Policy {
     // there, so it only ever holds tasks newer than all of `local`'s: FIFO order is local's,
     // then overflow's.
     NodeQueue local;
-    RingQueue overflow;
     HeldSlot held;  // the task this worker woke last (see the top)
+    RingQueue overflow;
     // Owner-only: per worker of the pool, the held task this worker saw there.
     std::vector<HeldSlot::Sighting> seen;
 
