@@ -77,7 +77,8 @@ class FifoPolicy final : public Policy {
   static void push_locked(LockedQueue& q, SchedNode* node);
   static SchedNode* pop_locked(LockedQueue& q);
   bool holds(const SchedNode& node, int from_worker) const;
-  SchedNode* steal_held(int worker);
+  // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
+  [[gnu::noinline]] SchedNode* steal_held(int worker);
 
   Topology topology_;
   int pool_size_[kNumPools] = {};

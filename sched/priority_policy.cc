@@ -131,7 +131,6 @@ void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
 
 void PriorityPolicy::drain_outside(int pool) {
   OutsideQueue& q = outside_[pool];
-  if (!q.nodes.maybe_nonempty()) return;
   // A worker that finds another one draining does not wait for it, but leaves it a note to look
   // again once it has unlocked. Without the note, a push that landed after the drainer's last
   // pop was left to nobody: its pusher woke this worker for it, this worker found the queue
@@ -155,7 +154,7 @@ void PriorityPolicy::drain_outside(int pool) {
 SchedNode* PriorityPolicy::pop(int worker) {
   PerWorker& me = workers_[worker];
   const int pool = static_cast<int>(topology_.pool_of[worker]);
-  drain_outside(pool);
+  if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
   auto& shared = pool_queues_[pool];
   // The best head first (the keys may be stale, so then the others).
   const std::uint64_t local_key = me.local.key();

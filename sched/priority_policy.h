@@ -109,7 +109,8 @@ class PriorityPolicy final : public Policy {
   };
 
   bool holds(const SchedNode& node, int from_worker) const;
-  SchedNode* steal_held(int worker);
+  // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
+  [[gnu::noinline]] SchedNode* steal_held(int worker);
 
   static std::uint64_t key_of(int level, std::uint64_t seq);
 
@@ -120,7 +121,9 @@ class PriorityPolicy final : public Policy {
     // Raised by a worker that found `drain` taken: the drainer looks again after it unlocks.
     std::atomic<bool> again{false};
   };
-  void drain_outside(int pool);
+  // Moves what came from outside into the pool queue; the caller first checks that there is
+  // anything (OutsideQueue::nodes.maybe_nonempty()), so pop() pays one load for it.
+  [[gnu::noinline]] void drain_outside(int pool);
 
   Topology topology_;
   int pool_size_[kNumPools] = {};

@@ -108,8 +108,10 @@ class WorkStealingPolicy final : public Policy {
     std::vector<HeldSlot::Sighting> runnext_seen;
   };
 
-  SchedNode* pop_fair(PerWorker& me);
-  SchedNode* steal(int worker, PerWorker& me);
+  // The rarer ways pop() finds work: never inlined into it (not even by link-time
+  // optimization), so that its common path keeps a small frame.
+  [[gnu::noinline]] SchedNode* pop_fair(PerWorker& me);
+  [[gnu::noinline]] SchedNode* steal(int worker, PerWorker& me);
   void steal_more(ChaseLevDeque& victim, int victim_index, int worker, PerWorker& me);
   SchedNode* steal_runnext(int victim, PerWorker& me);
 
