@@ -181,7 +181,9 @@ void* thread_eh_globals();
 void monitor_errors(TaskCore* t);
 
 // Switches the running task `cur` away (see Leave). Returns, on whichever worker resumes it,
-// once it runs again; `next` is the task to run instead (nullptr: ask the policy).
+// once it runs again; `next` is the task to run instead (nullptr: ask the policy). With
+// kFinish it never returns, except where Context::exit_to() returns (Context::kExitReturns):
+// then it returns nullptr, and so must the task's entry, at once.
 Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next = nullptr);
 
 // Wakes a waiter: the state machine in park.cc. kOk, or why nothing happened.

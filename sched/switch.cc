@@ -32,7 +32,7 @@ void report_unhandled(TaskCore* t) {
                static_cast<unsigned long long>(t->id()), what.c_str());
 }
 
-[[noreturn]] void finish_task(TaskCore* self);
+void finish_task(TaskCore* self);
 
 void task_entry(void* arg) {
   Worker* w = static_cast<Worker*>(arg);
@@ -54,6 +54,7 @@ void task_entry(void* arg) {
   finish_task(self);
 }
 
+// Returns only where the task's context ends by returning from task_entry (leave()).
 void finish_task(TaskCore* self) {
   std::uint32_t s = load_unclaimed(self->state);
   // seq_cst pairs with monitor_errors(): one of the two sees the other and reports.
@@ -77,7 +78,6 @@ void finish_task(TaskCore* self) {
     w = next;
   }
   leave(current_worker(), self, Leave::kFinish);
-  __builtin_unreachable();
 }
 
 [[gnu::noinline, gnu::cold]] void wait_unheld(TaskCore* t) {
@@ -248,10 +248,18 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
     }
 #endif
     prepare(w, next);
+    if (Context::kExitReturns && final) {
+      cur->context.exit_to(next->context, w);
+      return nullptr;
+    }
     arrived = cur->context.switch_to(next->context, w, final);
   } else {
     w->current = nullptr;
     set_current_task_core(nullptr);
+    if (Context::kExitReturns && final) {
+      cur->context.exit_to(w->loop_context, w);
+      return nullptr;
+    }
     arrived = cur->context.switch_to(w->loop_context, w, final);
   }
   // Resumed, possibly on another worker: the one that switched to us passed itself.

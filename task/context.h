@@ -104,12 +104,13 @@ class Context {
 
   // A fresh context on the stack [stack_lo, stack_lo + size). The first
   // switch into it calls entry(arg) on that stack, where arg is the value
-  // passed to that switch. entry must never return: it ends by switching
-  // away with final = true (returning aborts; an exception escaping it
-  // calls std::terminate). The start-up frames take under 128 bytes of the
-  // stack; entry's needs come on top, and no guard page is added. The stack
-  // may carry another init() once this context has finished and been
-  // destroyed. Any thread may call init(); `this` must not move afterwards.
+  // passed to that switch. entry ends the context by exit_to() or by
+  // switching away with final = true (returning otherwise aborts; an
+  // exception escaping entry calls std::terminate). The start-up frames take
+  // under 128 bytes of the stack; entry's needs come on top, and no guard
+  // page is added. The stack may carry another init() once this context has
+  // finished and been destroyed. Any thread may call init(); `this` must not
+  // move afterwards.
   void init(void* stack_lo, std::size_t size, void (*entry)(void*));
 
   // Releases sanitizer state (the TSan fiber). The context must not be
@@ -119,6 +120,21 @@ class Context {
   // gcc 12). A context destroyed while suspended (never finished) leaks its
   // ASan fake stack.
   void destroy();
+
+  // Ends this context: its final switch, to `to` with `arg`. Under TSan the
+  // switch is made only once entry returns -- call this last, then return
+  // from entry -- from below every instrumented frame, so that the fiber's
+  // shadow call stack is empty again and a later init() can reuse the fiber
+  // (creating one costs about a millisecond there, most of what a short task
+  // costs; a fiber left by a final switch_to() is destroyed instead).
+  // Elsewhere it switches at once and does not return.
+  void exit_to(Context& to, void* arg);
+  // Whether exit_to() returns (and entry must then return) in this build.
+#if WEFT_CONTEXT_TSAN
+  static constexpr bool kExitReturns = true;
+#else
+  static constexpr bool kExitReturns = false;
+#endif
 
 #if WEFT_CONTEXT_START_IN_PLACE
   // Starts this context afresh on [stack_lo, stack_lo + size) at once, running entry(arg) as
@@ -156,7 +172,11 @@ class Context {
 #endif
 #if WEFT_CONTEXT_TSAN
   void* fiber_ = nullptr;
-  bool owns_fiber_ = false;  // A thread's own fiber belongs to TSan.
+  bool owns_fiber_ = false;      // A thread's own fiber belongs to TSan.
+  bool fiber_reusable_ = false;  // Its shadow call stack is empty: it ended by exit_to().
+  // Set by exit_to(); the first frame switches there once entry returns.
+  Context* exit_to_ = nullptr;
+  void* exit_arg_ = nullptr;
 #endif
 };
 
@@ -168,5 +188,12 @@ inline void* Context::switch_to(Context& to, void* arg,
   return weft_context_switch(&sp_, to.sp_, arg);
 #endif
 }
+
+#if !WEFT_CONTEXT_TSAN
+inline void Context::exit_to(Context& to, void* arg) {
+  switch_to(to, arg, /*final=*/true);
+  __builtin_unreachable();
+}
+#endif
 
 }  // namespace weft::internal

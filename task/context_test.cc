@@ -20,6 +20,12 @@
 
 #include "gtest/gtest.h"
 
+#if WEFT_CONTEXT_TSAN
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#endif
+
 namespace weft::internal {
 namespace {
 
@@ -772,6 +778,125 @@ TEST(ContextStartInPlace, RestartsOnItsOwnStackWithoutPilingUp) {
   GTEST_SKIP() << "start_in_place is not built under ASan/TSan";
 #endif
 }
+
+// --- Ending by exit_to() --------------------------------------------------
+
+struct ExitRun {
+  Context main;
+  Context ctx;
+  int runs = 0;
+};
+
+void exit_to_entry(void* arg) {
+  auto* run = static_cast<ExitRun*>(arg);
+  ++run->runs;
+  run->ctx.exit_to(run->main, as_ptr(0xE000 + run->runs));
+}
+
+TEST(ContextExitTo, EndsWithAFinalSwitchToTheNamedContext) {
+  Stack stack(64 * 1024);
+  ExitRun run;
+  run.main.init_for_thread();
+  for (int i = 1; i <= 1000; ++i) {
+    run.ctx.init(stack.lo(), stack.size(), &exit_to_entry);
+    ASSERT_EQ(as_int(run.main.switch_to(run.ctx, &run)), 0xE000u + i);
+    run.ctx.destroy();
+  }
+  EXPECT_EQ(run.runs, 1000);
+}
+
+#if WEFT_CONTEXT_TSAN
+struct FiberRun {
+  Context main;
+  Context ctx;
+};
+
+void exit_at_once_entry(void* arg) {
+  auto* run = static_cast<FiberRun*>(arg);
+  run->ctx.exit_to(run->main, nullptr);
+}
+
+// Runs one context that ends by returning, on `stack`.
+void fiber_of_one_run(Stack& stack) {
+  FiberRun run;
+  run.main.init_for_thread();
+  run.ctx.init(stack.lo(), stack.size(), &exit_at_once_entry);
+  run.main.switch_to(run.ctx, &run);
+  run.ctx.destroy();
+}
+
+// A race seen from a reused fiber. TSan's report names where the racing context's fiber was
+// created: in an earlier run (fiber_of_one_run), since it is reused. And it shows the racing
+// context's call stack, which must not go on into frames an earlier context left behind.
+int racy_value = 0;
+std::atomic<bool> other_thread_wrote{false};
+
+[[gnu::noinline]] void racing_write() { racy_value = 2; }
+
+void racing_entry(void* arg) {
+  auto* run = static_cast<FiberRun*>(arg);
+  // Relaxed on purpose: no happens-before between the two writes.
+  while (!other_thread_wrote.load(std::memory_order_relaxed)) {
+  }
+  racing_write();
+  run->ctx.exit_to(run->main, nullptr);
+}
+
+void report_race_on_a_reused_fiber() {
+  // The report goes to a file this child reads back; its verdict is the exit code.
+  char path[] = "/tmp/weft_context_tsan_XXXXXX";
+  const int fd = mkstemp(path);
+  const int saved_stderr = dup(2);
+  dup2(fd, 2);
+  Stack stack(64 * 1024);
+  for (int i = 0; i < 3; ++i) fiber_of_one_run(stack);
+  std::thread other([] {
+    racy_value = 1;
+    other_thread_wrote.store(true, std::memory_order_relaxed);
+  });
+  FiberRun run;
+  run.main.init_for_thread();
+  run.ctx.init(stack.lo(), stack.size(), &racing_entry);
+  run.main.switch_to(run.ctx, &run);
+  run.ctx.destroy();
+  other.join();
+  dup2(saved_stderr, 2);
+  std::string report;
+  char buf[4096];
+  lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) report.append(buf, n);
+  unlink(path);
+  std::fputs(report.c_str(), stderr);
+  // The racing access's stack is the report's first block. Below racing_entry only its call
+  // site may follow (weft_context_start): frames of the earlier runs would come after it.
+  const std::size_t begin = report.find("racing_entry");
+  const std::size_t end = report.find("\n\n", begin);
+  if (begin == std::string::npos || end == std::string::npos) std::_Exit(2);
+  const std::string below = report.substr(begin, end - begin);
+  int frames_below = 0;
+  for (std::size_t at = below.find("    #"); at != std::string::npos; at = below.find("    #", at + 1)) {
+    ++frames_below;
+  }
+  std::fprintf(stderr, "frames below racing_entry: %d\n", frames_below);
+  // "... by thread T<n>:" names the fiber; its "Thread T<n> (...) created by ..." block says
+  // where TSan created it.
+  const std::size_t by = report.rfind("by thread T", begin);
+  if (by == std::string::npos) std::_Exit(2);
+  const std::string fiber =
+      "Thread " + report.substr(by + 10, report.find(':', by) - (by + 10)) + " (";
+  const std::size_t created = report.find(fiber);
+  const bool reused = created != std::string::npos &&
+                      report.find("fiber_of_one_run", created) < report.find("\n\n", created);
+  std::fprintf(stderr, "fiber reused: %s\n", reused ? "yes" : "no");
+  std::_Exit(frames_below <= 1 && reused ? 0 : 1);
+}
+
+TEST(ContextExitToDeathTest, TsanReusesFibersAndTheirReportsShowOnlyTheirOwnFrames) {
+  EXPECT_EXIT(report_race_on_a_reused_fiber(), ::testing::ExitedWithCode(0),
+              "data race(.|\n)*racing_write(.|\n)*frames below racing_entry: [01]\n"
+              "fiber reused: yes");
+}
+#endif
 
 }  // namespace
 }  // namespace weft::internal

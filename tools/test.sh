@@ -16,16 +16,17 @@ fi
 start=$SECONDS
 failed=()
 
-# run_config NAME [bazel flags...]: every test (or those in $targets) in one configuration, in
-# the current directory's workspace.
+# run_config NAME [bazel flags...]: every test (or those in $targets, but for the tags in
+# $skip_tags) in one configuration, in the current directory's workspace.
 targets=(//...)
+skip_tags=-benchmark,-manual
 run_config() {
   local name=$1 rc=0 t0=$SECONDS
   shift
   rm -rf "${results:?}/$name" && mkdir -p "$results/$name"
   echo "=== tools/test.sh: config $name" >&2
   bazel test "$@" --keep_going --test_output=errors \
-    --test_tag_filters=-benchmark,-manual \
+    --test_tag_filters="$skip_tags" \
     --build_event_json_file="$results/$name/bep.json" -- "${targets[@]}" || rc=$?
   python3 "$root/tools/count_results.py" collect "$results/$name" "$results/$name/bep.json" "$rc" ||
     { [ "$rc" -ne 0 ] || rc=1; }
@@ -39,16 +40,19 @@ run_config plain
 # Sanitizer runs skip building what no test needs (benchmark binaries); plain built it all.
 # ASan and UBSan share one build and run (as is common): apart, with TSan, the command took
 # more than 20 minutes on these machines.
-run_config asan-ubsan --config=asan-ubsan --build_tests_only
-# Under TSan the example plugins' conformance suites (plugins/) leave out the long stress and
-# scale tests, which take ten times as long there and alone were 7 of its 10 minutes: the three
-# built-in schedulers run them under TSan, and the plugins run them everywhere else.
+# Under the sanitizers the example plugins' conformance suites (plugins/) leave out the stress
+# and scale tests, which take several times as long there: the three built-in schedulers run
+# them under both sanitizers, and the plugins run them in the plain configuration.
 plugin_suites=(//plugins:lifo_conformance_test //plugins:edf_conformance_test)
-targets=(//... "${plugin_suites[@]/#/-}")
-run_config tsan --config=tsan --build_tests_only
-targets=("${plugin_suites[@]}")
-run_config tsan-plugins --config=tsan --build_tests_only \
-  --test_arg=--gtest_filter=-*SyncStress*:*TaskScale*:*ChannelStress*
+light_suite=--test_arg=--gtest_filter=-*SyncStress*:*TaskScale*:*ChannelStress*
+skip_tags=-benchmark,-manual,-plain_only
+for sanitizer in asan-ubsan tsan; do
+  targets=(//... "${plugin_suites[@]/#/-}")
+  run_config "$sanitizer" --config="$sanitizer" --build_tests_only
+  targets=("${plugin_suites[@]}")
+  run_config "$sanitizer-plugins" --config="$sanitizer" --build_tests_only "$light_suite"
+done
+skip_tags=-benchmark,-manual
 # The benchmarks' configuration (-c opt, link-time optimization: .bazelrc) with the tests whose
 # tasks move between threads, which is what inlining across files could break.
 targets=($(bazel query --output=label \
