@@ -6,13 +6,12 @@
 // 10M items through each channel kind and many more close rounds.
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/stress_mode.h"
 #include "tests/test_runtime.h"
 #include "weft/channel/channel.h"
 #include "weft/sched/runtime.h"
@@ -22,10 +21,7 @@
 namespace weft {
 namespace {
 
-bool long_stress() {
-  const char* v = std::getenv("WEFT_STRESS");
-  return v != nullptr && std::strcmp(v, "0") != 0 && v[0] != '\0';
-}
+using testing::stress_mode;
 
 // Sizes under test: unbuffered, a small buffer (constantly full and empty), unbounded.
 struct Kind {
@@ -94,7 +90,7 @@ void close_race_round(std::int64_t size, int producers, int consumers, int per_p
 }
 
 TEST_P(ChannelStress, CloseRacesPutAndTake) {
-  const int rounds = long_stress() ? 400 : 25;
+  const int rounds = stress_mode() ? 400 : 25;
   run([rounds] {
     for (const Kind& kind : kKinds) {
       SCOPED_TRACE(kind.name);
@@ -107,7 +103,7 @@ TEST_P(ChannelStress, CloseRacesPutAndTake) {
 }
 
 TEST_P(ChannelStress, CloseRacesWithPlainThreadProducers) {
-  const int rounds = long_stress() ? 100 : 8;
+  const int rounds = stress_mode() ? 100 : 8;
   run([rounds] {
     for (const Kind& kind : kKinds) {
       SCOPED_TRACE(kind.name);
@@ -167,7 +163,7 @@ Checksum producer_consumer(std::int64_t size, std::uint64_t items, int producers
 }
 
 TEST_P(ChannelStress, ProducersConsumersChecksums) {
-  const std::uint64_t items = long_stress() ? 10'000'000 : 200'000;
+  const std::uint64_t items = stress_mode() ? 10'000'000 : 200'000;
   run([items] {
     Checksum expected;
     for (std::uint64_t v = 0; v < items; ++v) expected.add(v);
@@ -187,7 +183,7 @@ TEST_P(ChannelStress, ProducersConsumersChecksums) {
 
 // Plain threads only (the thread-blocking path), with a checksum.
 TEST(ChannelStressThreads, PlainThreadsChecksums) {
-  const std::uint64_t items = long_stress() ? 2'000'000 : 50'000;
+  const std::uint64_t items = stress_mode() ? 2'000'000 : 50'000;
   Channel<std::uint64_t> c(8);
   std::vector<std::thread> producers;
   for (int p = 0; p < 2; ++p) {

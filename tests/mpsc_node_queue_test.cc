@@ -7,21 +7,17 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/stress_mode.h"
 
 namespace weft {
 namespace {
 
-// WEFT_STRESS set (and not "0"): the long mode (README), 20 times the nodes.
-int env_scale() {
-  const char* v = std::getenv("WEFT_STRESS");
-  return v != nullptr && v[0] != '\0' && std::string_view(v) != "0" ? 20 : 1;
-}
+// The long mode (tests/stress_mode.h): 20 times the nodes.
+int env_scale() { return testing::stress_mode() ? 20 : 1; }
 
 TEST(MpscNodeQueueTest, SingleThreadIsFifoAndEmptiesCleanly) {
   MpscNodeQueue q;

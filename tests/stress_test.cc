@@ -10,14 +10,13 @@
 // dies once 8128 of them are alive, and a graph can hold every one of its tasks alive at once.
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <random>
-#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/stress_mode.h"
 #include "tests/test_runtime.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
@@ -27,11 +26,7 @@ namespace weft {
 namespace {
 
 using testing::RuntimeTest;
-
-bool long_mode() {
-  const char* env = std::getenv("WEFT_STRESS");
-  return env != nullptr && std::string(env) == "1";
-}
+using testing::stress_mode;
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 constexpr std::int64_t kShortTasks = 1'500;
@@ -165,8 +160,8 @@ void run_graph(Runtime& rt, std::int64_t max_tasks, bool interactive) {
 class Stress : public RuntimeTest {};
 
 TEST_P(Stress, RandomGraphsRunEveryTaskExactlyOnce) {
-  const int rounds = long_mode() ? kLongRounds : kShortRounds;
-  const std::int64_t tasks = long_mode() ? kLongTasks : kShortTasks;
+  const int rounds = stress_mode() ? kLongRounds : kShortRounds;
+  const std::int64_t tasks = stress_mode() ? kLongTasks : kShortTasks;
   for (int round = 0; round < rounds; ++round) run_graph(runtime(), tasks, false);
 }
 
@@ -175,8 +170,8 @@ TEST_P(Stress, RandomGraphsWithAnInteractivePool) {
   options.default_threads = GetParam();
   options.interactive_threads = 1;
   Runtime rt(std::move(options));
-  const int rounds = long_mode() ? kLongRounds : kShortRounds;
-  const std::int64_t tasks = long_mode() ? kLongTasks : kShortTasks;
+  const int rounds = stress_mode() ? kLongRounds : kShortRounds;
+  const std::int64_t tasks = stress_mode() ? kLongTasks : kShortTasks;
   for (int round = 0; round < rounds; ++round) run_graph(rt, tasks, true);
 }
 

@@ -11,11 +11,10 @@
 
 #include <any>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/stress_mode.h"
 #include "tests/test_runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/sync.h"
@@ -26,12 +25,7 @@ namespace {
 using testing::RuntimeTest;
 class SyncStress : public RuntimeTest {};
 
-bool stress_mode() {
-  const char* v = std::getenv("WEFT_STRESS");
-  return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
-}
-
-int rounds(int normal, int stress) { return stress_mode() ? stress : normal; }
+int rounds(int normal, int stress) { return testing::stress_mode() ? stress : normal; }
 
 // A short busy pause of about `units` loop iterations, yielding now and then, so that the two
 // sides of a race meet at varying offsets.

@@ -9,13 +9,12 @@
 #include <any>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/stress_mode.h"
 #include "tests/test_runtime.h"
 #include "weft/sched/park.h"
 #include "weft/sched/runtime.h"
@@ -30,11 +29,7 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using testing::RuntimeTest;
 
-int rounds(int normal, int stress) {
-  const char* v = std::getenv("WEFT_STRESS");
-  const bool stress_mode = v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
-  return stress_mode ? stress : normal;
-}
+int rounds(int normal, int stress) { return testing::stress_mode() ? stress : normal; }
 
 void spin_for(Clock::duration d) {
   const Clock::time_point until = Clock::now() + d;
