@@ -89,10 +89,10 @@ struct ContextGlue {
 #if WEFT_CONTEXT_TSAN
   // Fibers of contexts that ended by exit_to(), for the next init(): creating one clears and
   // faults in about 830 KB of TSan state, 1.5 ms on these machines, where a short task costs
-  // tens of microseconds. Reuse hides no race: a context is destroyed only after
-  // its final switch, and the fiber passes through this cache's mutex to the next init(), so
-  // everything the old context did happens before the new one starts anyway. Bounded because
-  // a cached fiber keeps its memory and counts against TSan's cap on threads plus fibers.
+  // tens of microseconds. Reuse hides no race: a context is destroyed only after its final
+  // switch, and the fiber passes through this cache's mutex to the next init(), so everything
+  // the old context did happens before the new one starts anyway. Bounded because a cached
+  // fiber keeps its memory and counts against TSan's cap on threads plus fibers.
   static constexpr int kCachedFibers = 256;
   static inline std::mutex fiber_mu;
   static inline void* cached_fibers[kCachedFibers];
