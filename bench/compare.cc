@@ -803,12 +803,14 @@ int main_impl(int argc, char** argv) {
 
   const std::string table = make_table(worker_counts);
   const std::string aims = make_aims(worker_counts.back());
-  // The yardstick: the aims and PEERS.md's figures come from a machine where this took 3.0 ns.
+  // The aims and PEERS.md's figures come from a machine where this took 3.0 ns. It tells how
+  // this CPU switches stacks, not how fast it runs a scheduler: on a machine where it took
+  // 5.5 ns, Go ran PEERS.md's rows about as fast as PEERS.md says (README, "Against the peers").
   const double switch_ns = measure_switch_ns();
   const std::string setup = absl::StrCat(
-      absl::StrFormat("Yardstick: a raw context switch takes %.2f ns on this machine now "
-                      "(//bench:context_bench); the aims and PEERS.md's figures were measured "
-                      "where it took 3.0 ns, so this machine runs about %.2fx their times.\n",
+      absl::StrFormat("Raw context switch: %.2f ns on this machine now (//bench:context_bench), "
+                      "%.2fx the 3.0 ns where the aims and PEERS.md's figures were measured; "
+                      "other work need not scale alike (tools/peers.sh runs the peers here).\n",
                       switch_ns, switch_ns / kReferenceSwitchNs),
       "Cells: median ± spread ((max-min)/median) over ", g_sizes.repetitions,
       " repetitions (n=K: only K, the cell's time budget of ", g_sizes.cell_budget_seconds,

@@ -1,7 +1,7 @@
 // SwitchPingPong: two contexts switching back and forth from one call site, the shape every
 // task switch in the runtime has (weft/task/context.h, "Call sites"). It times the raw
-// context switch: //bench:context_bench reports it, and the main job measures it first, as this
-// machine's yardstick (the peers' figures in PEERS.md were taken where it ran at 2.8-3.0 ns).
+// context switch: //bench:context_bench reports it, and the main job prints it under its table
+// (the peers' figures in PEERS.md were taken where it ran at 2.8-3.0 ns).
 //
 // Single-threaded: one object per thread. The two contexts stay suspended when it is
 // destroyed; their stacks are plain memory, freed with it.

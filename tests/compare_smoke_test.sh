@@ -23,8 +23,8 @@ fi
 if ! grep '^| skynet' "$out" | grep -q '| - |'; then
   echo "skynet ran although only yield was asked for:"; grep '^| skynet' "$out"; exit 1
 fi
-grep -Eq '^Yardstick: a raw context switch takes [0-9]+\.[0-9]+ ns' "$out" ||
-  { echo "no yardstick (this machine's raw switch) in the output:"; cat "$out"; exit 1; }
+grep -Eq '^Raw context switch: [0-9]+\.[0-9]+ ns on this machine' "$out" ||
+  { echo "no raw switch time (this machine's) in the output:"; cat "$out"; exit 1; }
 grep -q '<svg' "$TEST_TMPDIR/chart.svg" || { echo "no SVG chart written"; exit 1; }
 grep -q '^| yield ping-pong' "$TEST_TMPDIR/chart.md" || { echo "no table file written"; exit 1; }
 

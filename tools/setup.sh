@@ -2,6 +2,7 @@
 # Installs what building and testing weft needs, from Debian's archive (the only registry
 # these machines reach). Idempotent and quick when all is there: apt runs only for what is
 # missing, since `apt-get update` alone costs seconds and needs the network.
+# Arguments: further packages to install the same way (tools/peers.sh names its own).
 set -euo pipefail
 
 packages=(
@@ -12,6 +13,7 @@ packages=(
   libbenchmark-dev   # Google Benchmark
   libabsl-dev        # Abseil LTS 20220623
   libmimalloc-dev    # task cores are allocated with mimalloc
+  "$@"
 )
 
 missing=()
