@@ -3,19 +3,6 @@
 #include <sched.h>
 
 namespace weft {
-namespace internal {
-namespace {
-
-std::atomic<std::uint64_t> next_thread_id{2};  // 0 and 1 are BiasedLock's kUnowned, kRevoked
-
-}  // namespace
-
-__attribute__((noinline, noipa)) std::uint64_t lock_thread_id() {
-  thread_local std::uint64_t id = next_thread_id.fetch_add(1, std::memory_order_relaxed);
-  return id;
-}
-
-}  // namespace internal
 
 // About 1-2 us of pause instructions: longer than any critical section of a running holder.
 constexpr int kSpinsBeforeYield = 256;

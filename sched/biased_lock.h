@@ -29,15 +29,9 @@
 
 #include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/spin_lock.h"
+#include "weft/task/current_task.h"
 
 namespace weft {
-
-namespace internal {
-// A number naming the calling thread, never reused, never 0 or 1. Out of line on purpose: a
-// task that parks may resume on another thread, and an inlined thread_local access could be
-// reused across the switch (see weft/task/current_task.h).
-std::uint64_t lock_thread_id();
-}  // namespace internal
 
 class BiasedLock {
  public:
@@ -48,7 +42,7 @@ class BiasedLock {
   BiasedLock& operator=(const BiasedLock&) = delete;
 
   void lock() {
-    const std::uint64_t me = internal::lock_thread_id();
+    const std::uint64_t me = internal::current_thread_number();
     std::uint64_t owner = owner_.load(std::memory_order_acquire);
     if (owner == kUnowned &&
         owner_.compare_exchange_strong(owner, me, std::memory_order_acq_rel)) {

@@ -386,6 +386,12 @@ internal::Waiter* current_waiter() {
   return internal::thread_waiter();
 }
 
+internal::CallerIdentity internal::current_identity() {
+  const CallerIds ids = current_caller_ids();
+  Waiter* const waiter = ids.task != nullptr ? static_cast<Waiter*>(ids.task) : thread_waiter();
+  return {waiter, ids.thread_number};
+}
+
 namespace {
 bool deliver(internal::Waiter* w, std::any* value, std::exception_ptr* error) {
   switch (internal::wake_waiter(w, value, error, internal::WakeSource::kOwner)) {

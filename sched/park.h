@@ -56,6 +56,15 @@ void unlock_thunk(void* lock) {
 // The calling task's Waiter, or the calling plain thread's.
 internal::Waiter* current_waiter();
 
+namespace internal {
+// current_waiter() and current_thread_number() (weft/task/current_task.h) for one call's price.
+struct CallerIdentity {
+  Waiter* waiter;
+  std::uint64_t thread_number;
+};
+CallerIdentity current_identity();
+}  // namespace internal
+
 // park(lock) suspends the caller until a wake(), releasing lock.unlock() atomically with
 // suspending. The lock is NOT held on return. Throws what wake_error() passed.
 template <typename Lock>

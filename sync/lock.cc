@@ -60,11 +60,11 @@ bool ReentrantLock::acquire_shared(std::uintptr_t mine, std::uint64_t me) {
     if (bias == kUnbiased) {
       // The first locker takes the bias.
       if (bias_.compare_exchange_weak(bias, me, std::memory_order_acq_rel)) {
-        return acquire_if_free(mine);
+        return acquire_if_free(mine, me);
       }
       continue;
     }
-    if (bias == me) return acquire_if_free(mine);  // taken by us meanwhile (cannot happen twice)
+    if (bias == me) return acquire_if_free(mine, me);  // taken by us meanwhile (cannot happen twice)
     // Another thread's: revoke it for good. It may be between its check and its plain store
     // without a fence: make every thread fence, then wait for it to be out.
     if (bias_.compare_exchange_weak(bias, kRevoked, std::memory_order_acq_rel)) {

@@ -57,8 +57,9 @@ class ReentrantLock {
   // lock(l): acquires the lock, waiting (parking) while another task or thread holds it.
   // Re-locking by the holder only counts up.
   void lock() {
-    const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
-    if (acquire_if_free(mine)) {
+    const internal::CallerIdentity me = internal::current_identity();
+    const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(me.waiter);
+    if (acquire_if_free(mine, me.thread_number)) {
       count_ = 1;
       return;
     }
@@ -111,8 +112,8 @@ class ReentrantLock {
 
   // owner_: 0 -> mine, or false if someone holds it. Biased to this thread: plain loads and
   // stores, with busy_ telling a revoker to wait (asymmetric Dekker: weft/sched/biased_lock.h).
-  bool acquire_if_free(std::uintptr_t mine) {
-    const std::uint64_t me = internal::lock_thread_id();
+  // `me`: the calling thread's number, read since the caller last switched (it may migrate).
+  bool acquire_if_free(std::uintptr_t mine, std::uint64_t me) {
     if (bias_.load(std::memory_order_relaxed) == me) {
       busy_.store(true, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -125,6 +126,9 @@ class ReentrantLock {
       busy_.store(false, std::memory_order_release);  // revoked meanwhile
     }
     return acquire_shared(mine, me);
+  }
+  bool acquire_if_free(std::uintptr_t mine) {
+    return acquire_if_free(mine, internal::current_thread_number());
   }
   // acquire_if_free() off the bias: takes an unclaimed bias, or revokes another thread's, or
   // compares-and-swaps.
@@ -150,7 +154,7 @@ class ReentrantLock {
   // thread the lock is biased to (or, on a hand-off, by the previous owner); cleared only by
   // the owner.
   std::atomic<std::uintptr_t> owner_{0};
-  // The thread (internal::lock_thread_id) that may acquire without a read-modify-write.
+  // The thread (internal::current_thread_number) that may acquire without a read-modify-write.
   std::atomic<std::uint64_t> bias_{internal::membarrier_ready() ? kUnbiased : kRevoked};
   std::atomic<bool> busy_{false};  // the bias thread is between its check and its store
   std::atomic<bool> revoked_done_{!internal::membarrier_ready()};  // the revoker saw busy_ == 0

@@ -1,14 +1,34 @@
 #include "weft/task/current_task.h"
 
+#include <atomic>
+
 namespace weft::internal {
 namespace {
 thread_local TaskCore* tls_current_task = nullptr;
+thread_local std::uint64_t tls_thread_number = 0;  // 0: not numbered yet
+std::atomic<std::uint64_t> next_thread_number{2};
+
+[[gnu::noinline, gnu::cold]] std::uint64_t number_this_thread() {
+  tls_thread_number = next_thread_number.fetch_add(1, std::memory_order_relaxed);
+  return tls_thread_number;
+}
+
+inline std::uint64_t thread_number() {
+  const std::uint64_t n = tls_thread_number;
+  return n != 0 ? n : number_this_thread();
+}
 }  // namespace
 
 __attribute__((noinline, noipa)) TaskCore* current_task_core() { return tls_current_task; }
 
 __attribute__((noinline, noipa)) void set_current_task_core(TaskCore* core) {
   tls_current_task = core;
+}
+
+__attribute__((noinline, noipa)) std::uint64_t current_thread_number() { return thread_number(); }
+
+__attribute__((noinline, noipa)) CallerIds current_caller_ids() {
+  return {tls_current_task, thread_number()};
 }
 
 }  // namespace weft::internal

@@ -1,11 +1,13 @@
-// Which task is running on the calling thread: the one piece of per-thread state the task layer
-// keeps. The runtime sets it on every switch; everything else reads it.
+// Which task is running on the calling thread, and which thread that is: the per-thread state
+// the task layer keeps. The runtime sets the task on every switch; everything else reads it.
 //
-// Both functions are out of line on purpose: a task can resume on another thread after a
+// Every function is out of line on purpose: a task can resume on another thread after a
 // switch, and a compiler that inlined the thread-local access could keep using the address of
 // the first thread's variable (it assumes a function never changes threads).
 #ifndef WEFT_TASK_CURRENT_TASK_H_
 #define WEFT_TASK_CURRENT_TASK_H_
+
+#include <cstdint>
 
 #include "weft/task/task_core.h"
 
@@ -14,6 +16,18 @@ namespace weft::internal {
 // The task running on this thread, or nullptr on a plain thread (or a worker between tasks).
 TaskCore* current_task_core();
 void set_current_task_core(TaskCore* core);
+
+// A number naming the calling thread: never reused, never 0 or 1 (locks keep those for their
+// own markers). A lock biased to one thread compares it (weft/sched/biased_lock.h).
+std::uint64_t current_thread_number();
+
+// Both of the above in one call. ReentrantLock::lock needs both, and a call for each was ~1 ns
+// of its ~7 ns lock+unlock.
+struct CallerIds {
+  TaskCore* task;
+  std::uint64_t thread_number;
+};
+CallerIds current_caller_ids();
 
 }  // namespace weft::internal
 

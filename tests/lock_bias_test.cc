@@ -3,7 +3,9 @@
 // first lock from another thread revokes it for good. Mutual exclusion must hold before, during
 // and after the revocation, and with tasks that lock on one worker and unlock on another.
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -13,9 +15,43 @@
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/lock.h"
+#include "weft/task/current_task.h"
 
 namespace weft {
 namespace {
+
+// What a biased lock compares: a number per thread, never that of an earlier thread (a new
+// thread may get an old one's thread-local storage), never a lock's marker (0 or 1).
+TEST(ThreadNumbers, OnePerThreadNeverReusedNeverAMarker) {
+  const std::uint64_t mine = internal::current_thread_number();
+  EXPECT_EQ(internal::current_thread_number(), mine);
+  std::set<std::uint64_t> seen{mine};
+  for (int i = 0; i < 8; ++i) {
+    std::uint64_t n = 0;
+    std::thread([&n] { n = internal::current_thread_number(); }).join();  // one after another
+    EXPECT_TRUE(seen.insert(n).second) << "thread number " << n << " given twice";
+  }
+  for (std::uint64_t n : seen) EXPECT_GE(n, 2u);
+  const internal::CallerIdentity id = internal::current_identity();
+  EXPECT_EQ(id.waiter, current_waiter());
+  EXPECT_EQ(id.thread_number, mine);
+}
+
+// In a task: the task is the waiter, and the number is its worker thread's, not the caller's.
+TEST(ThreadNumbers, ATaskIsIdentifiedByItselfAndItsWorkersNumber) {
+  const std::uint64_t main_number = internal::current_thread_number();
+  RuntimeOptions options;
+  options.default_threads = 1;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  rt.run([main_number] {
+    const internal::CallerIdentity id = internal::current_identity();
+    EXPECT_EQ(id.waiter, static_cast<internal::Waiter*>(internal::current_task_core()));
+    EXPECT_EQ(id.waiter, current_waiter());
+    EXPECT_EQ(id.thread_number, internal::current_thread_number());
+    EXPECT_NE(id.thread_number, main_number);
+  });
+}
 
 TEST(BiasedLockBias, OneThreadKeepsItAnotherRevokesIt) {
   BiasedLock l;
