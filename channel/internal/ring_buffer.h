@@ -36,8 +36,16 @@ class RingBuffer {
     --size_;
   }
 
+  // Whether push_back has room without growing (and so cannot throw).
+  bool has_room() const { return slots_ != nullptr && size_ != mask_ + 1; }
+
   void push_back(T&& value) {
-    if (slots_ == nullptr || size_ == mask_ + 1) grow();
+    if (!has_room()) grow();
+    push_back_into_room(std::move(value));
+  }
+
+  // push_back when has_room().
+  void push_back_into_room(T&& value) noexcept {
     ::new (static_cast<void*>(&slots_[(head_ + size_) & mask_])) T(std::move(value));
     ++size_;
   }
