@@ -194,12 +194,13 @@ void schedule(const TaskRef& t, std::any value, ScheduleOptions options) {
 }
 
 std::any yield() {
-  TaskCore* cur = current_task_core();
+  // One thread-local lookup for both: on a worker thread the running task is its `current`.
+  Worker* const w = current_worker();
+  TaskCore* const cur = w != nullptr ? w->current : nullptr;
   if (cur == nullptr) {
     std::this_thread::yield();
     return {};
   }
-  Worker* w = current_worker();
   TaskCore* next = w->rt->pop(w->index);
   if (next != nullptr) internal::leave(w, cur, internal::Leave::kYield, next);
   // Nothing else to run: carry on, consuming a schedule() that may have raced with us.
