@@ -15,6 +15,7 @@
 #include "weft/sched/park.h"
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/runtime_options.h"
+#include "weft/task/current_task.h"
 
 namespace weft {
 namespace internal {
@@ -36,9 +37,18 @@ std::vector<ThreadWaiter*>* g_abandoned = nullptr;
 // address could outlive a move to another thread (weft/task/context.h, "Per-thread state").
 thread_local bool tls_service_thread = false;
 
+// current_task.h keeps a copy of `waiter` (current_self()), so it changes only through set().
 struct ThreadWaiterSlot {
   ThreadWaiter* waiter = nullptr;
-  ~ThreadWaiterSlot() { delete waiter; }
+  void set(ThreadWaiter* w) {
+    waiter = w;
+    set_current_thread_waiter(w);
+  }
+  ~ThreadWaiterSlot() {
+    ThreadWaiter* const w = waiter;
+    set(nullptr);
+    delete w;
+  }
 };
 thread_local ThreadWaiterSlot tls_waiter_slot;
 
@@ -149,7 +159,7 @@ ThreadWaiter::~ThreadWaiter() {
 
 [[gnu::noinline]] ThreadWaiter* thread_waiter() {
   ThreadWaiterSlot& slot = tls_waiter_slot;
-  if (slot.waiter == nullptr) slot.waiter = new ThreadWaiter;
+  if (slot.waiter == nullptr) slot.set(new ThreadWaiter);
   return slot.waiter;
 }
 
@@ -252,7 +262,7 @@ std::string deadlock_report(ThreadWaiter* me, std::vector<TaskInfo>* tasks) {
     if (g_abandoned == nullptr) g_abandoned = new std::vector<ThreadWaiter*>;
     g_abandoned->push_back(w);
   }
-  if (tls_waiter_slot.waiter == w) tls_waiter_slot.waiter = nullptr;
+  if (tls_waiter_slot.waiter == w) tls_waiter_slot.set(nullptr);
 }
 
 std::string describe_waiting_threads() {

@@ -381,15 +381,13 @@ ParkResult park_until_impl(UnlockFn unlock, void* lock, Clock::time_point deadli
 }  // namespace internal
 
 internal::Waiter* current_waiter() {
-  internal::TaskCore* cur = internal::current_task_core();
-  if (cur != nullptr) return cur;
-  return internal::thread_waiter();
+  internal::Waiter* self = internal::current_self();
+  return self != nullptr ? self : internal::thread_waiter();
 }
 
 internal::CallerIdentity internal::current_identity() {
   const CallerIds ids = current_caller_ids();
-  Waiter* const waiter = ids.task != nullptr ? static_cast<Waiter*>(ids.task) : thread_waiter();
-  return {waiter, ids.thread_number};
+  return {ids.self != nullptr ? ids.self : thread_waiter(), ids.thread_number};
 }
 
 namespace {

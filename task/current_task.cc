@@ -5,6 +5,7 @@
 namespace weft::internal {
 namespace {
 thread_local TaskCore* tls_current_task = nullptr;
+thread_local Waiter* tls_thread_waiter = nullptr;
 thread_local std::uint64_t tls_thread_number = 0;  // 0: not numbered yet
 std::atomic<std::uint64_t> next_thread_number{2};
 
@@ -17,6 +18,11 @@ inline std::uint64_t thread_number() {
   const std::uint64_t n = tls_thread_number;
   return n != 0 ? n : number_this_thread();
 }
+
+inline Waiter* self() {
+  TaskCore* const task = tls_current_task;
+  return task != nullptr ? static_cast<Waiter*>(task) : tls_thread_waiter;
+}
 }  // namespace
 
 __attribute__((noinline, noipa)) TaskCore* current_task_core() { return tls_current_task; }
@@ -27,8 +33,14 @@ __attribute__((noinline, noipa)) void set_current_task_core(TaskCore* core) {
 
 __attribute__((noinline, noipa)) std::uint64_t current_thread_number() { return thread_number(); }
 
+__attribute__((noinline, noipa)) Waiter* current_self() { return self(); }
+
+__attribute__((noinline, noipa)) void set_current_thread_waiter(Waiter* w) {
+  tls_thread_waiter = w;
+}
+
 __attribute__((noinline, noipa)) CallerIds current_caller_ids() {
-  return {tls_current_task, thread_number()};
+  return {self(), thread_number()};
 }
 
 }  // namespace weft::internal

@@ -21,10 +21,17 @@ void set_current_task_core(TaskCore* core);
 // own markers). A lock biased to one thread compares it (weft/sched/biased_lock.h).
 std::uint64_t current_thread_number();
 
-// Both of the above in one call. ReentrantLock::lock needs both, and a call for each was ~1 ns
-// of its ~7 ns lock+unlock.
+// The caller as a Waiter: the running task, else the plain thread's own Waiter as registered
+// below, else nullptr (a plain thread that has not waited yet: the scheduler makes one).
+Waiter* current_self();
+// Registered by the scheduler, which owns plain threads' Waiters: w from its creation on,
+// nullptr before it goes away (or is abandoned).
+void set_current_thread_waiter(Waiter* w);
+
+// current_self() and current_thread_number() in one call. ReentrantLock::lock needs both,
+// and a call for each was ~1 ns of its ~7 ns lock+unlock.
 struct CallerIds {
-  TaskCore* task;
+  Waiter* self;
   std::uint64_t thread_number;
 };
 CallerIds current_caller_ids();

@@ -40,6 +40,7 @@ TEST_P(Deadlock, TwoTasksTakingEachOthersChannelRaiseDeadlockError) {
     auto t2 = spawn([&] { put(a, take(b)); });
     return std::make_pair(t1, t2);
   });
+  internal::Waiter* const waiter_before = current_waiter();
   const auto start = steady_clock::now();
   try {
     wait(first);
@@ -63,6 +64,10 @@ TEST_P(Deadlock, TwoTasksTakingEachOthersChannelRaiseDeadlockError) {
     }
     EXPECT_EQ(channel_waits, 2);
   }
+  // The thread's Waiter stays in first's list of waiters: it is abandoned, and the thread
+  // waits with a fresh one from now on (every way of naming the caller agrees).
+  EXPECT_NE(current_waiter(), waiter_before);
+  EXPECT_EQ(internal::current_identity().waiter, current_waiter());
   // The program can still end the deadlock itself, and the thread can wait again.
   a.close();
   b.close();
