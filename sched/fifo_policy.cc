@@ -95,6 +95,18 @@ void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
 SchedNode* FifoPolicy::pop(int worker) {
   WorkerQueues& mine = worker_queues_[worker];
   LockedQueue& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
+  // The common case -- tasks taking turns on their worker -- with no stamps to compare and no
+  // registers to save for the rest: the worker's own list has the oldest task when nothing
+  // is anywhere else (its overflow only holds newer ones). seq_cst: as in pop_ordered().
+  SchedNode* local = mine.local.front();
+  if (local != nullptr && shared.front_seq.load(std::memory_order_seq_cst) == UINT64_MAX &&
+      mine.remote.peek() == nullptr && !mine.held.maybe_held()) {
+    return mine.local.pop_front();
+  }
+  return pop_ordered(worker, mine, shared);
+}
+
+SchedNode* FifoPolicy::pop_ordered(int worker, WorkerQueues& mine, LockedQueue& shared) {
   // The oldest of three heads. seq_cst: see MpscNodeQueue; the hint lets an empty shared
   // queue cost no lock.
   const std::uint64_t shared_stamp = shared.front_seq.load(std::memory_order_seq_cst);

@@ -79,6 +79,8 @@ class FifoPolicy final : public Policy {
   bool holds(const SchedNode& node, int from_worker) const;
   // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
   [[gnu::noinline]] SchedNode* steal_held(int worker);
+  // pop() when its own list's front is not plainly the oldest task: the oldest of all heads.
+  [[gnu::noinline]] SchedNode* pop_ordered(int worker, WorkerQueues& mine, LockedQueue& shared);
 
   Topology topology_;
   int pool_size_[kNumPools] = {};

@@ -68,6 +68,8 @@ class Policy {
   // sleeping worker could wake up and take it, and with the pair of tasks kept on one worker
   // and its cache. For such a push, holds_for_pusher(node, info) (asked just before push, on
   // the pushing worker's thread) returns true and the runtime wakes no idle worker for it.
+  // Only a woken node (PushReason::kWoken) pushed by a worker may be held: the runtime asks
+  // about no other push, which saves spawns and yields on several workers a call.
   // Other workers' pops may then pass the node over for a short while, as long as
   // holds_back(w) returns true for every worker w that may run it until some pop returns it;
   // a worker that finds nothing while holds_back() is true looks again shortly instead of

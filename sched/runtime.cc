@@ -139,8 +139,8 @@ void RuntimeCore::push_and_wake(TaskCore* t, PushReason reason, int from_worker)
   const Pool pool = t->node.pool;
   const PushInfo info{reason, from_worker};
   // Mostly nobody to wake when the policy holds the task for the pushing worker
-  // (Policy::holds_for_pusher).
-  const bool held = policy->holds_for_pusher(t->node, info);
+  // (Policy::holds_for_pusher: asked about woken tasks only).
+  const bool held = reason == PushReason::kWoken && policy->holds_for_pusher(t->node, info);
   policy->push(&t->node, info);
   if (held) {
     // An idle worker polling for held work takes it if it waits too long: none to wake. "Push,

@@ -190,6 +190,10 @@ TEST_F(PolicyContract, PushedNodeIsPoppedByTheNextEligiblePop) {
             workers_->on(pusher, push);
           }
           EXPECT_FALSE(held && pusher < 0) << "a push from outside held for its pusher";
+          // The runtime asks only about woken tasks (policy.h): another held push would have
+          // an idle worker woken only to pass it over, and nobody polling for it.
+          EXPECT_FALSE(held && reason != PushReason::kWoken)
+              << Describe(node) << " held for its pusher, but not woken";
           SchedNode* got = nullptr;
           workers_->on(popper, [&](int w) { got = policy_->pop(w); });
           if (held && popper != pusher) {
