@@ -56,6 +56,35 @@ bool parked_by_user(const TaskCore* t) {
       absl::StrCat("wait: task ", t->id(), " cannot wait for itself (it would never finish)"));
 }
 
+// What wait(t) passes to park() as its lock: unlocking links the waiter into t's list of
+// waiters. For a task that happens once its context is saved, so the finisher, who alone wakes
+// what it finds there, cannot wake it any sooner: an owned park (park.h), with no
+// read-modify-write on the state word on either side, where linking before parking needed two.
+// If t finished meanwhile (the list is closed), nobody else will wake the waiter: it wakes
+// itself.
+class JoinLink {
+ public:
+  JoinLink(TaskCore* target, Waiter* me) : target_(target), me_(me) {}
+  void unlock() {
+    // Locals only: once linked, the waiter may resume and this object go with its frame.
+    TaskCore* const target = target_;
+    Waiter* const me = me_;
+    Waiter* head = target->done_waiters.load(std::memory_order_acquire);
+    do {
+      if (head == kDoneWaitersClosed) {
+        wake_waiter(me, nullptr, nullptr, WakeSource::kOwner);
+        return;
+      }
+      me->wq_next = head;
+    } while (!target->done_waiters.compare_exchange_weak(head, me, std::memory_order_acq_rel,
+                                                         std::memory_order_acquire));
+  }
+
+ private:
+  TaskCore* const target_;
+  Waiter* const me_;
+};
+
 [[noreturn, gnu::cold, gnu::noinline]] void throw_task_failed(const TaskRef& t) {
   throw TaskFailedException(t, t.core()->exception);
 }
@@ -262,23 +291,12 @@ void wait(const TaskRef& t) {
   if (target->done_waiters.load(std::memory_order_acquire) != internal::kDoneWaitersClosed) {
     internal::Waiter* me = current_waiter();
     if (me == target) internal::throw_waits_for_itself(target);
-    internal::Waiter* head = target->done_waiters.load(std::memory_order_acquire);
-    bool queued = true;
-    do {
-      if (head == internal::kDoneWaitersClosed) {
-        queued = false;
-        break;
-      }
-      me->wq_next = head;
-    } while (!target->done_waiters.compare_exchange_weak(head, me, std::memory_order_acq_rel,
-                                                         std::memory_order_acquire));
-    // Once queued, the finishing task owes us exactly one wake-up: consume it even if the task
-    // is already done, so it cannot surface later as a spurious wake-up.
-    if (queued) {
-      do {
-        park(WaitKind::kTask, target);
-      } while (!target->done());
-    }
+    // Linked once, by the first park (JoinLink): the finisher, or the link that found the list
+    // closed, owes it exactly one wake-up. That park returns early only when it consumed an
+    // earlier one (a schedule() of this running task): park again, without linking, for ours.
+    internal::JoinLink link(target, me);
+    park(link, WaitKind::kTask, target);
+    while (!target->done()) park(WaitKind::kTask, target);
   }
   if (target->exception != nullptr) internal::throw_task_failed(t);
 }
