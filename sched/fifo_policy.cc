@@ -95,13 +95,13 @@ void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
 SchedNode* FifoPolicy::pop(int worker) {
   WorkerQueues& mine = worker_queues_[worker];
   LockedQueue& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
-  // The common case -- tasks taking turns on their worker -- with no stamps to compare and no
-  // registers to save for the rest: the worker's own list has the oldest task when nothing
-  // is anywhere else (its overflow only holds newer ones). seq_cst: as in pop_ordered().
-  SchedNode* local = mine.local.front();
-  if (local != nullptr && shared.front_seq.load(std::memory_order_seq_cst) == UINT64_MAX &&
+  // The common cases -- tasks taking turns on their worker, or a burst of its own spawns
+  // running -- with no stamps to compare and no registers to save for the rest: the worker's
+  // own tasks are the oldest when nothing is anywhere else. seq_cst: as in pop_ordered().
+  if ((mine.local.front() != nullptr || !mine.overflow.empty()) &&
+      shared.front_seq.load(std::memory_order_seq_cst) == UINT64_MAX &&
       mine.remote.peek() == nullptr && !mine.held.maybe_held()) {
-    return mine.local.pop_front();
+    return mine.pop_own();
   }
   return pop_ordered(worker, mine, shared);
 }
