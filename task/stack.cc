@@ -20,6 +20,7 @@
 
 #include "weft/task/stack.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -135,6 +136,7 @@ struct GlobalPool {
   std::map<std::size_t, ClassPool> classes;
   std::size_t stacks_carved = 0;
   bool mprotect_guards = false;
+  bool guard_checked = false;  // the first guard installed by advice was checked (install_guard)
 };
 
 // Leaked so that thread caches flushed during exit still find it.
@@ -171,10 +173,20 @@ std::string max_map_count_text() {
 // splitting the mapping. EINVAL means an older kernel (or mlock'd memory); we
 // then fall back to mprotect(PROT_NONE) for good. That fallback splits the
 // mapping around every guard (two VMAs per stack), so it runs into
-// vm.max_map_count at roughly 32k stacks.
-void install_guard(char* p, std::size_t len, bool* use_mprotect) {
+// vm.max_map_count at roughly 32k stacks. The first guard installed by advice
+// is checked (`*checked`): an emulator can accept advice it does not know and
+// ignore it (qemu-user does), and a guard that does not guard would let an
+// overflow run silently into the stack below. Such a page is readable, so the
+// fallback takes over from it on.
+void install_guard(char* p, std::size_t len, bool* use_mprotect, bool* checked) {
   for (int tries = 0; !*use_mprotect; ++tries) {
-    if (madvise(p, len, kMadvGuardInstall) == 0) return;
+    if (madvise(p, len, kMadvGuardInstall) == 0) {
+      if (*checked) return;
+      *checked = true;
+      if (kernel_refuses_to_read(p)) return;
+      *use_mprotect = true;
+      break;
+    }
     if ((errno == EINTR || errno == EAGAIN) && tries < 100) continue;
     if (errno == EINVAL) {
       *use_mprotect = true;
@@ -188,7 +200,8 @@ void install_guard(char* p, std::size_t len, bool* use_mprotect) {
   if (err == ENOMEM) {
     throw std::system_error(
         err, std::generic_category(),
-        "weft: cannot protect a stack guard page: without MADV_GUARD_INSTALL (Linux < 6.13) "
+        "weft: cannot protect a stack guard page: without MADV_GUARD_INSTALL (Linux < 6.13, "
+        "or an emulator that ignores it), "
         "each stack costs two memory mappings, and the process has reached "
         "vm.max_map_count (" + max_map_count_text() +
         "); raise it (sysctl vm.max_map_count) or keep fewer stacks alive");
@@ -221,7 +234,7 @@ void add_slab(GlobalPool& g, ClassPool& c) {
   madvise(base, bytes, MADV_NOHUGEPAGE);
   try {
     for (std::size_t k = 0; k < c.per_slab; ++k) {
-      install_guard(base + k * c.stride, page_size(), &g.mprotect_guards);
+      install_guard(base + k * c.stride, page_size(), &g.mprotect_guards, &g.guard_checked);
     }
   } catch (...) {
     munmap(base, bytes);
@@ -452,14 +465,16 @@ void on_fault(int sig, siginfo_t* info, void* ctx) {
   // first touch below a stack is always in its guard. Without probing, a big
   // frame could jump the guard into the stack below, which no handler can see.
   // Stack accesses are at most a red zone (128 bytes on x86-64) below sp, so a
-  // real overflow has sp at most a little above the guard; a guard hit with sp
-  // elsewhere is a stray pointer into a guard, not an overflow. And if the
-  // frame allocation left sp inside a guard while the access fell elsewhere
-  // (unprobed large frame), sp alone identifies the stack.
+  // real overflow has sp in the guard or at most a little above it; a guard hit
+  // with sp elsewhere -- below it, on the stack of the slot underneath, or on
+  // some other stack, which may lie above or below the slabs -- is a stray
+  // pointer into a guard, not an overflow. And if the frame allocation left sp
+  // inside a guard while the access fell elsewhere (unprobed large frame), sp
+  // alone identifies the stack.
   const bool overflow =
       info != nullptr && info->si_code > 0 &&
       ((find_guard(reinterpret_cast<std::uintptr_t>(info->si_addr), &hit) &&
-        (sp == 0 || sp < hit.stack_lo + hit.guard)) ||
+        (sp == 0 || (sp >= hit.stack_lo - hit.guard && sp < hit.stack_lo + hit.guard))) ||
        find_guard(sp, &hit));
   if (overflow) {
     report_overflow(hit.owner);
@@ -612,8 +627,8 @@ void install_stack_overflow_handler() {
   }
   char* base = static_cast<char*>(m);
   try {
-    bool use_mprotect = false;
-    install_guard(base, pg, &use_mprotect);
+    bool use_mprotect = false, checked = false;  // checked per thread: rare enough
+    install_guard(base, pg, &use_mprotect, &checked);
   } catch (...) {
     munmap(base, size + pg);
     throw;
@@ -642,6 +657,16 @@ StackPoolStats stack_pool_stats() {
   }
   s.mprotect_guards = g.mprotect_guards;
   return s;
+}
+
+bool kernel_refuses_to_read(const void* p) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return true;  // cannot tell: trust the kernel
+  const ssize_t n = write(fds[1], p, 1);
+  const int err = errno;
+  close(fds[0]);
+  close(fds[1]);
+  return n < 0 && err == EFAULT;
 }
 
 void force_mprotect_guards_for_testing() {

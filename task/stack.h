@@ -7,8 +7,10 @@
 //    task that touched one page costs one 4 KiB page plus a share of one
 //    page-table page. Guards use MADV_GUARD_INSTALL (Linux >= 6.13), which
 //    does not split mappings, so 100k+ stacks stay far below vm.max_map_count.
-//    Older kernels fall back to mprotect guards, two mappings per stack: about
-//    32k stacks with the usual vm.max_map_count of 65530.
+//    Older kernels (and emulators that accept the advice but ignore it, such
+//    as qemu-user: the first guard is checked) fall back to mprotect guards,
+//    two mappings per stack: about 32k stacks with the usual vm.max_map_count
+//    of 65530.
 //  * allocate_stack/release_stack are thread-safe and never block on the hot
 //    path (default size, per-thread cache hit: no lock, no syscall). Release may
 //    happen on any thread. Misses take a std::mutex briefly; growth mmaps.
@@ -86,9 +88,14 @@ struct StackPoolStats {
   std::size_t stacks_carved = 0; // stacks ever handed out from slabs
   std::size_t pooled = 0;        // stacks in the global pool (not thread caches)
   std::size_t pooled_trimmed = 0;  // of which had their pages returned
-  bool mprotect_guards = false;  // true when MADV_GUARD_INSTALL was unavailable
+  bool mprotect_guards = false;  // true when MADV_GUARD_INSTALL was unavailable or ignored
 };
 StackPoolStats stack_pool_stats();
+
+// Whether the kernel refuses to read the byte at p (EFAULT), as it must for a
+// guard page: it copies it into a pipe, so a guard costs no signal. Used once,
+// on the first guard installed by madvise; exposed for tests.
+bool kernel_refuses_to_read(const void* p);
 
 // Test hook: make slabs created from now on use mprotect(PROT_NONE) guards,
 // as on kernels without MADV_GUARD_INSTALL.

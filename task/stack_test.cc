@@ -389,6 +389,27 @@ TEST(StackDeathTest, OtherFaultsWithoutPreviousHandlerDieAsUsual) {
       testing::KilledBySignal(SIGSEGV), "^$");
 }
 
+// The page below a stack is a guard the kernel will not read either, whether the
+// advice installed it or, where advice is accepted and ignored (qemu-user),
+// the mprotect fallback did; an ordinary page it reads.
+TEST(StackTest, TheGuardBelowAStackIsUnreadableAndTheStackIsNot) {
+  for (std::size_t size : {std::size_t{0}, std::size_t{192 * 1024}}) {
+    Stack s = allocate_stack(size, 3);
+    char* lo = static_cast<char*>(s.lo);
+    lo[0] = 1;
+    EXPECT_FALSE(kernel_refuses_to_read(lo)) << "size " << size;
+    EXPECT_TRUE(kernel_refuses_to_read(lo - 1)) << "size " << size;
+    EXPECT_TRUE(kernel_refuses_to_read(lo - page())) << "size " << size;
+    release_stack(s);
+  }
+  void* m = mmap(nullptr, page(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  EXPECT_TRUE(kernel_refuses_to_read(m));
+  ASSERT_EQ(mprotect(m, page(), PROT_READ), 0);
+  EXPECT_FALSE(kernel_refuses_to_read(m));
+  munmap(m, page());
+}
+
 TEST(StackTest, InstallIsIdempotentAndSignalStackIsPerThread) {
   install_stack_overflow_handler();
   install_stack_overflow_handler();

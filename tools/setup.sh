@@ -13,6 +13,8 @@ packages=(
   libbenchmark-dev   # Google Benchmark
   libabsl-dev        # Abseil LTS 20220623
   libmimalloc-dev    # task cores are allocated with mimalloc
+  g++-aarch64-linux-gnu  # tests of the AArch64 code, cross-compiled (tools/aarch64)...
+  qemu-user              # ...and run under emulation
   "$@"
 )
 
