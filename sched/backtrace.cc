@@ -17,11 +17,8 @@
 #include <memory>
 #include <mutex>
 
+#include "weft/sched/parked_stack.h"
 #include "weft/task/task_core.h"
-
-// parked_stack_<arch>.S
-extern "C" void weft_call_on_parked_stack(void* parked_sp, void (*fn)(void*), void* arg);
-extern "C" char weft_call_on_parked_stack_end[];
 
 namespace weft::internal {
 namespace {
