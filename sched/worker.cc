@@ -118,7 +118,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
 
 }  // namespace
 
-__attribute__((noinline, noipa)) Worker* current_worker() { return tls_worker; }
+WEFT_THREAD_STATE_ACCESSOR Worker* current_worker() { return tls_worker; }
 
 void Worker::loop() {
   tls_worker = this;

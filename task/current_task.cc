@@ -25,21 +25,21 @@ inline Waiter* self() {
 }
 }  // namespace
 
-__attribute__((noinline, noipa)) TaskCore* current_task_core() { return tls_current_task; }
+WEFT_THREAD_STATE_ACCESSOR TaskCore* current_task_core() { return tls_current_task; }
 
-__attribute__((noinline, noipa)) void set_current_task_core(TaskCore* core) {
+WEFT_THREAD_STATE_ACCESSOR void set_current_task_core(TaskCore* core) {
   tls_current_task = core;
 }
 
-__attribute__((noinline, noipa)) std::uint64_t current_thread_number() { return thread_number(); }
+WEFT_THREAD_STATE_ACCESSOR std::uint64_t current_thread_number() { return thread_number(); }
 
-__attribute__((noinline, noipa)) Waiter* current_self() { return self(); }
+WEFT_THREAD_STATE_ACCESSOR Waiter* current_self() { return self(); }
 
-__attribute__((noinline, noipa)) void set_current_thread_waiter(Waiter* w) {
+WEFT_THREAD_STATE_ACCESSOR void set_current_thread_waiter(Waiter* w) {
   tls_thread_waiter = w;
 }
 
-__attribute__((noinline, noipa)) CallerIds current_caller_ids() {
+WEFT_THREAD_STATE_ACCESSOR CallerIds current_caller_ids() {
   return {self(), thread_number()};
 }
 

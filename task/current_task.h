@@ -11,6 +11,15 @@
 
 #include "weft/task/task_core.h"
 
+// What keeps a function that reads or writes this thread's variables out of its callers:
+// not inlined, and (gcc) no inter-procedural assumptions about it either. clang has no noipa;
+// there noinline is what it takes.
+#if defined(__clang__)
+#define WEFT_THREAD_STATE_ACCESSOR __attribute__((noinline))
+#else
+#define WEFT_THREAD_STATE_ACCESSOR __attribute__((noinline, noipa))
+#endif
+
 namespace weft::internal {
 
 // The task running on this thread, or nullptr on a plain thread (or a worker between tasks).
