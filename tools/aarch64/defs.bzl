@@ -1,9 +1,10 @@
 """aarch64_test(): a GoogleTest test built for AArch64 and run under qemu-user.
 
-weft's AArch64 code (the context switch, stack overflow detection) cannot run natively on the
-x86-64 machines that build and test weft, so its tests are cross-compiled with Debian's
-aarch64-linux-gnu-g++ and run under qemu-aarch64 (both installed by tools/setup.sh). Only
-code without Abseil or mimalloc can be built this way: Debian's copies of those are x86-64.
+weft's AArch64 code (the context switch, stack overflow detection, the unwinding of parked
+stacks) cannot run natively on the x86-64 machines that build and test weft, so its tests are
+cross-compiled with Debian's aarch64-linux-gnu-g++ and run under qemu-aarch64 (both installed
+by tools/setup.sh). Only code without Abseil or mimalloc can be built this way: Debian's
+copies of those are x86-64.
 
 Tagged plain_only: the sanitizer configurations do not reach a cross-compiled binary, so
 tools/test.sh runs these once, in the plain configuration.
@@ -14,7 +15,7 @@ def aarch64_test(name, srcs, args = [], **kwargs):
 
     Args:
       name: the sh_test; its binary is name + ".aarch64".
-      srcs: files or targets (cc_library headers and sources can be named by label).
+      srcs: the source files, by name or by label (another package's must export them).
       args: the test binary's arguments (a --gtest_filter, say).
       **kwargs: for the sh_test (size, timeout, ...).
     """
