@@ -3,6 +3,7 @@
 // first lock from another thread revokes it for good. Mutual exclusion must hold before, during
 // and after the revocation, and with tasks that lock on one worker and unlock on another.
 #include <atomic>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -22,6 +23,15 @@ namespace {
 
 // What a biased lock compares: a number per thread, never that of an earlier thread (a new
 // thread may get an old one's thread-local storage), never a lock's marker (0 or 1).
+// Locks start biased exactly when membarrier is in force. //tests:*_no_membarrier run the tests
+// with it taken away (tools/no_membarrier) and say so: then it must not be.
+TEST(Membarrier, LocksStartBiasedExactlyWhenItIsInForce) {
+  const bool ready = internal::membarrier_ready();
+  if (std::getenv("WEFT_TEST_EXPECT_NO_MEMBARRIER") != nullptr) EXPECT_FALSE(ready);
+  EXPECT_EQ(BiasedLock().biased(), ready);
+  EXPECT_EQ(ReentrantLock().biased(), ready);
+}
+
 TEST(ThreadNumbers, OnePerThreadNeverReusedNeverAMarker) {
   const std::uint64_t mine = internal::current_thread_number();
   EXPECT_EQ(internal::current_thread_number(), mine);
