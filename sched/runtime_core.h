@@ -50,6 +50,9 @@ struct alignas(64) Worker {
   Leave prev_leave = Leave::kNone;
   UnlockFn unlock = nullptr;
   void* unlock_arg = nullptr;
+  // Tasks that got no stack to start on, to be ended as failed by the next context to arrive
+  // (switch.cc: queue_unstarted_failure), linked through Waiter::wq_next.
+  TaskCore* failed_starts = nullptr;
 
   // Sleeping: `idle` is published before the last look for work; a waker that clears it owns
   // the duty to raise `wake_signal` and futex-wake this worker.
@@ -72,6 +75,7 @@ struct alignas(64) Worker {
   std::thread thread;
 
   void after_switch();
+  void finish_leaving(TaskCore* p);  // after_switch(): what `p` asked for (prev_leave)
   void loop();
 };
 

@@ -33,6 +33,7 @@ void report_unhandled(TaskCore* t) {
 }
 
 void finish_task(TaskCore* self);
+void retire(Worker* w, TaskCore* t);
 
 void task_entry(void* arg) {
   Worker* w = static_cast<Worker*>(arg);
@@ -54,6 +55,25 @@ void task_entry(void* arg) {
   finish_task(self);
 }
 
+// The end of a task that is marked done: its error reported if monitored, its on_done
+// callbacks run, its waiters woken.
+void announce_done(TaskCore* t) {
+  // errormonitor's report comes before the waiters wake, so wait(errormonitor(t)) returns
+  // after the message is out.
+  if (t->exception != nullptr && t->error_monitored.load(std::memory_order_seq_cst)) {
+    report_unhandled(t);
+  }
+  // on_done callbacks (bind's channel closes) see the task done, and run before its waiters
+  // list closes: wait(t) returns only after that (scheduling.cc), so after their effects.
+  run_done_callbacks(t);
+  Waiter* w = t->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
+  while (w != nullptr) {
+    Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once
+    wake_waiter(w, nullptr, nullptr, WakeSource::kOwner);
+    w = next;
+  }
+}
+
 // Returns only where the task's context ends by returning from task_entry (leave()).
 void finish_task(TaskCore* self) {
   std::uint32_t s = load_unclaimed(self->state);
@@ -63,20 +83,7 @@ void finish_task(TaskCore* self) {
   }
   TaskRegistry::clear(self->registry_slot);
   registry_finisher_fence();  // before retire() looks for registry readers
-  // errormonitor's report comes before the waiters wake, so wait(errormonitor(t)) returns
-  // after the message is out.
-  if (self->exception != nullptr && self->error_monitored.load(std::memory_order_seq_cst)) {
-    report_unhandled(self);
-  }
-  // on_done callbacks (bind's channel closes) see the task done, and run before its waiters
-  // list closes: wait(t) returns only after that (scheduling.cc), so after their effects.
-  run_done_callbacks(self);
-  Waiter* w = self->done_waiters.exchange(kDoneWaitersClosed, std::memory_order_acq_rel);
-  while (w != nullptr) {
-    Waiter* next = w->wq_next;  // read first: the woken waiter may reuse its links at once
-    wake_waiter(w, nullptr, nullptr, WakeSource::kOwner);
-    w = next;
-  }
+  announce_done(self);
   leave(current_worker(), self, Leave::kFinish);
 }
 
@@ -96,13 +103,49 @@ void mark_started(Worker* w, TaskCore* t) {
   t->registry_slot = w->registry.add(t);
 }
 
-// Makes `next` (exclusively ours: popped, or claimed by yieldto) run on worker w next.
-void prepare(Worker* w, TaskCore* next) {
-  if (next->stack.lo == nullptr) {
-    next->stack = allocate_stack(next->stack.size, next->id());
-    next->context.init(next->stack.lo, next->stack.size, &task_entry);
-    mark_started(w, next);
+// A task that was to run for the first time but got no stack (none could be mapped: out of
+// memory or of mappings, see stack.h) fails with that error instead, and is done: its waiters
+// see it as they see any failure, and nothing else is lost. The context that was about to run
+// it queues it on its worker; the next context to arrive there ends it (fail_unstarted), since
+// until the switch the leaving task may still hold a lock that its on_done callbacks need.
+void queue_unstarted_failure(Worker* w, TaskCore* t) {
+  t->exception = std::current_exception();
+  t->wq_next = w->failed_starts;  // a task that never ran waits on nothing: the link is free
+  w->failed_starts = t;
+}
+
+[[gnu::noinline, gnu::cold]] void fail_unstarted(Worker* w) {
+  while (TaskCore* t = w->failed_starts) {
+    w->failed_starts = static_cast<TaskCore*>(t->wq_next);
+    t->wq_next = nullptr;
+    t->has_started.store(true, std::memory_order_release);
+    // Ours alone, popped or claimed by yieldto: no wake can be under way for a task that never
+    // ran, so a store does. seq_cst as in finish_task().
+    t->state.store(kDone, std::memory_order_seq_cst);
+    announce_done(t);
+    retire(w, t);
   }
+}
+
+// Gives `next`, which has never run, its stack and first frame; false if no stack could be had
+// (then it is queued to fail: queue_unstarted_failure). Out of line: inlined, its handler cost
+// every prepare() registers to save.
+[[gnu::noinline]] bool give_stack(Worker* w, TaskCore* next) {
+  try {
+    next->stack = allocate_stack(next->stack.size, next->id());
+  } catch (...) {
+    queue_unstarted_failure(w, next);
+    return false;
+  }
+  next->context.init(next->stack.lo, next->stack.size, &task_entry);
+  mark_started(w, next);
+  return true;
+}
+
+// Makes `next` (exclusively ours: popped, or claimed by yieldto) run on worker w next. False if
+// it cannot run, having got no stack: it then fails without running (give_stack).
+bool prepare(Worker* w, TaskCore* next) {
+  if (next->stack.lo == nullptr && !give_stack(w, next)) return false;
   // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones and those woken from
   // an owned park are kRunning or kNotified, which must stay as it is (see requeue), even
   // while a wake writing its payload claims it (kRunning | kClaimBit): that wake publishes
@@ -128,6 +171,7 @@ void prepare(Worker* w, TaskCore* next) {
   next->last_worker.store(w->index, std::memory_order_relaxed);
   w->current = next;
   set_current_task_core(next);
+  return true;
 }
 
 // Queues a task that yielded (its context is saved now). Its state stays kRunning while it
@@ -191,9 +235,16 @@ void retire(Worker* w, TaskCore* t) {
 void* thread_eh_globals() { return abi::__cxa_get_globals(); }
 
 void Worker::after_switch() {
-  TaskCore* p = prev;
-  if (p == nullptr) return;
-  prev = nullptr;
+  if (TaskCore* p = prev) {
+    prev = nullptr;
+    finish_leaving(p);
+  }
+  // After the leaving task's unlock: ending them may take the lock it held
+  // (queue_unstarted_failure).
+  if (__builtin_expect(failed_starts != nullptr, 0)) fail_unstarted(this);
+}
+
+void Worker::finish_leaving(TaskCore* p) {
   switch (prev_leave) {
     case Leave::kYield:
       requeue(this, p, PushReason::kYielded);
@@ -225,6 +276,17 @@ void Worker::after_switch() {
   }
 }
 
+namespace {
+// For leave(), when the task it was to run got no stack (it fails: prepare()): the next one
+// that can run, or nullptr.
+[[gnu::noinline, gnu::cold]] TaskCore* pop_startable(Worker* w) {
+  for (;;) {
+    TaskCore* next = w->rt->pop(w->index);
+    if (next == nullptr || prepare(w, next)) return next;
+  }
+}
+}  // namespace
+
 Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   if (__builtin_expect(w->trace != nullptr, 0)) {
     trace_leave(w, cur, how == Leave::kPark || how == Leave::kParkOwned);
@@ -247,7 +309,9 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
       start_on_finished_stack(w, cur, next);
     }
 #endif
-    prepare(w, next);
+    if (__builtin_expect(!prepare(w, next), 0)) next = pop_startable(w);
+  }
+  if (next != nullptr) {
     if (Context::kExitReturns && final) {
       cur->context.exit_to(next->context, w);
       return nullptr;
@@ -273,7 +337,10 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
 
 void run_on_worker(Worker* w, TaskCore* t) {
   if (__builtin_expect(w->trace != nullptr, 0)) w->trace->slice_start = trace_clock_ns();
-  prepare(w, t);
+  if (!prepare(w, t)) {
+    fail_unstarted(w);  // on the worker's own stack: no task's lock is held here
+    return;
+  }
   w->loop_context.switch_to(t->context, w);
   EhGlobals* eh = eh_globals(w);
   eh->caught = nullptr;

@@ -372,6 +372,8 @@ void unpoison(const Stack& s) {
 void unpoison(const Stack&) {}
 #endif
 
+std::atomic<std::size_t> g_failing_size{0};  // fail_stack_allocations_for_testing()
+
 [[gnu::noinline]] Stack allocate_slow(std::size_t size, std::uint64_t owner_id) {
   if (size > kMaxStackSize) {
     throw std::invalid_argument("weft: stack size " + std::to_string(size) +
@@ -379,6 +381,11 @@ void unpoison(const Stack&) {}
   }
   const std::size_t d = size == 0 ? default_stack_size() : g_default_size.load();
   const std::size_t n = size == 0 ? d : round_size(size);
+  if (__builtin_expect(n == g_failing_size.load(std::memory_order_relaxed), 0)) {
+    throw std::system_error(ENOMEM, std::generic_category(),
+                            "weft: no stack of " + std::to_string(n) + " bytes for task " +
+                                std::to_string(owner_id) + " (fail_stack_allocations_for_testing)");
+  }
   Stack s;
   ThreadCache& c = tl_cache;
   if (n == d && arm_cache(c)) {
@@ -667,6 +674,10 @@ bool kernel_refuses_to_read(const void* p) {
   close(fds[0]);
   close(fds[1]);
   return n < 0 && err == EFAULT;
+}
+
+void fail_stack_allocations_for_testing(std::size_t size) {
+  g_failing_size.store(size, std::memory_order_relaxed);
 }
 
 void force_mprotect_guards_for_testing() {

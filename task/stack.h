@@ -97,6 +97,11 @@ StackPoolStats stack_pool_stats();
 // on the first guard installed by madvise; exposed for tests.
 bool kernel_refuses_to_read(const void* p);
 
+// Test hook: from now on, allocations of stacks of `size` bytes (a multiple of the page size,
+// not the default size) throw std::system_error (ENOMEM), as when no stack can be mapped;
+// 0 ends it.
+void fail_stack_allocations_for_testing(std::size_t size);
+
 // Test hook: make slabs created from now on use mprotect(PROT_NONE) guards,
 // as on kernels without MADV_GUARD_INSTALL.
 void force_mprotect_guards_for_testing();
