@@ -18,6 +18,26 @@ packages=(
   "$@"
 )
 
+sudo=()
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo=(sudo)
+
+# Kernels before 6.13 have no MADV_GUARD_INSTALL, so each task stack's guard page costs a
+# mapping of its own (task/stack.h), and the tests that keep 100k tasks alive need more than the
+# default vm.max_map_count of 65530. Raised until the next boot; a warning if it cannot be.
+kernel=$(uname -r)
+major=${kernel%%.*} minor=${kernel#*.}
+minor=${minor%%[!0-9]*}
+if [ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "${minor:-0}" -lt 13 ]; }; then
+  want_maps=262144
+  have_maps=$(cat /proc/sys/vm/max_map_count)
+  if [ "$have_maps" -lt "$want_maps" ]; then
+    echo "setup.sh: kernel $kernel has no MADV_GUARD_INSTALL: raising vm.max_map_count from" \
+      "$have_maps to $want_maps for the tests that keep 100k tasks alive" >&2
+    "${sudo[@]}" sysctl -q -w vm.max_map_count=$want_maps ||
+      echo "setup.sh: could not raise vm.max_map_count; tests that keep 100k tasks alive will fail" >&2
+  fi
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
@@ -26,10 +46,9 @@ for p in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  sudo=(sudo)
+if [ "$(id -u)" -ne 0 ] && [ ${#sudo[@]} -eq 0 ]; then
+  echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
 fi
 echo "setup.sh: installing ${missing[*]}" >&2
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
