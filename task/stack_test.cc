@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -387,6 +388,17 @@ TEST(StackDeathTest, OtherFaultsWithoutPreviousHandlerDieAsUsual) {
         _exit(0);
       },
       testing::KilledBySignal(SIGSEGV), "^$");
+}
+
+// //task:stack_test_no_guard_advice runs these tests as on a kernel without MADV_GUARD_INSTALL
+// and says so: the pool must then have fallen back to mprotect guards.
+TEST(StackTest, GuardsFallBackToMprotectWhereTheAdviceIsMissing) {
+  release_stack(allocate_stack(0, 3));
+  if (std::getenv("WEFT_TEST_EXPECT_MPROTECT_GUARDS") != nullptr) {
+    EXPECT_TRUE(stack_pool_stats().mprotect_guards);
+  } else {
+    GTEST_SKIP() << "which guards a kernel gives is its own affair; only the fallback is checked";
+  }
 }
 
 // The page below a stack is a guard the kernel will not read either, whether the

@@ -24,7 +24,7 @@ namespace {
 // What a biased lock compares: a number per thread, never that of an earlier thread (a new
 // thread may get an old one's thread-local storage), never a lock's marker (0 or 1).
 // Locks start biased exactly when membarrier is in force. //tests:*_no_membarrier run the tests
-// with it taken away (tools/no_membarrier) and say so: then it must not be.
+// with it taken away (tools/old_kernel) and say so: then it must not be.
 TEST(Membarrier, LocksStartBiasedExactlyWhenItIsInForce) {
   const bool ready = internal::membarrier_ready();
   if (std::getenv("WEFT_TEST_EXPECT_NO_MEMBARRIER") != nullptr) EXPECT_FALSE(ready);
