@@ -2,7 +2,8 @@
 # The test command: every test, plain, under ASan with UBSan, and under TSan; the tests whose
 # tasks hop threads also as the benchmarks are built (-c opt, LTO); and a consumer workspace.
 # The plain run includes the tests of the AArch64 code, built for AArch64 and run under qemu
-# (tools/aarch64; tagged plain_only, as the sanitizers cannot follow them there).
+# (tools/aarch64), and tests run as on kernels without membarrier or MADV_GUARD_INSTALL
+# (tools/old_kernel.bzl); both tagged plain_only.
 # Each config runs even if an earlier one failed; the exit status is nonzero if any failed.
 # Per-test results (gtest XML + Bazel's verdict) are kept in $TEST_RESULTS_DIR/<config>/
 # for tools/count_results.py, since bazel-testlogs only holds the latest run of each test.
