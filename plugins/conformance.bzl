@@ -24,8 +24,11 @@ _GTEST_MAIN = Label("@system//:gtest_main")
 def weft_conformance_test(name, scheduler, **kwargs):
     """cc_test `name`: the conformance suite linked with `scheduler` (a label in the caller's
     package's terms, e.g. ":my_scheduler")."""
-    # The suite is a few hundred tests in one binary: seconds plain, minutes under TSan.
+    # The suite is a few hundred tests in one binary: seconds plain, minutes under TSan. Two
+    # shards (gtest splits the tests between two processes) so that it is not the one test left
+    # running on one core at the end of a run.
     kwargs.setdefault("timeout", "long")
+    kwargs.setdefault("shard_count", 2)
     cc_test(
         name = name,
         deps = [_SUITE, scheduler, _GTEST_MAIN],

@@ -39,7 +39,11 @@ run_config() {
   return 0
 }
 
+# The plain run includes the consumer workspace's scheduler plugin under weft's conformance
+# suite, from this workspace (WORKSPACE says why).
+targets=(//... @consumer//:my_scheduler_conformance_test)
 run_config plain
+targets=(//...)
 # Sanitizer runs skip building what no test needs (benchmark binaries); plain built it all.
 # ASan and UBSan share one build and run (as is common): apart, with TSan, the command took
 # more than 20 minutes on these machines.
@@ -62,9 +66,11 @@ targets=($(bazel query --output=label \
   'attr(name, "(migration|stress|channel_stress|sync_stress|task_local_storage|threadpool)_test_", tests(//tests:all))'))
 run_config opt -c opt --config=opt
 targets=(//...)
-# A user's workspace (examples/consumer): its program, the check that it links only what it
-# asked for, and weft's conformance suite against its own scheduler plugin. Own Bazel server.
+# A user's workspace (examples/consumer), with its own Bazel server: its program with its own
+# scheduler plugin, and the check that it links only what it asked for. (The conformance suite
+# against that plugin ran in the plain configuration above.)
 pushd examples/consumer >/dev/null
+targets=(//... -//:my_scheduler_conformance_test)
 run_config consumer --@weft//sched:scheduler=//:my_scheduler
 popd >/dev/null
 
