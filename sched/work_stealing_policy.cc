@@ -160,8 +160,14 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
     trace_steal(n, victim_index, worker);
     batch[got++] = n;
   }
-  // Newest first, so that the owner's LIFO end hands them out oldest first, as taken.
-  while (got > 0) me.deque.push(batch[--got]);
+  // Oldest first, so the thief (which runs the first task it took at once) runs the rest newest
+  // first, and the older ones stay at its deque's far end as the victim had them: that end is
+  // where the next thief looks, and the oldest tasks are the ones worth stealing (a recursion's
+  // largest subtrees). A loop that joins tasks in the order it spawned them then parks for the
+  // second task of a batch once, instead of being woken and parking again for every task of it
+  // (the thief running them in order one step ahead): by the time that one is done, so is the
+  // rest of the batch.
+  for (int i = 0; i < got; ++i) me.deque.push(batch[i]);
 }
 
 SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me) {

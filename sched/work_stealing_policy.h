@@ -3,7 +3,8 @@
 // Each worker owns:
 //   * a Chase-Lev deque (chase_lev_deque.h) of the tasks it spawned and the tasks it readied:
 //     it pops the newest (LIFO, hot in cache), thieves take the oldest (FIFO), and with it half
-//     of what is left (up to kStealBatch), which they move to their own deque;
+//     of what is left (up to kStealBatch), which they move to their own deque: a thief runs the
+//     oldest at once and the rest newest first, the older ones left where the next thief looks;
 //   * a runnext slot: the task it just woke (a join, a notify, an unlock) runs right after the
 //     running task leaves, so a pair of tasks handing work back and forth stays on one worker;
 //     the slot's previous occupant moves to the deque;

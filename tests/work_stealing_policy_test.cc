@@ -188,9 +188,10 @@ TEST_F(WorkStealingPolicyTest, AThiefTakesHalfOfWhatIsLeftOldestFirst) {
     EXPECT_EQ(StealLog::entries()[i].victim, 0);
     EXPECT_EQ(StealLog::entries()[i].thief, 1);
   }
-  // The batch now sits in the thief's deque and comes out in the order it was taken, with no
-  // further visit to the victim, which keeps the newer half.
-  for (int i = 1; i <= 10; ++i) ASSERT_EQ(pop(1), n[i].get()) << i;
+  // The rest of the batch now sits in the thief's deque, newest first at its LIFO end (the
+  // older ones where the next thief looks), and comes out with no further visit to the victim,
+  // which keeps the newer half.
+  for (int i = 10; i >= 1; --i) ASSERT_EQ(pop(1), n[i].get()) << i;
   EXPECT_EQ(StealLog::entries().size(), 11u);
   for (int i = 20; i >= 11; --i) ASSERT_EQ(pop(0), n[i].get()) << i;
   EXPECT_EQ(pop(0), nullptr);
@@ -208,7 +209,7 @@ TEST_F(WorkStealingPolicyTest, AThiefTakesAtMostABatch) {
   EXPECT_EQ(StealLog::entries().size(), static_cast<std::size_t>(batch));
   // The victim kept everything after the batch, newest first at its end.
   for (int i = 2 * batch + 7; i >= batch; --i) ASSERT_EQ(pop(0), n[i].get()) << i;
-  for (int i = 1; i < batch; ++i) ASSERT_EQ(pop(1), n[i].get()) << i;
+  for (int i = batch - 1; i >= 1; --i) ASSERT_EQ(pop(1), n[i].get()) << i;
   EXPECT_EQ(pop(0), nullptr);
   EXPECT_EQ(pop(1), nullptr);
 }
