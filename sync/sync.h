@@ -8,6 +8,7 @@
 //   sync_scope, SyncScope  @sync (with CompositeException)
 //   timedwait              timedwait(testcb, timeout; pollint)
 //   poll_fd, wait(RawFD), wait(Process), wait_process   FileWatching / Process waits
+//   Future                 Distributed.Future within one process (write-once value)
 //
 // All of them are built on weft/sched/park.h alone, so they work with every scheduler, from
 // tasks and from plain threads alike.
@@ -18,6 +19,7 @@
 #include "weft/sync/condition.h"
 #include "weft/sync/event.h"
 #include "weft/sync/fd_wait.h"
+#include "weft/sync/future.h"
 #include "weft/sync/lock.h"
 #include "weft/sync/semaphore.h"
 #include "weft/sync/sync_scope.h"

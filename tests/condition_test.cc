@@ -24,12 +24,8 @@ namespace weft {
 namespace {
 
 using testing::RuntimeTest;
+using testing::until_waiting;
 class ConditionTest : public RuntimeTest {};
-
-// Waits until `t` is parked (in a wait), yielding meanwhile.
-void until_waiting(const TaskRef& t) {
-  while (t.state() != TaskState::kWaiting) yield();
-}
 
 TEST_P(ConditionTest, NotifyWithoutWaitersWakesNobody) {
   run([] {

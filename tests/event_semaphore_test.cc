@@ -20,12 +20,9 @@ namespace weft {
 namespace {
 
 using testing::RuntimeTest;
+using testing::until_waiting;
 class EventTest : public RuntimeTest {};
 class SemaphoreTest : public RuntimeTest {};
-
-void until_waiting(const TaskRef& t) {
-  while (t.state() != TaskState::kWaiting) yield();
-}
 
 TEST_P(EventTest, LevelTriggeredStaysSetUntilReset) {
   run([] {

@@ -7,6 +7,8 @@
 
 #include "gtest/gtest.h"
 #include "weft/sched/runtime.h"
+#include "weft/sched/scheduling.h"
+#include "weft/task/task.h"
 
 namespace weft::testing {
 
@@ -35,6 +37,11 @@ class RuntimeTest : public ::testing::TestWithParam<int> {
 
 inline std::string WorkerCountName(const ::testing::TestParamInfo<int>& info) {
   return std::to_string(info.param) + (info.param == 1 ? "_worker" : "_workers");
+}
+
+// Yields until `t` is parked (in a wait): a test's way to know a waiter is in place.
+inline void until_waiting(const TaskRef& t) {
+  while (t.state() != TaskState::kWaiting) yield();
 }
 
 #define WEFT_INSTANTIATE_WORKER_COUNTS(Suite) \
