@@ -1,7 +1,8 @@
 // Channel<T>: Julia's Channel{T} -- a FIFO of items between tasks (and plain threads).
 //
 //   Channel<T>()              unbuffered (Julia's Channel(0)): put blocks until a take has the
-//                             item, and take until a put brings one.
+//                             item, and take until a put brings one. Channel<>: T = std::any,
+//                             Julia's Channel{Any}.
 //   Channel<T>(n)             buffered: holds up to n items; put blocks while it is full.
 //   Channel<T>(kUnbounded)    Julia's Channel(Inf); also Channel<T>::unbounded(). Never full.
 //   make_channel<T>(f, ...)   the producer-task constructor (weft/channel/make_channel.h).
@@ -47,6 +48,7 @@
 #ifndef WEFT_CHANNEL_CHANNEL_H_
 #define WEFT_CHANNEL_CHANNEL_H_
 
+#include <any>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -68,7 +70,8 @@ namespace weft {
 // The size of an unbounded channel (Julia's Channel(Inf) == Channel(typemax(Int))).
 inline constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
 
-template <typename T>
+// T defaults to std::any, as Julia's to Any: Channel<>() is Julia's Channel().
+template <typename T = std::any>
 class Channel {
  public:
   using value_type = T;

@@ -11,11 +11,13 @@
 //   taskref                       if set, receives the task (Julia's taskref=Ref{Task}()).
 //
 // func is called with a Channel<T> (by value or by reference); what it returns is ignored.
+// make_channel<>(func) makes a Channel<std::any>, as Julia's Channel(func) a Channel{Any}.
 // Errors: a negative size throws std::invalid_argument; a pool with no threads throws
 // std::invalid_argument (from scheduling).
 #ifndef WEFT_CHANNEL_MAKE_CHANNEL_H_
 #define WEFT_CHANNEL_MAKE_CHANNEL_H_
 
+#include <any>
 #include <cstdint>
 #include <optional>
 #include <type_traits>
@@ -33,7 +35,7 @@ struct ChannelTaskOptions {
   std::optional<Pool> threadpool;  // set: implies spawn
 };
 
-template <typename T, typename F>
+template <typename T = std::any, typename F>
 Channel<T> make_channel(F&& func, std::int64_t size = 0, ChannelTaskOptions options = {}) {
   static_assert(std::is_invocable_v<std::decay_t<F>&, Channel<T>&>,
                 "make_channel<T>(func, ...): func must accept the Channel<T>");

@@ -4,9 +4,11 @@
 // test body runs as a sticky task too (run_sticky), so that the examples' orderings (a task
 // scheduled from the body runs when the body yields) hold on 2 workers as they do on 1. Where
 // the REPL yields between two lines (it waits for input), the test says yield().
+#include <any>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -43,6 +45,20 @@ TEST_P(ChannelExamples, ProducerConstructorIteration) {
     for (int i : chnl) seen.push_back(i);
     EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4}));
     EXPECT_FALSE(isopen(chnl));
+  });
+}
+
+// julia> chnl = Channel() do ch ... end; typeof(chnl)  -> Channel{Any}
+TEST_P(ChannelExamples, ProducerConstructorDefaultsToAny) {
+  run_sticky([] {
+    auto chnl = make_channel<>([](Channel<> ch) {
+      for (int i = 1; i <= 4; ++i) put(ch, std::any(i));
+    });
+    static_assert(std::is_same_v<decltype(chnl), Channel<std::any>>);
+    static_assert(std::is_same_v<Channel<>, Channel<std::any>>);
+    int expected = 1;
+    for (std::any& i : chnl) EXPECT_EQ(std::any_cast<int>(i), expected++);
+    EXPECT_EQ(expected, 5);
   });
 }
 
