@@ -19,6 +19,17 @@
 //                  the std::exception_ptr e rethrown as given. Blocked putters' items are not
 //                  delivered (their put raises). The first close wins; later ones do nothing.
 //   isopen(c)      not closed yet.
+//   lock(c), unlock(c), trylock(c), islocked(c), lock(f, c)
+//                  Julia's lock on a channel (1.7): a reentrant lock of the whole channel, so
+//                  that a task can do several operations with no other put, take, fetch, wait
+//                  or close in between (`lock(f, c)`: `if (isready(c)) v = take(c);`). While
+//                  another task or thread holds it, those operations wait for it (parking);
+//                  isready and n_avail do not. An operation of the holder's that blocks lets
+//                  the lock go while it waits and has it back, as deeply held, when it returns,
+//                  as Julia's do. Operations already blocked when lock(c) returned (a taker
+//                  waiting for an item) may still complete. The close of a bound task's end
+//                  does not wait for it. unlock by a task or thread that does not hold it
+//                  throws TaskStateError.
 //   bind(c, t)     closes c when task t ends; if t failed, with TaskFailedException, which
 //                  every blocked and later put/take/fetch/wait then raises. Several tasks bound
 //                  to one channel: the first to end closes it. Several channels bound to one
@@ -49,6 +60,7 @@
 #define WEFT_CHANNEL_CHANNEL_H_
 
 #include <any>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -105,7 +117,7 @@ class Channel {
   bool isready() const { return state_->isready(); }
   void wait() const { state_->wait(); }
 
-  void close() const { state_->close(nullptr); }
+  void close() const { state_->close_in_turn(nullptr); }
   // `error` must not be null (std::invalid_argument).
   void close(std::exception_ptr error) const {
     if (error == nullptr) {
@@ -113,9 +125,15 @@ class Channel {
           "close(c, error): error is a null std::exception_ptr; use close(c) to close without "
           "an exception of your own");
     }
-    state_->close(std::move(error));
+    state_->close_in_turn(std::move(error));
   }
   bool isopen() const { return state_->isopen(); }
+
+  // Julia's lock(c), unlock(c), trylock(c), islocked(c): see the top.
+  void lock() const { state_->lock_hold(); }
+  void unlock() const { state_->unlock_hold(); }
+  bool trylock() const { return state_->trylock_hold(); }
+  bool islocked() const { return state_->hold_taken(); }
 
   // Returns this channel, as Julia's bind returns it.
   const Channel& bind(const TaskRef& task) const {
@@ -199,6 +217,34 @@ void close(const Channel<T>& c, std::exception_ptr error) {
 template <typename T>
 bool isopen(const Channel<T>& c) {
   return c.isopen();
+}
+template <typename T>
+void lock(const Channel<T>& c) {
+  c.lock();
+}
+template <typename T>
+void unlock(const Channel<T>& c) {
+  c.unlock();
+}
+template <typename T>
+bool trylock(const Channel<T>& c) {
+  return c.trylock();
+}
+template <typename T>
+bool islocked(const Channel<T>& c) {
+  return c.islocked();
+}
+// lock(f, c): runs f() holding c's lock and releases it when f returns or throws; returns f's
+// result. f must not unlock(c) itself.
+template <typename F, typename T>
+  requires std::invocable<F&&>
+decltype(auto) lock(F&& f, const Channel<T>& c) {
+  struct Unlock {
+    const Channel<T>& c;
+    ~Unlock() noexcept(false) { c.unlock(); }
+  } unlock{c};
+  c.lock();
+  return std::forward<F>(f)();
 }
 template <typename T>
 const Channel<T>& bind(const Channel<T>& c, const TaskRef& task) {

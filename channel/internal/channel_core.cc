@@ -1,5 +1,6 @@
 #include "weft/channel/internal/channel_core.h"
 
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 
@@ -34,13 +35,40 @@ ChannelCore::ChannelCore(std::int64_t capacity) : capacity_(capacity) {
 
 ChannelCore::~ChannelCore() = default;
 
-bool ChannelCore::close(std::exception_ptr error) {
-  // Built before taking the lock: nothing that allocates or throws runs under a SpinLock.
-  const bool quiet = error == nullptr || ends_iteration(error);
+namespace {
+
+// The close exception, built before taking the lock: nothing that allocates or throws runs
+// under a SpinLock. Sets `quiet` if it ends iteration rather than being raised by it.
+std::exception_ptr close_error(std::exception_ptr error, bool& quiet) {
+  quiet = error == nullptr || ends_iteration(error);
   if (error == nullptr) {
     error = std::make_exception_ptr(InvalidStateException("Channel is closed.", "closed"));
   }
+  return error;
+}
+
+}  // namespace
+
+bool ChannelCore::close(std::exception_ptr error) {
+  bool quiet;
+  error = close_error(std::move(error), quiet);
   lock_.lock();
+  return close_locked(std::move(error), quiet);
+}
+
+bool ChannelCore::close_in_turn(std::exception_ptr error) {
+  bool quiet;
+  error = close_error(std::move(error), quiet);
+  lock_.lock();
+  if (holder_ != nullptr && !await_hold_locked()) {
+    HoldRelease release{this};
+    lock_.lock();
+    return close_locked(std::move(error), quiet);
+  }
+  return close_locked(std::move(error), quiet);
+}
+
+bool ChannelCore::close_locked(std::exception_ptr error, bool quiet) {
   if (closed_.load(std::memory_order_relaxed)) {
     lock_.unlock();
     return false;
@@ -63,8 +91,117 @@ bool ChannelCore::close(std::exception_ptr error) {
 void ChannelCore::throw_closed() const { std::rethrow_exception(close_error_); }
 
 void ChannelCore::park_watcher() {
-  watchers_.push_back(current_waiter());
+  Waiter* me = current_waiter();
+  watchers_.push_back(me);
+  const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
   park(lock_, WaitKind::kChannelTake, this);
+  if (held != 0) retake_hold(me, held);
+}
+
+// --- The hold (Julia's lock(c)) ---
+
+Waiter* ChannelCore::pass_hold_locked() {
+  Waiter* next = holders_.pop_front();
+  holder_ = next;
+  hold_depth_ = next != nullptr ? 1 : 0;
+  return next;
+}
+
+bool ChannelCore::await_hold_locked() {
+  Waiter* me = current_waiter();
+  if (holder_ == me) return true;
+  holders_.push_back(me);
+  park(lock_, WaitKind::kLock, this);  // whoever passes the hold to us wakes us
+  return false;
+}
+
+std::uint32_t ChannelCore::drop_hold_locked(Waiter* me) {
+  if (holder_ != me) return 0;
+  const std::uint32_t depth = hold_depth_;
+  // Woken under lock_ (park.h allows it): the new holder runs once our park releases it.
+  if (Waiter* next = pass_hold_locked()) wake(next);
+  return depth;
+}
+
+void ChannelCore::retake_hold(Waiter* me, std::uint32_t depth) {
+  lock_.lock();
+  if (holder_ != nullptr) {
+    holders_.push_back(me);
+    park(lock_, WaitKind::kLock, this);
+    lock_.lock();  // passed to us at depth 1
+  } else {
+    holder_ = me;
+  }
+  hold_depth_ = depth;
+  lock_.unlock();
+}
+
+void ChannelCore::release_hold() {
+  lock_.lock();
+  Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
+  lock_.unlock();
+  if (next != nullptr) wake(next);
+}
+
+void ChannelCore::lock_hold() {
+  lock_.lock();
+  Waiter* me = current_waiter();
+  if (holder_ == nullptr) {
+    holder_ = me;
+    hold_depth_ = 1;
+  } else if (holder_ == me) {
+    if (hold_depth_ == UINT32_MAX) {
+      lock_.unlock();
+      throw TaskStateError(
+          absl::StrCat("lock: Channel locked recursively ", hold_depth_, " times by ",
+                       "the same task or thread; each lock must be matched by an unlock"));
+    }
+    ++hold_depth_;
+  } else {
+    holders_.push_back(me);
+    park(lock_, WaitKind::kLock, this);  // passed to us at depth 1
+    return;
+  }
+  lock_.unlock();
+}
+
+bool ChannelCore::trylock_hold() {
+  lock_.lock();
+  Waiter* me = current_waiter();
+  const bool got = holder_ == nullptr || (holder_ == me && hold_depth_ != UINT32_MAX);
+  if (got) {
+    holder_ = me;
+    ++hold_depth_;
+  }
+  lock_.unlock();
+  return got;
+}
+
+void ChannelCore::unlock_hold() {
+  lock_.lock();
+  if (holder_ != current_waiter()) {
+    const bool taken = holder_ != nullptr;
+    lock_.unlock();
+    throw_not_holder(taken);
+  }
+  Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
+  lock_.unlock();
+  if (next != nullptr) wake(next);
+}
+
+bool ChannelCore::hold_taken() {
+  lock_.lock();
+  const bool taken = holder_ != nullptr;
+  lock_.unlock();
+  return taken;
+}
+
+void ChannelCore::throw_not_holder(bool taken) const {
+  throw TaskStateError(absl::StrCat(
+      "unlock: ",
+      taken ? "the Channel's lock is held by another task or thread, not by the caller"
+            : "the Channel is not locked",
+      "; each unlock(c) must match a lock(c) by the same task or thread"));
 }
 
 void ChannelCore::wake_chain(Waiter* chain) {

@@ -11,8 +11,19 @@
 //              woken with its slot still empty was woken by close().
 //   watchers_  blocked in wait(c) or fetch(c): woken (all) when the channel becomes ready or
 //              closes; they re-check under the lock.
+//   holders_   waiting for the channel's hold (below).
 // Invariants: takers_ is non-empty only while no item is buffered; putters_ only while the
 // buffer is full; after close() all three are empty and stay empty.
+//
+// The hold is Julia's lock(c): a reentrant lock of the whole channel, kept in holder_ and
+// hold_depth_ under lock_, handed to the next in holders_ (FIFO) when released. While another
+// task or thread holds it, put, take, fetch, wait and close first wait for the hold, and run
+// holding it; isready and n_avail do not (Julia's isready does not lock either). A holder whose
+// own operation blocks gives the hold up while parked and takes it back, at the same depth,
+// before returning (Julia's wait on the channel's condition releases its lock the same way).
+// An operation checks holder_ in the same lock_ section that does its work, so no operation
+// that starts after lock(c) returned runs outside the hold. Costs nothing while nobody holds
+// it but a test of holder_ the fast paths make anyway.
 #ifndef WEFT_CHANNEL_INTERNAL_CHANNEL_CORE_H_
 #define WEFT_CHANNEL_INTERNAL_CHANNEL_CORE_H_
 
@@ -41,8 +52,18 @@ class alignas(64) ChannelCore {
 
   // Closes the channel: blocked putters, takers and watchers are woken and raise `error`
   // (nullptr: InvalidStateException "Channel is closed."). Buffered items stay takeable.
-  // The first close wins: closing a closed channel does nothing and returns false.
+  // The first close wins: closing a closed channel does nothing and returns false. Never
+  // waits, not even for the hold (bind's close runs as a task ends, where nothing may block).
   bool close(std::exception_ptr error);
+  // close(c): as close(), after waiting for a hold another task or thread has.
+  bool close_in_turn(std::exception_ptr error);
+
+  // lock(c), unlock(c), trylock(c), islocked(c): the hold (see the top). unlock by a task or
+  // thread that does not hold it throws TaskStateError; so does a depth past 2^32 - 1.
+  void lock_hold();
+  void unlock_hold();
+  bool trylock_hold();
+  bool hold_taken();
 
   // Raises the exception the channel was closed with. Only once closed (isopen() false, or
   // observed under the lock, or by a waiter that close() woke).
@@ -54,6 +75,22 @@ class alignas(64) ChannelCore {
  protected:
   // Parks the caller in watchers_. Called with lock_ held; returns with it released.
   void park_watcher();
+
+  // For an operation that found holder_ set, with lock_ held: true if the caller holds the
+  // hold (lock_ is still held: go on). Otherwise waits for the hold and returns false once the
+  // caller has it (depth 1), lock_ released: the caller then redoes its operation holding it,
+  // and releases it after (HoldRelease).
+  bool await_hold_locked();
+  // Around a park inside an operation, with lock_ held: if `me` holds the hold, hands it to
+  // the next in line and returns its depth (else 0); retake_hold() restores it after the park.
+  std::uint32_t drop_hold_locked(Waiter* me);
+  void retake_hold(Waiter* me, std::uint32_t depth);
+  // Releases one level of the caller's hold (an operation's, from await_hold_locked()).
+  void release_hold();
+  struct HoldRelease {
+    ChannelCore* core;
+    ~HoldRelease() { core->release_hold(); }
+  };
   // Wakes each waiter of a chain made by WaitQueue::take_all().
   static void wake_chain(Waiter* chain);
   [[noreturn]] static void throw_fetch_unbuffered();
@@ -62,11 +99,21 @@ class alignas(64) ChannelCore {
   BiasedLock lock_;  // a SpinLock once two threads have used the channel
   std::atomic<bool> closed_{false};  // written under lock_; read under it or with acquire
   const std::int64_t capacity_;      // 0: unbuffered
+  Waiter* holder_ = nullptr;         // under lock_: who holds the hold, if anyone
   WaitQueue putters_;
   WaitQueue takers_;
   WaitQueue watchers_;
 
  private:
+  // With lock_ held and a close error built: closes, releasing lock_.
+  bool close_locked(std::exception_ptr error, bool quiet);
+  // With lock_ held and the hold's depth down to 0: hands it to the next in line (returned:
+  // the caller wakes it, under lock_ or after) or frees it (nullptr).
+  Waiter* pass_hold_locked();
+  [[noreturn]] void throw_not_holder(bool taken) const;
+
+  std::uint32_t hold_depth_ = 0;  // under lock_
+  WaitQueue holders_;             // under lock_
   // Written under lock_ before closed_ is set, never again.
   std::exception_ptr close_error_;
   bool close_ends_iteration_ = false;

@@ -50,7 +50,7 @@ class ChannelState final : public ChannelCore {
     lock_.lock();
     if (__builtin_expect(static_cast<std::int64_t>(buffer_.size()) < capacity_ &&
                              buffer_.has_room() && takers_.empty() && watchers_.empty() &&
-                             !closed_.load(std::memory_order_relaxed),
+                             holder_ == nullptr && !closed_.load(std::memory_order_relaxed),
                          1)) {
       buffer_.push_back_into_room(std::move(item));
       lock_.unlock();
@@ -62,7 +62,7 @@ class ChannelState final : public ChannelCore {
   // Takes the oldest item into `out`; false once the channel is closed and drained.
   [[gnu::always_inline]] bool take(std::optional<T>& out) {
     lock_.lock();
-    if (__builtin_expect(!buffer_.empty() && putters_.empty(), 1)) {
+    if (__builtin_expect(!buffer_.empty() && putters_.empty() && holder_ == nullptr, 1)) {
       out.emplace(std::move(buffer_.front()));
       buffer_.pop_front();
       lock_.unlock();
@@ -74,6 +74,12 @@ class ChannelState final : public ChannelCore {
  private:
   // put() and take() beyond their common case, entered holding the lock.
   [[gnu::noinline]] void put_locked(T& item) {
+    if (holder_ != nullptr && !await_hold_locked()) {
+      HoldRelease release{this};
+      lock_.lock();
+      put_locked(item);
+      return;
+    }
     if (closed_.load(std::memory_order_relaxed)) {
       lock_.unlock();
       throw_closed();
@@ -101,11 +107,18 @@ class ChannelState final : public ChannelCore {
     putters_.push_back(me);
     // An unbuffered channel is ready (isready, wait) exactly while a putter waits.
     if (capacity_ == 0) wake_chain(watchers_.take_all());
+    const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
     park(lock_, WaitKind::kChannelPut, this);
+    if (held != 0) retake_hold(me, held);
     if (me->wq_data == nullptr) throw_closed();
   }
 
   [[gnu::noinline]] bool take_locked(std::optional<T>& out) {
+    if (holder_ != nullptr && !await_hold_locked()) {
+      HoldRelease release{this};
+      lock_.lock();
+      return take_locked(out);
+    }
     if (!buffer_.empty()) {
       out.emplace(std::move(buffer_.front()));
       buffer_.pop_front();
@@ -130,7 +143,9 @@ class ChannelState final : public ChannelCore {
     Waiter* me = current_waiter();
     me->wq_data = &out;
     takers_.push_back(me);
+    const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
     park(lock_, WaitKind::kChannelTake, this);
+    if (held != 0) retake_hold(me, held);
     return out.has_value();
   }
 
@@ -140,6 +155,10 @@ class ChannelState final : public ChannelCore {
     if (capacity_ == 0) throw_fetch_unbuffered();
     for (;;) {
       lock_.lock();
+      if (holder_ != nullptr && !await_hold_locked()) {
+        HoldRelease release{this};
+        return fetch();
+      }
       if (!buffer_.empty()) {
         try {
           T copy(buffer_.front());
@@ -169,6 +188,11 @@ class ChannelState final : public ChannelCore {
   void wait() {
     for (;;) {
       lock_.lock();
+      if (holder_ != nullptr && !await_hold_locked()) {
+        HoldRelease release{this};
+        wait();
+        return;
+      }
       if (ready_locked()) {
         lock_.unlock();
         return;

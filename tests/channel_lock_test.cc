@@ -1,0 +1,231 @@
+// lock(c) on a Channel (Julia 1.7's lock(f, c)): other tasks' operations wait for the holder,
+// check-then-take is atomic under it, it is reentrant, a holder that blocks lets it go and gets
+// it back as deeply held, close waits for it (a bound task's end does not), plain threads hold
+// it too, and unlock by a non-holder names what was wrong.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_runtime.h"
+#include "weft/channel/channel.h"
+#include "weft/sched/scheduling.h"
+#include "weft/sync/lock.h"  // its generic lock(f, l) must not get in the way of lock(f, c)
+#include "weft/task/errors.h"
+#include "weft/task/task.h"
+
+namespace weft {
+namespace {
+
+using testing::RuntimeTest;
+using testing::until_waiting;
+class ChannelLockTest : public RuntimeTest {};
+
+void expect_unlock_error(const Channel<int>& c, const std::string& says) {
+  try {
+    unlock(c);
+    ADD_FAILURE() << "unlock by a task that does not hold the channel's lock did not throw";
+  } catch (const TaskStateError& e) {
+    EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+  }
+}
+
+TEST_P(ChannelLockTest, OtherTasksOperationsWaitForTheHolder) {
+  run([] {
+    Channel<int> c(10);
+    lock(c);
+    put(c, 1);  // the holder's own operations go on
+    // One at a time, so that they queue for the lock in this order.
+    auto putter = spawn([c] { put(c, 2); });
+    until_waiting(putter);
+    auto taker = spawn([c] { return take(c); });
+    until_waiting(taker);
+    auto closer = spawn([c] { close(c); });
+    until_waiting(closer);
+    EXPECT_EQ(c.n_avail(), 1u);  // nothing of theirs happened
+    EXPECT_TRUE(isopen(c));
+    EXPECT_TRUE(isready(c));  // isready does not wait for the lock
+    unlock(c);
+    wait(putter);
+    EXPECT_EQ(fetch(taker), 1);  // in the order they came: put, take, close
+    wait(closer);
+    EXPECT_FALSE(isopen(c));
+    EXPECT_EQ(take(c), 2);
+  });
+}
+
+// The use lock(f, c) exists for: isready then take, with no other take in between. Careful
+// consumers do that under the lock, yielding inside it to invite the race; greedy ones just
+// take. If the greedy ones' takes did not wait for the lock, one could take the last item
+// between a careful consumer's isready and its take, which would then block forever (the
+// watchdog fails the test).
+TEST_P(ChannelLockTest, CheckThenTakeIsAtomic) {
+  run([] {
+    // Many short rounds: the race is over the last item of each.
+    constexpr int kRounds = 300, kItems = 4;
+    for (int round = 0; round < kRounds; ++round) {
+      Channel<int> c(kItems);
+      for (int i = 1; i <= kItems; ++i) put(c, i);
+      std::vector<Task<std::int64_t>> careful, greedy;
+      for (int k = 0; k < 3; ++k) {
+        careful.push_back(spawn([c] {
+          std::int64_t sum = 0;
+          for (;;) {
+            const int v = lock(
+                [&] {
+                  if (!isready(c)) return 0;
+                  yield();
+                  return take(c);
+                },
+                c);
+            if (v == 0) return sum;
+            sum += v;
+          }
+        }));
+      }
+      for (int k = 0; k < 2; ++k) {
+        greedy.push_back(spawn([c] {
+          std::int64_t sum = 0;
+          for (int v : c) sum += v;
+          return sum;
+        }));
+      }
+      std::int64_t total = 0;
+      for (auto& t : careful) total += fetch(t);
+      close(c);  // the greedy ones' loops end
+      for (auto& t : greedy) total += fetch(t);
+      ASSERT_EQ(total, kItems * (kItems + 1) / 2);
+      ASSERT_FALSE(islocked(c));
+    }
+  });
+}
+
+TEST_P(ChannelLockTest, ReentrantTrylockAndIslocked) {
+  run([] {
+    Channel<int> c(1);
+    EXPECT_FALSE(islocked(c));
+    EXPECT_TRUE(trylock(c));
+    lock(c);
+    EXPECT_TRUE(islocked(c));
+    auto other = spawn([c] { return trylock(c); });
+    EXPECT_FALSE(fetch(other));
+    unlock(c);
+    EXPECT_TRUE(islocked(c));  // one level still held
+    unlock(c);
+    EXPECT_FALSE(islocked(c));
+    auto again = spawn([c] {
+      const bool got = trylock(c);
+      if (got) unlock(c);
+      return got;
+    });
+    EXPECT_TRUE(fetch(again));
+  });
+}
+
+TEST_P(ChannelLockTest, UnlockByANonHolderThrows) {
+  run([] {
+    Channel<int> c(1);
+    expect_unlock_error(c, "the Channel is not locked");
+    lock(c);
+    auto intruder = spawn([c] { expect_unlock_error(c, "held by another task or thread"); });
+    wait(intruder);
+    EXPECT_TRUE(islocked(c));
+    unlock(c);
+  });
+}
+
+// A holder whose take blocks lets the lock go (or the putter could never put), and has it back
+// at its depth when the take returns.
+TEST_P(ChannelLockTest, HolderThatBlocksLetsGoAndGetsItBack) {
+  run([] {
+    for (int capacity : {0, 1}) {
+      Channel<int> c(capacity);
+      lock(c);
+      lock(c);
+      auto putter = spawn([c] { put(c, 5); });
+      EXPECT_EQ(take(c), 5);
+      wait(putter);
+      auto other = spawn([c] { return trylock(c); });
+      EXPECT_FALSE(fetch(other));  // ours again...
+      unlock(c);
+      EXPECT_TRUE(islocked(c));  // ...at depth 2
+      unlock(c);
+      expect_unlock_error(c, "not locked");
+    }
+  });
+}
+
+TEST_P(ChannelLockTest, FetchAndWaitWaitForTheHolder) {
+  run([] {
+    Channel<int> c(2);
+    put(c, 7);
+    lock(c);
+    auto fetcher = spawn([c] { return fetch(c); });
+    auto waiter = spawn([c] { wait(c); });
+    until_waiting(fetcher);
+    until_waiting(waiter);
+    EXPECT_FALSE(istaskdone(fetcher));
+    EXPECT_FALSE(istaskdone(waiter));
+    unlock(c);
+    EXPECT_EQ(fetch(fetcher), 7);
+    wait(waiter);
+  });
+}
+
+// The close of a bound task's end never waits (it runs as the task ends).
+TEST_P(ChannelLockTest, BoundTasksCloseDoesNotWaitForTheLock) {
+  run([] {
+    Channel<int> c(1);
+    lock(c);
+    auto t = spawn([] {});
+    weft::bind(c, t);
+    wait(t);
+    EXPECT_FALSE(isopen(c));
+    EXPECT_TRUE(islocked(c));
+    unlock(c);
+  });
+}
+
+TEST_P(ChannelLockTest, PlainThreadsHoldItToo) {
+  Channel<int> c(4);
+  std::atomic<bool> held{false}, release{false};
+  std::thread holder([&] {
+    lock(c);
+    held.store(true);
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(c.n_avail(), 0u);
+    unlock(c);
+  });
+  run([&] {
+    while (!held.load()) sleep(0.001);
+    auto putter = spawn([c] { put(c, 1); });
+    until_waiting(putter);
+    release.store(true);
+    wait(putter);
+    EXPECT_EQ(take(c), 1);
+  });
+  holder.join();
+}
+
+TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
+  run([] {
+    Channel<int> c(2);
+    put(c, 4);
+    EXPECT_EQ(lock([&] { return take(c) * 10; }, c), 40);
+    EXPECT_FALSE(islocked(c));
+    EXPECT_THROW(lock([]() -> int { throw std::runtime_error("inside"); }, c), std::runtime_error);
+    EXPECT_FALSE(islocked(c));
+    const Channel<int>& as_const = c;
+    lock([&] { put(as_const, 1); }, as_const);
+    EXPECT_EQ(take(c), 1);
+  });
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(ChannelLockTest);
+
+}  // namespace
+}  // namespace weft
