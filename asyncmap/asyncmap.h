@@ -3,10 +3,13 @@
 //   asyncmap(f, c1, c2, ..., AsyncMapOptions{...})   -> std::vector<R>, results in order
 //   asyncmap_into(f, results, c1, ..., options)     -> results (Julia's asyncmap!)
 //
-// f is applied to the elements of one or more equal-length collections (any forward ranges;
-// f(c1[i], c2[i], ...)) by several concurrent tasks. The options argument is optional and
-// comes last:
-//   ntasks      an int: at most that many tasks (0, the default: one per element up to 100);
+// f is applied to the elements of one or more collections (f(c1[i], c2[i], ...)) by several
+// concurrent tasks. Collections are ranges: forward ranges (containers, views) of equal
+// lengths, or single-pass ones -- a Channel, an input view -- which are taken from as the map
+// goes, until the first collection ends (as Julia's asyncmap over a Channel or a generator).
+// The options argument is optional and comes last:
+//   ntasks      an int: at most that many tasks (0, the default: one per element up to 100;
+//               100 when a single-pass collection's length is not known in advance);
 //               or a std::function<int()>, called before each element (batch) is handed out: a
 //               new task starts when it returns more than the tasks running (at least one).
 //   batch_size  set: f is called with a std::vector<std::tuple<V1, V2, ...>> of at most
@@ -24,9 +27,12 @@
 // Errors: when f throws, the other tasks take no new elements, every task is waited for, and
 // the first exception f threw is rethrown to the caller as it was thrown (not wrapped in a
 // TaskFailedException: the caller never saw the tasks, and catching by type should work as
-// it would for a plain loop). Bad options, collections of different lengths, a results
-// container that is too small, or a batch function returning the wrong number of results
-// throw std::invalid_argument naming the values.
+// it would for a plain loop). With a single-pass collection the error surfaces once the
+// driver's wait for the next element ends (an element comes, or the collection ends): nothing
+// can cut short a take from a Channel the map does not own. Bad options, forward collections
+// of different lengths, a results container that is too small, or a batch function returning
+// the wrong number of results throw std::invalid_argument naming the values (too small for
+// single-pass collections: found as the map passes its end, and raised as f's failures are).
 // asyncmap_into writes results[i] from the tasks: a container whose distinct elements cannot
 // be written independently (std::vector<bool>) is not supported.
 #ifndef WEFT_ASYNCMAP_ASYNCMAP_H_

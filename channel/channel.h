@@ -151,15 +151,18 @@ class Channel {
 
   friend bool operator==(const Channel& a, const Channel& b) { return a.state_ == b.state_; }
 
-  // An input iterator that takes an item on each increment (and one on begin()).
+  // An input iterator (std::input_iterator: a Channel is a std::ranges::input_range) that
+  // takes an item on each increment (and one on begin()).
   class iterator {
    public:
     using value_type = T;
     using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
 
     iterator() = default;
-    T& operator*() { return *item_; }
-    T* operator->() { return &*item_; }
+    // The item this iterator took, to read or move from.
+    T& operator*() const { return *item_; }
+    T* operator->() const { return &*item_; }
     iterator& operator++() {
       advance();
       return *this;
@@ -178,7 +181,9 @@ class Channel {
     }
 
     internal::ChannelState<T>* state_ = nullptr;
-    std::optional<T> item_;
+    // Mutable: an input iterator's dereference is const (std::indirectly_readable), yet the
+    // item is the caller's to move from, as a range-for over the channel does.
+    mutable std::optional<T> item_;
   };
 
  private:

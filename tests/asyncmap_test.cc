@@ -299,6 +299,110 @@ TEST_P(AsyncMapTest, BadInput) {
   });
 }
 
+// Single-pass collections: a Channel is taken from as the map goes, while its producer is
+// still putting, and the map ends when it closes (Julia's asyncmap(f, ::Channel)).
+TEST_P(AsyncMapTest, OverAChannelAsItFills) {
+  static_assert(std::ranges::input_range<Channel<int>>);
+  static_assert(!std::ranges::forward_range<Channel<int>>);
+  run([] {
+    Channel<int> c;  // unbuffered: each element is handed over as the map asks for it
+    auto producer = spawn([c] {
+      for (int i = 1; i <= 50; ++i) put(c, i);
+      close(c);
+    });
+    std::vector<int> squares = asyncmap(
+        [](int x) {
+          if (x % 7 == 0) sleep(0.001);  // out of order, results in order all the same
+          return x * x;
+        },
+        c, AsyncMapOptions{.ntasks = 4});
+    ASSERT_EQ(squares.size(), 50u);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(squares[i], (i + 1) * (i + 1));
+    wait(producer);
+  });
+}
+
+// Julia: a collection of unknown length gets up to 100 tasks by default.
+TEST_P(AsyncMapTest, UnknownLengthDefaultsToAHundredTasks) {
+  run([] {
+    Channel<int> c = Channel<int>::unbounded();
+    for (int i = 0; i < 150; ++i) put(c, i);
+    close(c);
+    std::atomic<int> running{0}, peak{0};
+    std::vector<std::uint64_t> ids = asyncmap(
+        [&](int) {
+          const int now = running.fetch_add(1) + 1;
+          peak.store(std::max(peak.load(), now));
+          sleep(0.002);  // the started tasks overlap here
+          running.fetch_sub(1);
+          return tskoid();
+        },
+        c);
+    EXPECT_EQ(ids.size(), 150u);
+    EXPECT_EQ(distinct(ids), 100u);
+    EXPECT_LE(peak.load(), 100);
+  });
+}
+
+// Several single-pass collections run until the shortest ends; a forward one alongside too.
+TEST_P(AsyncMapTest, SinglePassCollectionsStopAtTheShortest) {
+  run([] {
+    Channel<int> longer = Channel<int>::unbounded(), shorter = Channel<int>::unbounded();
+    for (int i = 1; i <= 10; ++i) put(longer, i);
+    for (int i = 1; i <= 6; ++i) put(shorter, 100 * i);
+    close(longer);
+    close(shorter);
+    std::vector<int> sums = asyncmap([](int a, int b, int c) { return a + b + c; }, longer,
+                                     shorter, std::views::iota(1000, 2000));
+    EXPECT_EQ(sums, (std::vector<int>{1101, 1203, 1305, 1407, 1509, 1611}));
+  });
+}
+
+TEST_P(AsyncMapTest, SinglePassInBatchesAndInto) {
+  run([] {
+    Channel<std::string> words = Channel<std::string>::unbounded();
+    for (const char* w : {"a", "bb", "ccc", "dddd", "eeeee"}) put(words, std::string(w));
+    close(words);
+    std::vector<std::size_t> batch_sizes;
+    std::vector<std::size_t> lengths = asyncmap(
+        [&](std::vector<std::tuple<std::string>> batch) {
+          batch_sizes.push_back(batch.size());
+          std::vector<std::size_t> out;
+          for (auto& [w] : batch) out.push_back(w.size());
+          return out;
+        },
+        words, AsyncMapOptions{.ntasks = 2, .batch_size = 2});
+    EXPECT_EQ(lengths, (std::vector<std::size_t>{1, 2, 3, 4, 5}));
+    std::sort(batch_sizes.begin(), batch_sizes.end());
+    EXPECT_EQ(batch_sizes, (std::vector<std::size_t>{1, 2, 2}));
+
+    Channel<int> c = Channel<int>::unbounded();
+    for (int i = 1; i <= 4; ++i) put(c, i);
+    close(c);
+    std::vector<int> results(4);
+    asyncmap_into([](int x) { return -x; }, results, c);
+    EXPECT_EQ(results, (std::vector<int>{-1, -2, -3, -4}));
+  });
+}
+
+// Too small a results container shows only as the map passes its end: raised like f's errors.
+TEST_P(AsyncMapTest, SinglePassIntoTooSmallResults) {
+  run([] {
+    Channel<int> c = Channel<int>::unbounded();
+    for (int i = 1; i <= 5; ++i) put(c, i);
+    close(c);
+    std::vector<int> small(3);
+    try {
+      asyncmap_into([](int x) { return x; }, small, c);
+      ADD_FAILURE() << "results with 3 elements took 5";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("results holds 3 elements, the collections have more"),
+                std::string::npos)
+          << e.what();
+    }
+  });
+}
+
 // From a plain thread: blocks as a thread; the tasks run in the default runtime.
 TEST(AsyncMapPlainThread, Works) {
   std::vector<std::uint64_t> ids = asyncmap([](int) { return tskoid(); }, kOneToFive);

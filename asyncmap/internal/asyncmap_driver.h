@@ -2,16 +2,18 @@
 //
 // A host task (sticky) runs the driver, so that the driver and every mapping task share one
 // worker whatever the caller is (a task that may migrate, or a plain thread). The driver walks
-// the collections in lockstep and hands out units -- one element's argument tuple, or a batch
-// of them -- either to a new task (while the task limit allows one more) or through an
-// unbuffered channel to whichever task is free. A task that catches an exception from f
-// records it (first one wins) and closes the channel: the driver's next put fails, the other
-// tasks' next take ends their loop, and the driver waits for all of them before rethrowing.
+// the collections in lockstep, until the first ends, and hands out units -- one element's
+// argument tuple, or a batch of them -- either to a new task (while the task limit allows one
+// more) or through an unbuffered channel to whichever task is free. A task that catches an
+// exception from f records it (first one wins) and closes the channel: the driver's next put
+// fails, the other tasks' next take ends their loop, and the driver waits for all of them
+// before rethrowing.
 #ifndef WEFT_ASYNCMAP_INTERNAL_ASYNCMAP_DRIVER_H_
 #define WEFT_ASYNCMAP_INTERNAL_ASYNCMAP_DRIVER_H_
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
@@ -31,11 +33,22 @@
 
 namespace weft::internal {
 
-// One element's arguments for f, as the collections' iterators yield them (references into the
-// collections, or values for ranges that compute their elements).
+// Whether every collection is a forward range. Then their lengths are known before the map
+// starts, and must be equal. Otherwise (a Channel, a single-pass view) the map runs until the
+// first collection ends, as Julia's map over iterators does.
 template <typename... Cs>
-using ArgsTuple = std::tuple<std::ranges::range_reference_t<Cs>...>;
-// One element's arguments as a batch holds them: copies.
+inline constexpr bool kAllForward = (std::ranges::forward_range<Cs> && ...);
+
+// One element's argument for f from collection C: a reference into a forward range (or the
+// value a range that computes its elements yields); from a single-pass range the element
+// itself, moved out, since its iterator's next step overwrites what a reference would see.
+template <typename C>
+using ArgOf = std::conditional_t<std::ranges::forward_range<C>,
+                                 std::ranges::range_reference_t<C>,
+                                 std::ranges::range_value_t<C>>;
+template <typename... Cs>
+using ArgsTuple = std::tuple<ArgOf<Cs>...>;
+// One element's arguments as a batch holds them: copies (moved out of single-pass ranges).
 template <typename... Cs>
 using BatchTuple = std::tuple<std::ranges::range_value_t<Cs>...>;
 
@@ -51,33 +64,63 @@ struct BatchUnit {
   std::vector<BatchTuple<Cs...>> args;
 };
 
-// Walks the collections in lockstep.
+// Walks the collections in lockstep, one element per next(). An iterator moves on only when
+// the next element is asked for: a single-pass range's step may block (a Channel's take), and
+// the element in hand must be handed out first. Begins on the first next(), inside the
+// driver's task. With several single-pass collections of different lengths, the element the
+// longer ones took as the shortest ended is dropped (as by Julia's zip).
 template <typename... Cs>
 class LockstepCursor {
  public:
-  explicit LockstepCursor(Cs&... collections) : its_(std::ranges::begin(collections)...) {}
+  explicit LockstepCursor(Cs&... collections) : collections_(collections...) {}
 
-  ArgsTuple<Cs...> args() {
-    return std::apply([](auto&... it) { return ArgsTuple<Cs...>(*it...); }, its_);
-  }
-  BatchTuple<Cs...> copies() {
-    return std::apply([](auto&... it) { return BatchTuple<Cs...>(*it...); }, its_);
-  }
-  void advance() {
-    std::apply([](auto&... it) { (++it, ...); }, its_);
+  // The next element's arguments, or nullopt once a collection has ended (and from then on).
+  template <typename Tuple>
+  std::optional<Tuple> next() {
+    if (ended_) return std::nullopt;
+    if (!its_.has_value()) {
+      its_.emplace(std::apply([](auto&... c) { return Iterators(std::ranges::begin(c)...); },
+                              collections_));
+    } else {
+      std::apply([](auto&... it) { (++it, ...); }, *its_);
+    }
+    ended_ = ended();
+    if (ended_) return std::nullopt;
+    return std::apply(
+        [](auto&... it) { return std::optional<Tuple>(std::in_place, take(it)...); }, *its_);
   }
 
  private:
-  std::tuple<std::ranges::iterator_t<Cs>...> its_;
+  using Iterators = std::tuple<std::ranges::iterator_t<Cs>...>;
+
+  template <typename It>
+  static decltype(auto) take(It& it) {
+    if constexpr (std::forward_iterator<It>) {
+      return *it;
+    } else {
+      return std::ranges::iter_move(it);
+    }
+  }
+
+  bool ended() const {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return ((std::get<I>(*its_) == std::ranges::end(std::get<I>(collections_))) || ...);
+    }(std::index_sequence_for<Cs...>{});
+  }
+
+  std::tuple<Cs&...> collections_;
+  std::optional<Iterators> its_;
+  bool ended_ = false;
 };
 
-// Runs the map: `units` units made by make_unit() on the driver, each handed to process() in
-// a mapping task. Returns when every task has finished; rethrows f's first exception.
-template <typename Unit, typename MakeUnit, typename Process>
-void run_units(const NTasks& ntasks, std::size_t elements, std::size_t units,
-               MakeUnit& make_unit, Process& process) {
+// Runs the map: each unit next_unit() makes on the driver (std::nullopt: no more) is handed to
+// process() in a mapping task. `elements`: how many there are, or SIZE_MAX if unknown. Returns
+// when every task has finished; rethrows f's first exception.
+template <typename Unit, typename NextUnit, typename Process>
+void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
+               Process& process) {
   TaskLimit limit(ntasks, elements);  // validates before any task exists
-  if (units == 0) return;
+  if (elements == 0) return;
   auto driver = [&] {
     MapFailure failure;
     Channel<Unit> work;
@@ -101,10 +144,11 @@ void run_units(const NTasks& ntasks, std::size_t elements, std::size_t units,
       for (const Task<void>& t : tasks) wait(t);
     };
     try {
-      for (std::size_t u = 0; u < units && !failure.failed(); ++u) {
-        Unit unit = make_unit();
+      while (!failure.failed()) {
+        std::optional<Unit> unit = next_unit();
+        if (!unit.has_value()) break;
         if (limit.start_another(tasks.size())) {
-          tasks.emplace_back(mapping_task(std::move(unit)));
+          tasks.emplace_back(mapping_task(std::move(*unit)));
           try {
             schedule(tasks.back());  // sticky: bound to the host's worker
           } catch (...) {
@@ -113,7 +157,7 @@ void run_units(const NTasks& ntasks, std::size_t elements, std::size_t units,
           }
         } else {
           try {
-            work.put(std::move(unit));
+            work.put(std::move(*unit));
           } catch (const InvalidStateException&) {
             break;  // a task failed and closed the channel
           }
@@ -135,10 +179,16 @@ void run_units(const NTasks& ntasks, std::size_t elements, std::size_t units,
   }
 }
 
+// The collections' common length (std::invalid_argument unless equal), or SIZE_MAX when one
+// is single-pass: known only once it ends.
 template <typename... Cs>
 std::size_t common_length(Cs&... collections) {
-  return checked_common_length(
-      {static_cast<std::size_t>(std::ranges::distance(collections))...});
+  if constexpr (kAllForward<Cs...>) {
+    return checked_common_length(
+        {static_cast<std::size_t>(std::ranges::distance(collections))...});
+  } else {
+    return SIZE_MAX;
+  }
 }
 
 // Calls f over the collections; store(i, result) receives each result (or nothing for void).
@@ -147,18 +197,18 @@ template <bool kBatch, typename F, typename Store, typename... Cs>
 void map_collections(F& f, Store& store, const NTasks& ntasks,
                      const std::optional<int>& batch_size, Cs&... collections) {
   static_assert(sizeof...(Cs) > 0, "asyncmap: give at least one collection");
-  static_assert((std::ranges::forward_range<Cs> && ...),
-                "asyncmap: the collections must be forward ranges");
+  static_assert((std::ranges::input_range<Cs> && ...),
+                "asyncmap: the collections must be ranges (std::ranges::input_range)");
   check_batch_mode(kBatch, batch_size);
   const std::size_t n = common_length(collections...);
   LockstepCursor<Cs...> cursor(collections...);
   if constexpr (!kBatch) {
     using Unit = SingleUnit<Cs...>;
     std::size_t next = 0;
-    auto make_unit = [&] {
-      Unit unit{next++, cursor.args()};
-      cursor.advance();
-      return unit;
+    auto next_unit = [&]() -> std::optional<Unit> {
+      std::optional<ArgsTuple<Cs...>> args = cursor.template next<ArgsTuple<Cs...>>();
+      if (!args.has_value()) return std::nullopt;
+      return Unit{next++, std::move(*args)};
     };
     auto process = [&f, &store](Unit& unit) {
       using R = decltype(std::apply(f, std::move(unit.args)));
@@ -168,20 +218,21 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
         store(unit.index, std::apply(f, std::move(unit.args)));
       }
     };
-    run_units<Unit>(ntasks, n, n, make_unit, process);
+    run_units<Unit>(ntasks, n, next_unit, process);
   } else {
     using Unit = BatchUnit<Cs...>;
     const std::size_t b = static_cast<std::size_t>(*batch_size);
     std::size_t next = 0;
-    auto make_unit = [&] {
+    auto next_unit = [&]() -> std::optional<Unit> {
       Unit unit{next, {}};
-      const std::size_t count = std::min(b, n - next);
-      unit.args.reserve(count);
-      for (std::size_t k = 0; k < count; ++k) {
-        unit.args.push_back(cursor.copies());
-        cursor.advance();
+      unit.args.reserve(std::min(b, n - next));
+      while (unit.args.size() < b) {
+        std::optional<BatchTuple<Cs...>> args = cursor.template next<BatchTuple<Cs...>>();
+        if (!args.has_value()) break;
+        unit.args.push_back(std::move(*args));
       }
-      next += count;
+      if (unit.args.empty()) return std::nullopt;
+      next += unit.args.size();
       return unit;
     };
     auto process = [&f, &store](Unit& unit) {
@@ -191,7 +242,7 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
       std::size_t i = unit.first;
       for (auto&& r : results) store(i++, std::move(r));
     };
-    run_units<Unit>(ntasks, n, (n + b - 1) / b, make_unit, process);
+    run_units<Unit>(ntasks, n, next_unit, process);
   }
 }
 
@@ -226,8 +277,14 @@ auto asyncmap_vector(F& f, const NTasks& ntasks, const std::optional<int>& batch
     auto store = [](std::size_t) {};
     map_collections<kBatch>(f, store, ntasks, batch_size, collections...);
   } else {
-    std::vector<std::optional<R>> slots(common_length(collections...));
-    auto store = [&slots](std::size_t i, R&& value) { slots[i].emplace(std::move(value)); };
+    std::vector<std::optional<R>> slots;
+    if constexpr (kAllForward<Cs...>) slots.resize(common_length(collections...));
+    // Single-pass collections: the count shows as they go. Every task runs on the host's
+    // worker, one at a time, and none holds a slot across a switch: growing is safe.
+    auto store = [&slots](std::size_t i, R&& value) {
+      if (i >= slots.size()) slots.resize(i + 1);
+      slots[i].emplace(std::move(value));
+    };
     map_collections<kBatch>(f, store, ntasks, batch_size, collections...);
     std::vector<R> out;
     out.reserve(slots.size());
@@ -239,9 +296,13 @@ auto asyncmap_vector(F& f, const NTasks& ntasks, const std::optional<int>& batch
 template <typename F, typename Results, typename... Cs>
 void asyncmap_store(F& f, Results& results, const NTasks& ntasks,
                     const std::optional<int>& batch_size, Cs&... collections) {
-  check_results_size(static_cast<std::size_t>(std::ranges::size(results)),
-                     common_length(collections...));
-  auto store = [&results](std::size_t i, auto&& value) {
+  const std::size_t have = static_cast<std::size_t>(std::ranges::size(results));
+  if constexpr (kAllForward<Cs...>) check_results_size(have, common_length(collections...));
+  auto store = [&results, have](std::size_t i, auto&& value) {
+    // Single-pass collections: too many elements shows only now (f's failure, as any).
+    if constexpr (!kAllForward<Cs...>) {
+      if (i >= have) throw_results_too_small(have);
+    }
     results[i] = std::forward<decltype(value)>(value);
   };
   map_collections<is_batch_function<F, Cs...>()>(f, store, ntasks, batch_size, collections...);

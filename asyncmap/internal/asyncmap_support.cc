@@ -97,4 +97,9 @@ void check_results_size(std::size_t have, std::size_t need) {
   }
 }
 
+void throw_results_too_small(std::size_t have) {
+  throw std::invalid_argument(absl::StrCat("asyncmap_into: results holds ", have,
+                                           " elements, the collections have more"));
+}
+
 }  // namespace weft::internal

@@ -47,6 +47,8 @@ void check_batch_size(const std::optional<int>& batch_size);
 void check_batch_mode(bool batch_function, const std::optional<int>& batch_size);
 void check_batch_results(std::size_t got, std::size_t want);
 void check_results_size(std::size_t have, std::size_t need);
+// A single-pass collection went on past results' end.
+[[noreturn]] void throw_results_too_small(std::size_t have);
 
 }  // namespace weft::internal
 
