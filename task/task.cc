@@ -36,6 +36,7 @@ const char* to_string(WaitKind kind) {
     case WaitKind::kSleep: return "sleep";
     case WaitKind::kFd: return "file descriptor";
     case WaitKind::kProcess: return "process";
+    case WaitKind::kChannelLock: return "channel lock";
   }
   return "unknown";
 }

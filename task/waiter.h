@@ -34,6 +34,7 @@ enum class WaitKind : std::uint8_t {
   kSleep,
   kFd,
   kProcess,
+  kChannelLock,  // lock(c) on a channel, or an operation waiting for another's lock(c)
 };
 
 const char* to_string(WaitKind kind);

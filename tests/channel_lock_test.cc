@@ -2,6 +2,7 @@
 // check-then-take is atomic under it, it is reentrant, a holder that blocks lets it go and gets
 // it back as deeply held, close waits for it (a bound task's end does not), plain threads hold
 // it too, and unlock by a non-holder names what was wrong.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -13,7 +14,9 @@
 #include "gtest/gtest.h"
 #include "tests/test_runtime.h"
 #include "weft/channel/channel.h"
+#include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
+#include "weft/sched/task_dump.h"
 #include "weft/sync/lock.h"  // its generic lock(f, l) must not get in the way of lock(f, c)
 #include "weft/task/errors.h"
 #include "weft/task/task.h"
@@ -222,6 +225,25 @@ TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
     const Channel<int>& as_const = c;
     lock([&] { put(as_const, 1); }, as_const);
     EXPECT_EQ(take(c), 1);
+  });
+}
+
+// A task waiting for another's lock(c) shows as such in a task dump.
+TEST_P(ChannelLockTest, ATaskDumpNamesTheWait) {
+  Runtime& rt = runtime();
+  run([&rt] {
+    Channel<int> c(1);
+    lock(c);
+    auto putter = spawn([c] { put(c, 1); });
+    until_waiting(putter);
+    const std::vector<TaskInfo> dump = task_dump(rt);
+    const auto it = std::find_if(dump.begin(), dump.end(),
+                                 [&](const TaskInfo& info) { return info.id == putter.id(); });
+    ASSERT_NE(it, dump.end());
+    EXPECT_EQ(it->wait_kind, WaitKind::kChannelLock);
+    EXPECT_EQ(it->wait_description.rfind("channel lock 0x", 0), 0u) << it->wait_description;
+    unlock(c);
+    wait(putter);
   });
 }
 

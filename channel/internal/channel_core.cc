@@ -111,7 +111,7 @@ bool ChannelCore::await_hold_locked() {
   Waiter* me = current_waiter();
   if (holder_ == me) return true;
   holders_.push_back(me);
-  park(lock_, WaitKind::kLock, this);  // whoever passes the hold to us wakes us
+  park(lock_, WaitKind::kChannelLock, this);  // whoever passes the hold to us wakes us
   return false;
 }
 
@@ -127,7 +127,7 @@ void ChannelCore::retake_hold(Waiter* me, std::uint32_t depth) {
   lock_.lock();
   if (holder_ != nullptr) {
     holders_.push_back(me);
-    park(lock_, WaitKind::kLock, this);
+    park(lock_, WaitKind::kChannelLock, this);
     lock_.lock();  // passed to us at depth 1
   } else {
     holder_ = me;
@@ -159,7 +159,7 @@ void ChannelCore::lock_hold() {
     ++hold_depth_;
   } else {
     holders_.push_back(me);
-    park(lock_, WaitKind::kLock, this);  // passed to us at depth 1
+    park(lock_, WaitKind::kChannelLock, this);  // passed to us at depth 1
     return;
   }
   lock_.unlock();
