@@ -134,6 +134,8 @@ class Channel {
   void unlock() const { state_->unlock_hold(); }
   bool trylock() const { return state_->trylock_hold(); }
   bool islocked() const { return state_->hold_taken(); }
+  // The standard Lockable names, so std::lock_guard and std::unique_lock work on a channel.
+  bool try_lock() const { return trylock(); }
 
   // Returns this channel, as Julia's bind returns it.
   const Channel& bind(const TaskRef& task) const {
@@ -244,11 +246,11 @@ bool islocked(const Channel<T>& c) {
 template <typename F, typename T>
   requires std::invocable<F&&>
 decltype(auto) lock(F&& f, const Channel<T>& c) {
+  c.lock();
   struct Unlock {
     const Channel<T>& c;
     ~Unlock() noexcept(false) { c.unlock(); }
   } unlock{c};
-  c.lock();
   return std::forward<F>(f)();
 }
 template <typename T>

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -225,6 +226,11 @@ TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
     const Channel<int>& as_const = c;
     lock([&] { put(as_const, 1); }, as_const);
     EXPECT_EQ(take(c), 1);
+    {
+      std::unique_lock<Channel<int>> held(c);  // Lockable
+      EXPECT_TRUE(islocked(c));
+    }
+    EXPECT_FALSE(islocked(c));
   });
 }
 
