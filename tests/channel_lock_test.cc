@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/stress_mode.h"
 #include "tests/test_runtime.h"
 #include "weft/channel/channel.h"
+#include "weft/channel/invalid_state_exception.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sched/task_dump.h"
@@ -232,6 +234,88 @@ TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
     }
     EXPECT_FALSE(islocked(c));
   });
+}
+
+// Everything at once, across workers and a plain thread: producers, careful consumers that
+// check and take under the lock (some nested two deep, one a plain thread using
+// std::unique_lock), greedy consumers that just take, and watchers in fetch. Every item is
+// taken exactly once. Short by default; WEFT_STRESS=1 runs 100x the items (under TSan, with
+// WEFT_TEST_TIMEOUT=0).
+TEST_P(ChannelLockTest, StressHoldersTakersAndWatchers) {
+  const int kItemsPerProducer = testing::stress_mode() ? 200000 : 2000;
+  constexpr int kProducers = 2;
+  Channel<int> c(8);
+  std::atomic<std::int64_t> taken_sum{0};
+  std::atomic<int> taken_count{0};
+  // Under the lock: isready, then take, with no other take in between (or the take blocks on a
+  // drained open channel, or raises on a drained closed one). False once closed and drained.
+  auto careful_step = [&c, &taken_sum, &taken_count](bool nested) {
+    if (!isready(c)) return isopen(c);
+    if (nested) lock(c);
+    yield();
+    const int v = take(c);
+    if (nested) unlock(c);
+    taken_sum.fetch_add(v);
+    taken_count.fetch_add(1);
+    return true;
+  };
+  std::thread plain([&] {
+    for (;;) {
+      std::unique_lock<Channel<int>> held(c);
+      if (!isready(c)) {
+        if (!isopen(c)) return;
+        held.unlock();
+        std::this_thread::yield();
+        continue;
+      }
+      const int v = take(c);
+      taken_sum.fetch_add(v);
+      taken_count.fetch_add(1);
+    }
+  });
+  run([&] {
+    std::vector<Task<void>> producers, careful, greedy, watchers;
+    for (int p = 0; p < kProducers; ++p) {
+      producers.push_back(spawn([c, p, kItemsPerProducer] {
+        for (int i = 1; i <= kItemsPerProducer; ++i) put(c, p * kItemsPerProducer + i);
+      }));
+    }
+    for (int k = 0; k < 3; ++k) {
+      careful.push_back(spawn([&c, &careful_step, k] {
+        while (lock([&] { return careful_step(k == 0); }, c)) yield();
+      }));
+    }
+    for (int k = 0; k < 2; ++k) {
+      greedy.push_back(spawn([c, &taken_sum, &taken_count] {
+        for (int v : c) {
+          taken_sum.fetch_add(v);
+          taken_count.fetch_add(1);
+        }
+      }));
+    }
+    for (int k = 0; k < 2; ++k) {
+      watchers.push_back(spawn([c] {
+        try {
+          for (;;) {
+            fetch(c);  // waits for the lock like a take, takes nothing
+            yield();
+          }
+        } catch (const InvalidStateException&) {
+          // closed and drained
+        }
+      }));
+    }
+    for (auto& t : producers) wait(t);
+    close(c);
+    for (auto& t : careful) wait(t);
+    for (auto& t : greedy) wait(t);
+    for (auto& t : watchers) wait(t);
+  });
+  plain.join();
+  const std::int64_t n = std::int64_t{kProducers} * kItemsPerProducer;
+  EXPECT_EQ(taken_count.load(), n);
+  EXPECT_EQ(taken_sum.load(), n * (n + 1) / 2);
+  EXPECT_FALSE(islocked(c));
 }
 
 // A task waiting for another's lock(c) shows as such in a task dump.
