@@ -4,8 +4,9 @@
 //   * a wait/notify round trip between two tasks on one worker (Event autoreset pair,
 //     Condition, Threads.Condition);
 //   * a contended counter: 100 tasks on 1 or 2 workers incrementing one counter under a
-//     ReentrantLock, next to std::mutex used the same way by the same tasks, and std::mutex
-//     from as many plain threads as workers. Reported per lock+unlock pair.
+//     ReentrantLock, next to a channel's lock(c), std::mutex used the same way by the same
+//     tasks, and std::mutex from as many plain threads as workers. Reported per lock+unlock
+//     pair.
 // Run: bazel run -c opt --config=opt //bench:sync_bench -- --benchmark_repetitions=5
 //        --benchmark_report_aggregates_only=true
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "weft/channel/channel.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/sync.h"
@@ -240,6 +242,10 @@ void BM_ContendedReentrantLock(benchmark::State& state) {
   contended_counter<ReentrantLock>(state);
 }
 BENCHMARK(BM_ContendedReentrantLock)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// A channel's lock(c) (Julia 1.7's lock on a channel) taken the same way.
+void BM_ContendedChannelLock(benchmark::State& state) { contended_counter<Channel<int>>(state); }
+BENCHMARK(BM_ContendedChannelLock)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // std::mutex taken by the same 100 tasks: a waiting task blocks its worker thread.
 void BM_ContendedStdMutexInTasks(benchmark::State& state) { contended_counter<std::mutex>(state); }
