@@ -29,7 +29,11 @@
 //                  as Julia's do. Operations already blocked when lock(c) returned (a taker
 //                  waiting for an item) may still complete. The close of a bound task's end
 //                  does not wait for it. unlock by a task or thread that does not hold it
-//                  throws TaskStateError.
+//                  throws TaskStateError. Call lock(f, c) as weft::lock(f, c) when f is a
+//                  named callable: unqualified, argument-dependent lookup can also find
+//                  std::lock(l1, l2) (for a Channel of a std:: type), which is then chosen or
+//                  ambiguous. A lambda written in the call is never taken for a std::lock
+//                  argument.
 //   bind(c, t)     closes c when task t ends; if t failed, with TaskFailedException, which
 //                  every blocked and later put/take/fetch/wait then raises. Several tasks bound
 //                  to one channel: the first to end closes it. Several channels bound to one

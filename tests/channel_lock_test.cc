@@ -228,6 +228,11 @@ TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
     const Channel<int>& as_const = c;
     lock([&] { put(as_const, 1); }, as_const);
     EXPECT_EQ(take(c), 1);
+    // A named callable and a channel of a std:: type: qualified, as channel.h asks.
+    Channel<std::string> words(1);
+    auto put_word = [&] { put(words, std::string("w")); };
+    weft::lock(put_word, words);
+    EXPECT_EQ(take(words), "w");
     {
       std::unique_lock<Channel<int>> held(c);  // Lockable
       EXPECT_TRUE(islocked(c));
