@@ -21,7 +21,6 @@
 
 #include <atomic>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -49,23 +48,17 @@ class Future {
   Future& operator=(const Future&) = default;
 
   // put!(f, v). Throws std::logic_error if a value was stored already. If making the value
-  // throws, nothing is stored and the future can still be set: it is made before the claim.
+  // throws, nothing is stored and the future can still be set: it is made before the claim,
+  // and nothing after the claim can throw.
   template <typename U = T>
   const Future& put(U&& value) const {
-    T made(std::forward<U>(value));
-    State& s = *state_;
-    if (s.claimed.exchange(true, std::memory_order_acq_rel)) internal::throw_future_already_set();
-    if constexpr (std::is_nothrow_move_constructible_v<T>) {
-      s.value.emplace(std::move(made));
-    } else {
-      try {
-        s.value.emplace(std::move(made));
-      } catch (...) {
-        s.claimed.store(false, std::memory_order_release);
-        throw;
-      }
+    auto made = std::make_unique<T>(std::forward<U>(value));
+    T* expected = nullptr;
+    if (!state_->value.compare_exchange_strong(expected, made.get(), std::memory_order_acq_rel)) {
+      internal::throw_future_already_set();
     }
-    s.ready.notify();  // publishes the value: Event's notify/wait are release/acquire
+    made.release();
+    state_->ready.notify();  // Event's notify/wait are release/acquire
     return *this;
   }
 
@@ -76,7 +69,7 @@ class Future {
 
   T fetch() const {
     state_->ready.wait();
-    return *state_->value;
+    return *state_->value.load(std::memory_order_acquire);
   }
 
   bool isready() const { return state_->ready.isset(); }
@@ -86,9 +79,14 @@ class Future {
 
  private:
   struct State {
-    std::atomic<bool> claimed{false};  // a put has won (it may still be storing the value)
-    std::optional<T> value;            // written once, by the put that claimed, before `ready`
-    Event ready;                       // set once the value is stored; never reset
+    State() = default;
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    ~State() { delete value.load(std::memory_order_relaxed); }
+    // Set once, by the put that wins; owned here. A heap object, so that the winner is decided
+    // by one compare-and-swap after the value exists.
+    std::atomic<T*> value{nullptr};
+    Event ready;  // set once the value is stored; never reset
   };
   std::shared_ptr<State> state_;
 };

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <list>
+#include <memory>
 #include <numeric>
+#include <sstream>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -358,6 +360,50 @@ TEST_P(AsyncMapTest, SinglePassCollectionsStopAtTheShortest) {
   });
 }
 
+// A forward collection that ends first stops the map before the single-pass one is stepped
+// again: no take that would block on an open channel, no element taken and dropped.
+TEST_P(AsyncMapTest, ForwardCollectionEndingFirstLeavesTheChannelAlone) {
+  run([] {
+    Channel<int> c = Channel<int>::unbounded();  // left open: another take would block
+    for (int i = 1; i <= 4; ++i) put(c, 10 * i);
+    std::vector<int> sums =
+        asyncmap([](int a, int b) { return a + b; }, std::vector<int>{1, 2, 3}, c);
+    EXPECT_EQ(sums, (std::vector<int>{11, 22, 33}));
+    EXPECT_EQ(c.n_avail(), 1u);  // the fourth is still there
+    EXPECT_TRUE(asyncmap([](int a, int b) { return a + b; }, std::vector<int>{}, c).empty());
+    EXPECT_EQ(take(c), 40);
+    // The forward ones must still agree with each other.
+    try {
+      asyncmap([](int a, int b, int d) { return a + b + d; }, kOneToFive, std::vector<int>{1, 2, 3},
+               c);
+      ADD_FAILURE() << "forward collections of lengths 5 and 3 were accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("5, 3"), std::string::npos) << e.what();
+    }
+  });
+}
+
+// A single-pass range whose elements are the caller's own objects (lvalues) is copied from,
+// never moved from; a Channel's items are moved out (they are the iterator's).
+TEST_P(AsyncMapTest, SinglePassLvaluesAreCopiedNotMoved) {
+  run([] {
+    std::vector<std::string> names = {"zero", "one", "two"};
+    std::istringstream in("2 0 1");
+    auto named = std::views::istream<int>(in) |
+                 std::views::transform([&](int i) -> std::string& { return names[i]; });
+    static_assert(!std::ranges::forward_range<decltype(named)>);
+    std::vector<std::string> got = asyncmap([](std::string s) { return s; }, named);
+    EXPECT_EQ(got, (std::vector<std::string>{"two", "zero", "one"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"zero", "one", "two"}));
+
+    Channel<std::unique_ptr<int>> boxes = Channel<std::unique_ptr<int>>::unbounded();
+    for (int i = 1; i <= 3; ++i) put(boxes, std::make_unique<int>(i));
+    close(boxes);
+    std::vector<int> unboxed = asyncmap([](std::unique_ptr<int> p) { return *p; }, boxes);
+    EXPECT_EQ(unboxed, (std::vector<int>{1, 2, 3}));
+  });
+}
+
 TEST_P(AsyncMapTest, SinglePassInBatchesAndInto) {
   run([] {
     Channel<std::string> words = Channel<std::string>::unbounded();
@@ -375,6 +421,19 @@ TEST_P(AsyncMapTest, SinglePassInBatchesAndInto) {
     EXPECT_EQ(lengths, (std::vector<std::size_t>{1, 2, 3, 4, 5}));
     std::sort(batch_sizes.begin(), batch_sizes.end());
     EXPECT_EQ(batch_sizes, (std::vector<std::size_t>{1, 2, 2}));
+
+    // One batch for everything, of a length not known in advance: nothing reserved for it.
+    Channel<int> all = Channel<int>::unbounded();
+    for (int i = 1; i <= 5; ++i) put(all, i);
+    close(all);
+    std::vector<int> doubled = asyncmap(
+        [](std::vector<std::tuple<int>> batch) {
+          std::vector<int> out;
+          for (auto [x] : batch) out.push_back(2 * x);
+          return out;
+        },
+        all, AsyncMapOptions{.batch_size = 1 << 30});
+    EXPECT_EQ(doubled, (std::vector<int>{2, 4, 6, 8, 10}));
 
     Channel<int> c = Channel<int>::unbounded();
     for (int i = 1; i <= 4; ++i) put(c, i);

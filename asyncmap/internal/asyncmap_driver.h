@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <ranges>
@@ -35,20 +34,34 @@ namespace weft::internal {
 
 // Whether every collection is a forward range. Then their lengths are known before the map
 // starts, and must be equal. Otherwise (a Channel, a single-pass view) the map runs until the
-// first collection ends, as Julia's map over iterators does.
+// first collection ends, as Julia's map over iterators does; the forward ones among them must
+// still have equal lengths.
 template <typename... Cs>
 inline constexpr bool kAllForward = (std::ranges::forward_range<Cs> && ...);
 
+template <typename C>
+struct IsChannel : std::false_type {};
+template <typename T>
+struct IsChannel<Channel<T>> : std::true_type {};
+
+// Whether an element is moved out of single-pass collection C's iterator: when its reference
+// is not an lvalue (nothing else owns it), and for a Channel, whose iterator owns the item it
+// took. An lvalue from any other single-pass range may be the caller's own object: copied.
+template <typename C>
+inline constexpr bool kMovesOut =
+    !std::is_lvalue_reference_v<std::ranges::range_reference_t<C>> ||
+    IsChannel<std::remove_cv_t<C>>::value;
+
 // One element's argument for f from collection C: a reference into a forward range (or the
 // value a range that computes its elements yields); from a single-pass range the element
-// itself, moved out, since its iterator's next step overwrites what a reference would see.
+// itself, since its iterator's next step overwrites what a reference would see.
 template <typename C>
 using ArgOf = std::conditional_t<std::ranges::forward_range<C>,
                                  std::ranges::range_reference_t<C>,
                                  std::ranges::range_value_t<C>>;
 template <typename... Cs>
 using ArgsTuple = std::tuple<ArgOf<Cs>...>;
-// One element's arguments as a batch holds them: copies (moved out of single-pass ranges).
+// One element's arguments as a batch holds them: copies (moved out where kMovesOut).
 template <typename... Cs>
 using BatchTuple = std::tuple<std::ranges::range_value_t<Cs>...>;
 
@@ -66,9 +79,12 @@ struct BatchUnit {
 
 // Walks the collections in lockstep, one element per next(). An iterator moves on only when
 // the next element is asked for: a single-pass range's step may block (a Channel's take), and
-// the element in hand must be handed out first. Begins on the first next(), inside the
-// driver's task. With several single-pass collections of different lengths, the element the
-// longer ones took as the shortest ended is dropped (as by Julia's zip).
+// the element in hand must be handed out first. Each step begins or advances the forward
+// collections first and then the single-pass ones in order, and stops at the first that has
+// ended: no single-pass collection is stepped (blocking, or taking an element that would be
+// dropped) once the map is over. With several single-pass collections of different lengths,
+// the element the earlier ones took as a later one ended is dropped (as by Julia's zip).
+// Begins on the first next(), inside the driver's task.
 template <typename... Cs>
 class LockstepCursor {
  public:
@@ -78,38 +94,50 @@ class LockstepCursor {
   template <typename Tuple>
   std::optional<Tuple> next() {
     if (ended_) return std::nullopt;
-    if (!its_.has_value()) {
-      its_.emplace(std::apply([](auto&... c) { return Iterators(std::ranges::begin(c)...); },
-                              collections_));
-    } else {
-      std::apply([](auto&... it) { (++it, ...); }, *its_);
-    }
-    ended_ = ended();
+    ended_ = step_all(std::index_sequence_for<Cs...>{});
+    begun_ = true;
     if (ended_) return std::nullopt;
-    return std::apply(
-        [](auto&... it) { return std::optional<Tuple>(std::in_place, take(it)...); }, *its_);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::optional<Tuple>(std::in_place, take<I>()...);
+    }(std::index_sequence_for<Cs...>{});
   }
 
  private:
-  using Iterators = std::tuple<std::ranges::iterator_t<Cs>...>;
+  template <std::size_t I>
+  using C = std::tuple_element_t<I, std::tuple<Cs...>>;
 
-  template <typename It>
-  static decltype(auto) take(It& it) {
-    if constexpr (std::forward_iterator<It>) {
+  // Begins or advances collection I; true if it has ended.
+  template <std::size_t I>
+  bool step() {
+    auto& it = std::get<I>(its_);
+    auto& c = std::get<I>(collections_);
+    if (!begun_) {
+      it.emplace(std::ranges::begin(c));
+    } else {
+      ++*it;
+    }
+    return *it == std::ranges::end(c);
+  }
+
+  template <std::size_t... I>
+  bool step_all(std::index_sequence<I...>) {
+    return ((std::ranges::forward_range<C<I>> && step<I>()) || ...) ||
+           ((!std::ranges::forward_range<C<I>> && step<I>()) || ...);
+  }
+
+  template <std::size_t I>
+  decltype(auto) take() {
+    auto& it = *std::get<I>(its_);
+    if constexpr (std::ranges::forward_range<C<I>> || !kMovesOut<C<I>>) {
       return *it;
     } else {
       return std::ranges::iter_move(it);
     }
   }
 
-  bool ended() const {
-    return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return ((std::get<I>(*its_) == std::ranges::end(std::get<I>(collections_))) || ...);
-    }(std::index_sequence_for<Cs...>{});
-  }
-
   std::tuple<Cs&...> collections_;
-  std::optional<Iterators> its_;
+  std::tuple<std::optional<std::ranges::iterator_t<Cs>>...> its_;
+  bool begun_ = false;
   bool ended_ = false;
 };
 
@@ -179,16 +207,20 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
   }
 }
 
-// The collections' common length (std::invalid_argument unless equal), or SIZE_MAX when one
-// is single-pass: known only once it ends.
+// The collections' common length (std::invalid_argument unless the forward ones agree). With
+// a single-pass one, the length is known only once it ends: then this is an upper bound, the
+// forward ones' length, or SIZE_MAX if there are none.
 template <typename... Cs>
 std::size_t common_length(Cs&... collections) {
-  if constexpr (kAllForward<Cs...>) {
-    return checked_common_length(
-        {static_cast<std::size_t>(std::ranges::distance(collections))...});
-  } else {
-    return SIZE_MAX;
-  }
+  std::vector<std::size_t> lengths;
+  (
+      [&](auto& c) {
+        if constexpr (std::ranges::forward_range<decltype(c)>) {
+          lengths.push_back(static_cast<std::size_t>(std::ranges::distance(c)));
+        }
+      }(collections),
+      ...);
+  return lengths.empty() ? SIZE_MAX : checked_common_length(lengths);
 }
 
 // Calls f over the collections; store(i, result) receives each result (or nothing for void).
@@ -225,7 +257,9 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
     std::size_t next = 0;
     auto next_unit = [&]() -> std::optional<Unit> {
       Unit unit{next, {}};
-      unit.args.reserve(std::min(b, n - next));
+      // n may be only a bound (or SIZE_MAX): a huge batch_size must not reserve that much.
+      unit.args.reserve(kAllForward<Cs...> ? std::min(b, n - next)
+                                           : std::min<std::size_t>(b, 64));
       while (unit.args.size() < b) {
         std::optional<BatchTuple<Cs...>> args = cursor.template next<BatchTuple<Cs...>>();
         if (!args.has_value()) break;
@@ -251,7 +285,7 @@ template <typename F, bool kBatch, typename... Cs>
 struct MapResult;
 template <typename F, typename... Cs>
 struct MapResult<F, false, Cs...> {
-  using type = std::invoke_result_t<F&, std::ranges::range_reference_t<Cs>...>;
+  using type = std::invoke_result_t<F&, ArgOf<Cs>...>;
 };
 template <typename F, typename... Cs>
 struct MapResult<F, true, Cs...> {
@@ -265,7 +299,7 @@ struct MapResult<F, true, Cs...> {
 template <typename F, typename... Cs>
 constexpr bool is_batch_function() {
   return std::is_invocable_v<F&, std::vector<BatchTuple<Cs...>>&&> &&
-         !std::is_invocable_v<F&, std::ranges::range_reference_t<Cs>...>;
+         !std::is_invocable_v<F&, ArgOf<Cs>...>;
 }
 
 template <typename F, typename... Cs>

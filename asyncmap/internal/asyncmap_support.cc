@@ -50,8 +50,8 @@ void MapFailure::rethrow_if_failed() const {
   if (failed()) std::rethrow_exception(error_);
 }
 
-std::size_t checked_common_length(std::initializer_list<std::size_t> lengths) {
-  const std::size_t first = *lengths.begin();
+std::size_t checked_common_length(const std::vector<std::size_t>& lengths) {
+  const std::size_t first = lengths.front();
   for (std::size_t n : lengths) {
     if (n != first) {
       throw std::invalid_argument(

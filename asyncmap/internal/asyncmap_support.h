@@ -7,9 +7,9 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
-#include <initializer_list>
 #include <optional>
 #include <variant>
+#include <vector>
 
 namespace weft::internal {
 
@@ -41,7 +41,7 @@ class MapFailure {
 };
 
 // All lengths equal: returns it; else std::invalid_argument listing them.
-std::size_t checked_common_length(std::initializer_list<std::size_t> lengths);
+std::size_t checked_common_length(const std::vector<std::size_t>& lengths);
 void check_batch_size(const std::optional<int>& batch_size);
 // Batch mode (f takes a vector of tuples) needs a batch_size, element mode must not have one.
 void check_batch_mode(bool batch_function, const std::optional<int>& batch_size);
