@@ -107,11 +107,15 @@ Waiter* ChannelCore::pass_hold_locked() {
   return next;
 }
 
+void ChannelCore::wait_for_hold_locked(Waiter* me) {
+  holders_.push_back(me);
+  park(lock_, WaitKind::kChannelLock, this);  // whoever passes the hold to us wakes us
+}
+
 bool ChannelCore::await_hold_locked() {
   Waiter* me = current_waiter();
   if (holder_ == me) return true;
-  holders_.push_back(me);
-  park(lock_, WaitKind::kChannelLock, this);  // whoever passes the hold to us wakes us
+  wait_for_hold_locked(me);
   return false;
 }
 
@@ -126,9 +130,8 @@ std::uint32_t ChannelCore::drop_hold_locked(Waiter* me) {
 void ChannelCore::retake_hold(Waiter* me, std::uint32_t depth) {
   lock_.lock();
   if (holder_ != nullptr) {
-    holders_.push_back(me);
-    park(lock_, WaitKind::kChannelLock, this);
-    lock_.lock();  // passed to us at depth 1
+    wait_for_hold_locked(me);
+    lock_.lock();  // to set the depth it was passed at (1) back to ours
   } else {
     holder_ = me;
   }
@@ -158,8 +161,7 @@ void ChannelCore::lock_hold() {
     }
     ++hold_depth_;
   } else {
-    holders_.push_back(me);
-    park(lock_, WaitKind::kChannelLock, this);  // passed to us at depth 1
+    wait_for_hold_locked(me);
     return;
   }
   lock_.unlock();

@@ -107,6 +107,9 @@ class alignas(64) ChannelCore {
  private:
   // With lock_ held and a close error built: closes, releasing lock_.
   bool close_locked(std::exception_ptr error, bool quiet);
+  // With lock_ held and the hold taken by another: queues `me` for it and parks, releasing
+  // lock_. Returns holding the hold at depth 1 (pass_hold_locked), lock_ not held.
+  void wait_for_hold_locked(Waiter* me);
   // With lock_ held and the hold's depth down to 0: hands it to the next in line (returned:
   // the caller wakes it, under lock_ or after) or frees it (nullptr).
   Waiter* pass_hold_locked();
