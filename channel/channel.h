@@ -28,7 +28,9 @@
 //                  the lock go while it waits and has it back, as deeply held, when it returns,
 //                  as Julia's do. Operations already blocked when lock(c) returned (a taker
 //                  waiting for an item) may still complete. The close of a bound task's end
-//                  does not wait for it. unlock by a task or thread that does not hold it
+//                  does not wait for it. Not strictly FIFO, like ReentrantLock: a running task
+//                  may take a just-released lock ahead of a woken waiter, which gets it within
+//                  about a millisecond at most. unlock by a task or thread that does not hold it
 //                  throws TaskStateError. Call lock(f, c) as weft::lock(f, c) when f is a
 //                  named callable: unqualified, argument-dependent lookup can also find
 //                  std::lock(l1, l2) (for a Channel of a std:: type), which is then chosen or

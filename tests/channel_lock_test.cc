@@ -241,6 +241,39 @@ TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
   });
 }
 
+// Fairness: a task that takes the lock again as soon as it lets go, and keeps it while others
+// run (it yields holding it), cannot keep a waiter out for long. Each release wakes the waiter,
+// the hog takes the lock back first ("barging"), and the waiter finds it held again; after
+// ChannelCore::kHoldStarvation a release hands the lock to the waiter instead.
+TEST_P(ChannelLockTest, AWaiterIsNotStarvedByATaskThatRelocksAtOnce) {
+  run([] {
+    Channel<int> c(1);
+    std::atomic<bool> waiter_done{false};
+    std::atomic<bool> hog_started{false};
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    auto hog = spawn([&] {
+      while (!waiter_done.load() && std::chrono::steady_clock::now() < give_up) {
+        lock(c);
+        hog_started.store(true);
+        yield();
+        unlock(c);
+      }
+    });
+    while (!hog_started.load()) yield();
+    auto waiter = spawn([&] {
+      lock(c);
+      put(c, 1);
+      unlock(c);
+      waiter_done.store(true);
+    });
+    wait(waiter);
+    const bool in_time = std::chrono::steady_clock::now() < give_up;
+    wait(hog);
+    EXPECT_TRUE(in_time) << "the waiter got the lock only once the hog stopped";
+    EXPECT_EQ(take(c), 1);
+  });
+}
+
 // Everything at once, across workers and a plain thread: producers, careful consumers that
 // check and take under the lock (some nested two deep, one a plain thread using
 // std::unique_lock), greedy consumers that just take, and watchers in fetch. Every item is

@@ -100,16 +100,66 @@ void ChannelCore::park_watcher() {
 
 // --- The hold (Julia's lock(c)) ---
 
+namespace {
+
+// A waiter's place in the line for the hold, on its stack, reached through its wq_data.
+struct HoldTicket {
+  Clock::time_point since;   // when it was first woken (unset before)
+  std::uint32_t losses = 0;  // times woken and beaten to the hold by a barging locker
+  bool granted = false;      // handed the hold by a release (it is the holder, at depth 1)
+};
+
+HoldTicket* hold_ticket_of(const Waiter* w) { return static_cast<HoldTicket*>(w->wq_data); }
+
+}  // namespace
+
 Waiter* ChannelCore::pass_hold_locked() {
-  Waiter* next = holders_.pop_front();
-  holder_ = next;
-  hold_depth_ = next != nullptr ? 1 : 0;
+  holder_ = nullptr;
+  hold_depth_ = 0;
+  Waiter* next = hold_woken_in_flight_ ? nullptr : holders_.pop_front();
+  if (next == nullptr) return nullptr;
+  HoldTicket* ticket = hold_ticket_of(next);
+  if (ticket->losses > 0 && Clock::now() - ticket->since >= kHoldStarvation) {
+    ticket->granted = true;
+    holder_ = next;
+    hold_depth_ = 1;
+  } else {
+    hold_woken_in_flight_ = true;
+  }
   return next;
 }
 
 void ChannelCore::wait_for_hold_locked(Waiter* me) {
-  holders_.push_back(me);
-  park(lock_, WaitKind::kChannelLock, this);  // whoever passes the hold to us wakes us
+  // An operation that parked keeps its own use of wq_data (put's item, which close clears)
+  // across the wait for the hold that follows.
+  void* const saved = me->wq_data;
+  HoldTicket ticket;
+  for (;;) {
+    if (holder_ == nullptr) {
+      holder_ = me;
+      hold_depth_ = 1;
+      break;
+    }
+    if (ticket.losses > 0) {
+      holders_.push_front(me);  // beaten by a barging locker: keep our place at the head
+    } else {
+      holders_.push_back(me);
+    }
+    me->wq_data = &ticket;
+    park(lock_, WaitKind::kChannelLock, this);  // woken by a release: pass_hold_locked()
+    // Overtaking is timed from the first wake: no clock is read while the hold is uncontested.
+    if (ticket.since == Clock::time_point{}) ticket.since = Clock::now();
+    lock_.lock();
+    if (ticket.granted) break;
+    if (me->wq_linked) {
+      holders_.remove(me);  // resumed by a stray schedule(), not by a release: still in line
+      continue;
+    }
+    hold_woken_in_flight_ = false;
+    if (holder_ != nullptr) ++ticket.losses;
+  }
+  me->wq_data = saved;
+  lock_.unlock();
 }
 
 bool ChannelCore::await_hold_locked() {
@@ -122,19 +172,15 @@ bool ChannelCore::await_hold_locked() {
 std::uint32_t ChannelCore::drop_hold_locked(Waiter* me) {
   if (holder_ != me) return 0;
   const std::uint32_t depth = hold_depth_;
-  // Woken under lock_ (park.h allows it): the new holder runs once our park releases it.
+  // Woken under lock_ (park.h allows it): it retries once our park releases lock_.
   if (Waiter* next = pass_hold_locked()) wake(next);
   return depth;
 }
 
 void ChannelCore::retake_hold(Waiter* me, std::uint32_t depth) {
   lock_.lock();
-  if (holder_ != nullptr) {
-    wait_for_hold_locked(me);
-    lock_.lock();  // to set the depth it was passed at (1) back to ours
-  } else {
-    holder_ = me;
-  }
+  wait_for_hold_locked(me);
+  lock_.lock();  // to set the depth it was taken at (1) back to ours
   hold_depth_ = depth;
   lock_.unlock();
 }

@@ -16,18 +16,28 @@
 // buffer is full; after close() all three are empty and stay empty.
 //
 // The hold is Julia's lock(c): a reentrant lock of the whole channel, kept in holder_ and
-// hold_depth_ under lock_, handed to the next in holders_ (FIFO) when released. While another
-// task or thread holds it, put, take, fetch, wait and close first wait for the hold, and run
-// holding it; isready and n_avail do not (Julia's isready does not lock either). A holder whose
-// own operation blocks gives the hold up while parked and takes it back, at the same depth,
-// before returning (Julia's wait on the channel's condition releases its lock the same way).
-// An operation checks holder_ in the same lock_ section that does its work, so no operation
-// that starts after lock(c) returned runs outside the hold. Costs nothing while nobody holds
-// it but a test of holder_ the fast paths make anyway.
+// hold_depth_ under lock_. While another task or thread holds it, put, take, fetch, wait and
+// close first wait for the hold (queued in holders_), and run holding it; isready and n_avail
+// do not (Julia's isready does not lock either). A holder whose own operation blocks gives the
+// hold up while parked and takes it back, at the same depth, before returning (Julia's wait on
+// the channel's condition releases its lock the same way). An operation checks holder_ in the
+// same lock_ section that does its work, so no operation that starts after lock(c) returned
+// runs outside the hold. Costs nothing while nobody holds it but a test of holder_ the fast
+// paths make anyway.
+//
+// Fairness, as ReentrantLock's (weft/sync/lock.h): a release frees the hold and wakes the
+// oldest waiter, and a task that is running may take the hold before that waiter gets there
+// ("barging"), so a task that locks and unlocks in a loop keeps it without a switch for each
+// turn. While the woken waiter is on its way, releases wake nobody else; if it loses, it goes
+// back to the head of the line, and once kHoldStarvation has passed since its first wake, the
+// next release hands the hold to it directly: overtaken for about a millisecond at most. A
+// strict FIFO hand-over made every lock+unlock of a contended hold cost a park and a wake: 4x
+// slower on two workers (bench/sync_bench, BM_ContendedChannelLock).
 #ifndef WEFT_CHANNEL_INTERNAL_CHANNEL_CORE_H_
 #define WEFT_CHANNEL_INTERNAL_CHANNEL_CORE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -41,6 +51,9 @@ namespace weft::internal {
 
 class alignas(64) ChannelCore {
  public:
+  // How long a waiter for the hold may be overtaken before a release hands it the hold.
+  static constexpr std::chrono::microseconds kHoldStarvation{1000};
+
   // Throws std::invalid_argument naming `capacity` when it is negative.
   explicit ChannelCore(std::int64_t capacity);
   virtual ~ChannelCore();
@@ -107,16 +120,17 @@ class alignas(64) ChannelCore {
  private:
   // With lock_ held and a close error built: closes, releasing lock_.
   bool close_locked(std::exception_ptr error, bool quiet);
-  // With lock_ held and the hold taken by another: queues `me` for it and parks, releasing
-  // lock_. Returns holding the hold at depth 1 (pass_hold_locked), lock_ not held.
+  // With lock_ held: takes the hold if it is free, else queues `me` for it and parks until it
+  // is (see Fairness above). Returns holding the hold at depth 1, lock_ not held.
   void wait_for_hold_locked(Waiter* me);
-  // With lock_ held and the hold's depth down to 0: hands it to the next in line (returned:
-  // the caller wakes it, under lock_ or after) or frees it (nullptr).
+  // With lock_ held and the hold's depth down to 0: frees it, or hands it to a starved waiter.
+  // Returns the waiter to wake (the caller wakes it, under lock_ or after), or nullptr.
   Waiter* pass_hold_locked();
   [[noreturn]] void throw_not_holder(bool taken) const;
 
   std::uint32_t hold_depth_ = 0;  // under lock_
-  WaitQueue holders_;             // under lock_
+  WaitQueue holders_;             // under lock_; each one's wq_data is its HoldTicket
+  bool hold_woken_in_flight_ = false;  // under lock_: a woken waiter is on its way to retry
   // Written under lock_ before closed_ is set, never again.
   std::exception_ptr close_error_;
   bool close_ends_iteration_ = false;
