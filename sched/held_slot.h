@@ -71,10 +71,12 @@ class HeldSlot {
       return nullptr;
     }
     if (now - seen.since < hold) return nullptr;
-    while (n != nullptr && !node_.compare_exchange_weak(n, nullptr, std::memory_order_acq_rel,
-                                                        std::memory_order_acquire)) {
-    }
-    return n;
+    // Only the task we timed: if the owner took it meanwhile (and perhaps held another), it is
+    // no longer ours to take.
+    return node_.compare_exchange_strong(n, nullptr, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)
+               ? n
+               : nullptr;
   }
 
  private:

@@ -153,12 +153,14 @@ class RuntimeCore {
   // Everyone asleep: every worker idle and no timer pending (no pause: the caller compares
   // two looks itself, see deadlock.cc).
   bool looks_quiescent();
+  // Wakes one idle worker that may run a task of this affinity (>= 0: that worker only) and
+  // pool, if any is idle.
+  void wake_one(int affinity, Pool pool);
 
  private:
   // push() when an idle worker may have to be woken for the task.
   void push_and_wake(TaskCore* t, PushReason reason, int from_worker);
   void push_outside(TaskCore* t, PushReason reason);
-  void wake_one(int affinity, Pool pool);
   bool quiescent();
 };
 

@@ -39,6 +39,29 @@ class HeldWorkPoll {
     if (active_) counter().fetch_sub(1, std::memory_order_relaxed);
   }
 
+  // The worker leaves its idle period to run a task. It may have been the one to see to work
+  // held for another worker: a push of held work woke it (pollers were 0), or saw it polling and
+  // woke nobody. If that work is still held and nobody else polls, a sleeping worker takes over
+  // the watch (as Go's spinning M that finds work wakes another); otherwise the held task would
+  // wait for its owner while a worker sleeps.
+  void leave_with_work() {
+    const bool was_polling = active_;
+    if (was_polling) {
+      active_ = false;
+      counter().fetch_sub(1, std::memory_order_seq_cst);
+    }
+    RuntimeCore* rt = w_->rt;
+    // In a pool of two the other worker is the one holding the work: nobody to hand over to.
+    if (rt->pool_size[static_cast<int>(w_->pool)] <= 2) return;
+    // A push that saw us polling: "stop, then look for held work" against its "push, then look
+    // at the pollers" (see should_poll). Work whose push woke us is visible without: it was
+    // published before the wake.
+    if (was_polling) heavy_fence();
+    if (counter().load(std::memory_order_seq_cst) == 0 && rt->policy->holds_back(w_->index)) {
+      rt->wake_one(-1, w_->pool);
+    }
+  }
+
   // After a pop found nothing: whether to poll (a timed sleep) rather than sleep for good.
   bool should_poll() {
     const auto now = Clock::now();
@@ -96,6 +119,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
     TaskCore* t = rt->pop(w->index);
     if (t != nullptr || rt->stopping.load(std::memory_order_acquire)) {
       leave_idle(w);  // a waker that got here first raised wake_signal for nothing: harmless
+      if (t != nullptr) poll.leave_with_work();
       return t;
     }
     if (poll.should_poll()) {
@@ -110,6 +134,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
     // a worker that runs a task must not stay counted idle.
     if (TaskCore* t2 = rt->pop(w->index)) {
       leave_idle(w);
+      poll.leave_with_work();
       return t2;
     }
     if (rt->stopping.load(std::memory_order_acquire)) return nullptr;

@@ -202,6 +202,51 @@ TEST(IdleWakeHeld, ATaskWokenByABusyTaskRunsOnAnotherWorker) {
   }
 }
 
+// The same with three workers, where the worker roused to see to the held task is drawn away
+// by other work first: a task spawned right after, which keeps it busy. The held task's push
+// woke nobody else, so that worker, as it leaves with the other task, must hand the watch to
+// the worker still asleep; otherwise the held task waits for as long as its waker and the other
+// task keep their workers. The spawn comes at varying delays after the wake, so that it finds
+// the roused worker at every step: just woken, going idle again, polling.
+TEST(IdleWakeHeld, AWorkerDrawnAwayHandsTheWatchToASleepingOne) {
+  RuntimeOptions options;
+  options.default_threads = 3;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  for (int round = 0; round < 60; ++round) {
+    const auto delay = std::chrono::microseconds(5 * (round % 12));
+    rt.run([delay, round] {
+      std::atomic<bool> ran{false};
+      std::atomic<bool> release{false};
+      auto woken = spawn([&ran] {
+        wait();
+        ran.store(true, std::memory_order_release);
+      });
+      while (woken.state() != TaskState::kWaiting) yield();
+      std::this_thread::sleep_for(milliseconds(5));  // the other two workers asleep for good
+      schedule(woken);
+      for (const auto until = SteadyClock::now() + delay; SteadyClock::now() < until;) {
+      }
+      auto busy = spawn([&release] {
+        while (!release.load(std::memory_order_acquire)) {
+        }
+      });
+      const auto limit = SteadyClock::now() + std::chrono::seconds(2);
+      bool in_time = true;
+      while (!ran.load(std::memory_order_acquire)) {
+        if (SteadyClock::now() > limit) {
+          in_time = false;
+          break;
+        }
+      }
+      release.store(true, std::memory_order_release);
+      wait(busy);
+      wait(woken);
+      EXPECT_TRUE(in_time) << "round " << round << ": the woken task waited while a worker slept";
+    });
+  }
+}
+
 // Shutdown with a task parked forever: the destructor stops the workers once nothing can run,
 // says how many tasks were left waiting, and returns.
 TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
