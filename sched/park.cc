@@ -326,8 +326,10 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
   // Whatever moved it happened before this park returned: the arming above, the deadline, or
   // the wake that resumed us (a claim comes before its state transition). An owned park leaves
   // a claim alone: it belongs to a Notified wake-up, for the next park that is not owned.
+  // Release: a waker that reads the token cleared then reads our state as running, never as
+  // the kQueued our deadline left (beat_deadline).
   if (!owned && me->timed.load(std::memory_order_relaxed) != kUntimed) {
-    me->timed.store(kUntimed, std::memory_order_relaxed);
+    me->timed.store(kUntimed, std::memory_order_release);
   }
   set_wait(me, WaitKind::kNone, nullptr);
   raise_pending_error(me);
@@ -367,7 +369,7 @@ void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
   worker->unlock_arg = lock;
   leave(worker, cur, owned ? Leave::kParkOwned : Leave::kPark);
   if (!owned && cur->timed.load(std::memory_order_relaxed) != kUntimed) {
-    cur->timed.store(kUntimed, std::memory_order_relaxed);
+    cur->timed.store(kUntimed, std::memory_order_release);  // as in park_common()
   }
   set_wait(cur, WaitKind::kNone, nullptr);
   raise_pending_error(cur);
@@ -413,6 +415,8 @@ bool wake(internal::Waiter* w) {
   return deliver(w, nullptr, nullptr);
 }
 bool wake(internal::Waiter* w, std::any value) { return deliver(w, &value, nullptr); }
+// The payload is written only by a wake that wins (internal::wake_waiter): no copy needed.
+bool wake_moving(internal::Waiter* w, std::any& value) { return deliver(w, &value, nullptr); }
 bool wake_error(internal::Waiter* w, std::exception_ptr error) {
   return deliver(w, nullptr, &error);
 }

@@ -92,6 +92,9 @@ inline ParkResult park_until(Clock::time_point deadline, WaitKind kind, const vo
 bool wake(internal::Waiter* w);
 // As wake(w), delivering `value` (readable by the woken waiter as its Waiter::value).
 bool wake(internal::Waiter* w, std::any value);
+// As wake(w, value), moving from `value` only if the wake is delivered: when it returns false
+// (the waiter timed out), `value` is intact for the next waiter.
+bool wake_moving(internal::Waiter* w, std::any& value);
 // As wake(w), making park() throw `error` in the woken waiter.
 bool wake_error(internal::Waiter* w, std::exception_ptr error);
 

@@ -111,7 +111,7 @@ std::any take_wake_value(Waiter* w) {
   }
   if (consume) {
     cur->state.store(kRunning, std::memory_order_release);
-    cur->timed.store(kUntimed, std::memory_order_relaxed);
+    cur->timed.store(kUntimed, std::memory_order_release);  // after the state: see park.cc
   }
   if (error != nullptr) std::rethrow_exception(error);
   return value;

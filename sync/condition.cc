@@ -29,7 +29,7 @@ int notify_queue(WaitQueue& queue, std::any& value, const std::exception_ptr& er
       if (error != nullptr) return wake_error(x, error);
       if (!value.has_value()) return wake(x);
       if (all) return wake(x, value);
-      return wake(x, std::move(value));
+      return wake_moving(x, value);  // a waiter that timed out leaves it to the next
     });
     if (delivered) {
       ++woken;

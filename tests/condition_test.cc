@@ -4,6 +4,7 @@
 // two conditions, and plain threads on either side.
 #include <any>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <deque>
 #include <exception>
@@ -237,6 +238,53 @@ TEST_P(ConditionTest, ThreadsConditionErrorIsRaisedWithTheLockHeld) {
     EXPECT_EQ(notify(c, std::make_exception_ptr(std::logic_error("stop")), {.error = true}), 1);
     unlock(c);
     EXPECT_EQ(fetch(waiter), "stop");
+  });
+}
+
+// A notify of one (all=false) that meets a waiter whose timeout has fired, but who has not left
+// the queue yet, passes the value on to the next waiter, whole. The waiters are bound to this
+// task's worker (async), which does not yield while the first one's timer fires.
+TEST_P(ConditionTest, NotifyPassesOverATimedOutWaiterWithItsValue) {
+  run([] {
+    Condition c;
+    auto timed = async([&] { return c.wait_for(0.01); });
+    until_waiting(timed);
+    auto plain = async([&] { return c.wait(); });
+    until_waiting(plain);
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the timer fires meanwhile
+    EXPECT_EQ(notify(c, std::string("the value"), {.all = false}), 1);
+    EXPECT_FALSE(fetch(timed).has_value());
+    const std::any got = fetch(plain);
+    ASSERT_TRUE(got.has_value()) << "the value was lost on the timed-out waiter";
+    EXPECT_EQ(std::any_cast<std::string>(got), "the value");
+  });
+}
+
+TEST_P(ConditionTest, ThreadsConditionNotifyPassesOverATimedOutWaiterWithItsValue) {
+  run([] {
+    threads::Condition c;
+    auto timed = async([&] {
+      lock(c);
+      auto r = c.wait_for(0.01);
+      unlock(c);
+      return r;
+    });
+    until_waiting(timed);
+    auto plain = async([&] {
+      lock(c);
+      std::any r = c.wait();
+      unlock(c);
+      return r;
+    });
+    until_waiting(plain);
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    lock(c);
+    EXPECT_EQ(notify(c, std::string("the value"), {.all = false}), 1);
+    unlock(c);
+    EXPECT_FALSE(fetch(timed).has_value());
+    const std::any got = fetch(plain);
+    ASSERT_TRUE(got.has_value()) << "the value was lost on the timed-out waiter";
+    EXPECT_EQ(std::any_cast<std::string>(got), "the value");
   });
 }
 
