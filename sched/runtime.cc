@@ -192,14 +192,10 @@ void RuntimeCore::wake_one(int affinity, Pool pool) {
   }
 }
 
-void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
-  const bool from_here = from != nullptr && from->rt == this;
-  const bool bind_here = t->sticky && from_here;
-  const int n = pool_size[static_cast<int>(t->node.pool)];
-  if (!bind_here && n == 0) {
-    throw_empty_pool(t);
-  }
-  // Own the task before touching its scheduling fields: two threads may race to start it.
+void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared, std::any* value,
+                         std::exception_ptr* error) {
+  // Own the task before reading or writing its scheduling fields: two threads may race to
+  // start it, and the winner writes them.
   if (unshared) {
     t->state.store(kCreated | kClaimBit, std::memory_order_relaxed);
   } else {
@@ -209,6 +205,15 @@ void RuntimeCore::submit(TaskCore* t, Worker* from, bool unshared) {
       throw_already_scheduled(t);
     }
   }
+  const bool from_here = from != nullptr && from->rt == this;
+  const bool bind_here = t->sticky && from_here;
+  const int n = pool_size[static_cast<int>(t->node.pool)];
+  if (!bind_here && n == 0) {
+    t->state.store(kCreated, std::memory_order_release);  // not started: let it go again
+    throw_empty_pool(t);
+  }
+  if (value != nullptr && value->has_value()) t->value = std::move(*value);
+  if (error != nullptr) t->error = *error;
   if (bind_here) {
     t->node.affinity = from->index;
     t->node.pool = from->pool;

@@ -119,8 +119,11 @@ class RuntimeCore {
 
   // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
   // `unshared`: t is being spawned and no other thread can reach it yet, so claiming it and
-  // taking the runtime's reference need no read-modify-write (each one ~5-10 ns).
-  void submit(TaskCore* t, Worker* from, bool unshared = false);
+  // taking the runtime's reference need no read-modify-write (each one ~5-10 ns). `value` and
+  // `error` (schedule(t, val; error)) are moved into the task once it is ours: a schedule that
+  // loses the race to start it, or cannot (no thread in its pool), leaves it untouched.
+  void submit(TaskCore* t, Worker* from, bool unshared = false, std::any* value = nullptr,
+              std::exception_ptr* error = nullptr);
 
   Runtime* const owner;
   Topology topology;

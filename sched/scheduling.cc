@@ -61,14 +61,22 @@ bool parked_by_user(const TaskCore* t) {
 // what it finds there, cannot wake it any sooner: an owned park (park.h), with no
 // read-modify-write on the state word on either side, where linking before parking needed two.
 // If t finished meanwhile (the list is closed), nobody else will wake the waiter: it wakes
-// itself.
+// itself. A task's park that is not owned -- the task was scheduled while it ran, and the park
+// returns at once, consuming that -- links nothing (linked() stays false): had it linked, the
+// finisher's wake-up would land later, after wait(t) returned, on a task that has moved on.
 class JoinLink {
  public:
   JoinLink(TaskCore* target, Waiter* me) : target_(target), me_(me) {}
+  bool linked() const { return linked_; }
   void unlock() {
     // Locals only: once linked, the waiter may resume and this object go with its frame.
     TaskCore* const target = target_;
     Waiter* const me = me_;
+    if (me->kind == Waiter::Kind::kTask &&
+        me->owned_park.load(std::memory_order_relaxed) != kOwnedParked) {
+      return;  // not owned: the task resumes only by its requeue, after this returns
+    }
+    linked_ = true;
     Waiter* head = target->done_waiters.load(std::memory_order_acquire);
     do {
       if (head == kDoneWaitersClosed) {
@@ -83,6 +91,7 @@ class JoinLink {
  private:
   TaskCore* const target_;
   Waiter* const me_;
+  bool linked_ = false;
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] void throw_task_failed(const TaskRef& t) {
@@ -160,11 +169,9 @@ bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op) {
 void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
   std::uint32_t s = load_unclaimed(t->state);
   if (s == kCreated) {
-    if (value != nullptr && value->has_value()) t->value = std::move(*value);
-    if (error != nullptr) t->error = *error;
     Worker* w = current_worker();
     RuntimeCore* rt = w != nullptr ? w->rt : runtime_for_caller();
-    rt->submit(t, w);
+    rt->submit(t, w, /*unshared=*/false, value, error);
     return;
   }
   if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned ||
@@ -268,6 +275,12 @@ std::any yieldto(const TaskRef& t, std::any arg) {
     return wait();
   }
   internal::leave(w, cur, internal::Leave::kPark, target);
+  // As at the end of any park that is not owned (park.cc): a schedule() of this task while it
+  // ran claimed the deadline token on its way (kWokenFirst); left so, the next timed wait could
+  // not arm it and would never time out.
+  if (cur->timed.load(std::memory_order_relaxed) != internal::kUntimed) {
+    cur->timed.store(internal::kUntimed, std::memory_order_release);
+  }
   cur->wait_kind.store(WaitKind::kNone, std::memory_order_relaxed);
   cur->wait_object.store(nullptr, std::memory_order_relaxed);
   return internal::take_wake_value(cur);
@@ -291,12 +304,13 @@ void wait(const TaskRef& t) {
   if (target->done_waiters.load(std::memory_order_acquire) != internal::kDoneWaitersClosed) {
     internal::Waiter* me = current_waiter();
     if (me == target) internal::throw_waits_for_itself(target);
-    // Linked once, by the first park (JoinLink): the finisher, or the link that found the list
-    // closed, owes it exactly one wake-up. That park returns early only when it consumed an
-    // earlier one (a schedule() of this running task): park again, without linking, for ours.
+    // Linked by an owned park (JoinLink), which only the finisher's wake-up, or the link's own
+    // when it found the list closed, ends. A park that consumed a schedule() of this running
+    // task instead linked nothing: again.
     internal::JoinLink link(target, me);
-    park(link, WaitKind::kTask, target);
-    while (!target->done()) park(WaitKind::kTask, target);
+    do {
+      park(link, WaitKind::kTask, target);
+    } while (!link.linked());
   }
   if (target->exception != nullptr) internal::throw_task_failed(t);
 }

@@ -77,6 +77,32 @@ TEST_P(OnDoneTest, WaitOnADoneTaskWaitsForItsCallbacks) {
   EXPECT_TRUE(finished.load());
 }
 
+// The same for a waiting task that was scheduled while it ran: its first park returns at once,
+// consuming that, and must not end the wait. The waiter keeps its worker busy until t's
+// callback has begun on another (one worker: the callback has run by then).
+TEST_P(OnDoneTest, WaitByAScheduledTaskWaitsForTheCallbacks) {
+  Task<void> t([] {});
+  t.set_sticky(false);
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+  on_done(t, [&started, &finished](const TaskRef&, const std::exception_ptr&) {
+    started.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    finished.store(true);
+  });
+  const bool two_workers = GetParam() > 1;
+  run([&] {
+    schedule(t);
+    if (two_workers) {
+      while (!started.load()) {
+      }
+    }
+    schedule(current_task());  // the next park returns at once
+    wait(t);
+    EXPECT_TRUE(finished.load()) << "wait(t) returned before t's callbacks had run";
+  });
+}
+
 TEST_P(OnDoneTest, EndedTaskRunsTheCallbackInTheCaller) {
   run([] {
     auto ok = spawn([] { return 1; });

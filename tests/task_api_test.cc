@@ -13,6 +13,7 @@
 #include "weft/sched/park.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/condition.h"
+#include "weft/sync/event.h"
 #include "weft/task/errors.h"
 #include "weft/task/task.h"
 
@@ -123,6 +124,55 @@ TEST_P(TaskApi, ScheduleErrorOnNewTaskFailsIt) {
     schedule(t, std::make_exception_ptr(std::runtime_error("never ran")), {.error = true});
     EXPECT_THROW(wait(t), TaskFailedException);
     EXPECT_FALSE(ran);
+  });
+}
+
+// Two schedules race to start a new task, one with an error and one plain. One starts it; the
+// other raises "already scheduled" and leaves the task as the winner made it, or, arriving once
+// the task runs, is a wake-up for its next park (it has none). If the error's schedule raised,
+// the task runs its body; if the plain one did, the task fails without running.
+TEST_P(TaskApi, AScheduleThatLosesTheRaceToStartATaskLeavesItUntouched) {
+  run([] {
+    for (int round = 0; round < 1000; ++round) {
+      std::atomic<bool> ran{false};
+      auto t = make_task([&ran] { ran = true; });
+      std::atomic<int> ready{0};
+      bool error_lost = false;
+      std::thread other([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) {
+        }
+        try {
+          schedule(t, std::make_exception_ptr(std::runtime_error("E")), {.error = true});
+        } catch (const TaskStateError&) {
+          error_lost = true;
+        }
+      });
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      bool plain_lost = false;
+      try {
+        schedule(t);
+      } catch (const TaskStateError&) {
+        plain_lost = true;
+      }
+      other.join();
+      ASSERT_FALSE(error_lost && plain_lost) << "round " << round;
+      bool failed = false;
+      try {
+        wait(t);
+      } catch (const TaskFailedException&) {
+        failed = true;
+      }
+      EXPECT_NE(failed, ran.load()) << "round " << round;
+      if (error_lost) {
+        EXPECT_FALSE(failed) << "round " << round << ": the losing schedule's error stuck";
+      }
+      if (plain_lost) {
+        EXPECT_TRUE(failed) << "round " << round;
+      }
+    }
   });
 }
 
@@ -321,6 +371,23 @@ TEST_P(TaskApi, YieldToPassesValuesBothWays) {
     EXPECT_EQ(std::any_cast<int>(yieldto(partner, 10)), 2);
     EXPECT_EQ(std::any_cast<int>(yieldto(partner, 20)), 30);
     wait(partner);
+  });
+}
+
+// A yieldto that consumed a schedule() of the running task (the switch returns through the
+// queue) leaves its next timed wait able to time out. The guard un-hangs the test otherwise.
+TEST_P(TaskApi, TimedWaitAfterAYieldtoThatConsumedAScheduleTimesOut) {
+  run([] {
+    Event e;
+    auto guard = spawn([&e] {
+      sleep(0.5);
+      notify(e);
+    });
+    schedule(current_task());  // pending: the yieldto below ends through the run queue
+    auto t = make_task([] {});
+    yieldto(t);
+    EXPECT_FALSE(e.wait_for(0.02)) << "the timed wait could not arm its deadline";
+    wait(guard);
   });
 }
 
