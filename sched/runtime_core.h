@@ -177,9 +177,6 @@ void for_each_runtime(F&& f) {
   for (RuntimeCore* rt : runtimes_locked()) f(rt);
 }
 
-// Marks the end of a task's list of waiters for it to finish (TaskCore::done_waiters).
-inline Waiter* const kDoneWaitersClosed = reinterpret_cast<Waiter*>(std::uintptr_t{1});
-
 // Runs t on worker w from its loop, until t switches back to the loop.
 void run_on_worker(Worker* w, TaskCore* t);
 

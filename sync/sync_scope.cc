@@ -31,18 +31,27 @@ SyncScope* SyncScope::current() {
 
 void SyncScope::add(const TaskRef& t) {
   lock_.lock();
-  tasks_.push_back(t);
-  if (tasks_.size() >= compact_at_) compact();
+  try {
+    tasks_.push_back(t);  // may throw std::bad_alloc: not with the lock held
+  } catch (...) {
+    lock_.unlock();
+    throw;
+  }
+  if (tasks_.size() >= compact_at_) compact();  // erases only: never throws
   lock_.unlock();
 }
 
-// Drops the tasks that are done and succeeded, so that a long-lived scope that starts millions
-// of short tasks holds only the live (and the failed) ones. Amortized O(1) per add.
+// Drops the tasks that have ended and succeeded, so that a long-lived scope that starts
+// millions of short tasks holds only the live (and the failed) ones. Amortized O(1) per add.
+// Ended, not merely done: a done task may still be running its on_done callbacks (a bound
+// channel's close), whose effects the scope's end promises, as wait(t) does.
 void SyncScope::compact() {
   tasks_.erase(tasks_.begin(), tasks_.begin() + static_cast<std::ptrdiff_t>(next_));
   next_ = 0;
   tasks_.erase(std::remove_if(tasks_.begin(), tasks_.end(),
-                              [](const TaskRef& t) { return istaskdone(t) && !istaskfailed(t); }),
+                              [](const TaskRef& t) {
+                                return t.core()->ended() && t.core()->exception == nullptr;
+                              }),
                tasks_.end());
   compact_at_ = std::max<std::size_t>(256, 2 * tasks_.size());
 }

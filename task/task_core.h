@@ -73,6 +73,9 @@ class TaskCore : public Waiter {
   bool started() const { return has_started.load(std::memory_order_acquire); }
   bool done() const { return state.load(std::memory_order_acquire) == kDone; }
   bool failed() const { return done() && exception != nullptr; }
+  // Done, its on_done callbacks run and its waiters released: what wait(t) waits for.
+  // done() turns true before the callbacks run.
+  bool ended() const;
 
  private:
   [[noreturn, gnu::cold]] void throw_stack_too_large(std::size_t bytes) const;
@@ -160,6 +163,13 @@ class TaskPtr {
  private:
   TaskCore* core_ = nullptr;
 };
+
+// Marks the end of a task's list of waiters for it to finish (TaskCore::done_waiters).
+inline Waiter* const kDoneWaitersClosed = reinterpret_cast<Waiter*>(std::uintptr_t{1});
+
+inline bool TaskCore::ended() const {
+  return done_waiters.load(std::memory_order_acquire) == kDoneWaitersClosed;
+}
 
 }  // namespace internal
 }  // namespace weft

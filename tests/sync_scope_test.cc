@@ -2,6 +2,7 @@
 // a CompositeException (nested scopes' failures nest), the body's own exception, the current
 // scope binding, long-lived scopes, and plain threads.
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -11,8 +12,10 @@
 #include "tests/test_runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/composite_exception.h"
+#include "weft/sync/event.h"
 #include "weft/sync/sync_scope.h"
 #include "weft/task/errors.h"
+#include "weft/task/on_done.h"
 
 namespace weft {
 namespace {
@@ -221,6 +224,33 @@ TEST_P(SyncScopeTest, ManyShortTasks) {
       }
     });
     EXPECT_EQ(count.load(), 5000);
+  });
+}
+
+// A task that is done but still in its on_done callbacks (as a bound channel's close; here one
+// that takes a while) is still awaited when a flood of later spawns makes the scope drop the
+// tasks that have ended. On two workers the body floods while the callback runs on the other.
+TEST_P(SyncScopeTest, ADoneTaskStillInItsCallbacksIsAwaited) {
+  const bool two_workers = GetParam() > 1;
+  run([two_workers] {
+    std::atomic<bool> started{false};
+    std::atomic<bool> finished{false};
+    sync_scope([&](SyncScope& s) {
+      Event go;
+      auto t = s.spawn([&go] { wait(go); });
+      on_done(t, [&](const TaskRef&, const std::exception_ptr&) {
+        started.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        finished.store(true);
+      });
+      notify(go);
+      if (two_workers) {
+        while (!started.load()) {
+        }
+      }
+      for (int i = 0; i < 600; ++i) s.spawn([] {});
+    });
+    EXPECT_TRUE(finished.load()) << "the scope ended before a task's callbacks had run";
   });
 }
 
