@@ -163,6 +163,8 @@ ThreadWaiter::~ThreadWaiter() {
   return slot.waiter;
 }
 
+ThreadWaiter* thread_waiter_if_made() { return tls_waiter_slot.waiter; }
+
 [[gnu::noinline]] void note_outside_waker(WaitKind woken) {
   if (tls_service_thread || awaits_outside_world(woken)) return;
   thread_waiter();

@@ -41,6 +41,8 @@ struct ThreadWaiter : Waiter {
 
 // The calling plain thread's waiter, created (and so registered) on first use.
 ThreadWaiter* thread_waiter();
+// The calling thread's waiter if it has one yet, else nullptr (makes nothing).
+ThreadWaiter* thread_waiter_if_made();
 
 // A plain thread woke a waiter (whose wait was of kind `woken`) or spawned a task: it may do so
 // again, so deadlock detection must see it. Not for the runtime's own threads, nor for wakes

@@ -387,6 +387,11 @@ internal::Waiter* current_waiter() {
   return self != nullptr ? self : internal::thread_waiter();
 }
 
+internal::Waiter* current_waiter_if_made() {
+  internal::Waiter* self = internal::current_self();
+  return self != nullptr ? self : internal::thread_waiter_if_made();
+}
+
 internal::CallerIdentity internal::current_identity() {
   const CallerIds ids = current_caller_ids();
   return {ids.self != nullptr ? ids.self : thread_waiter(), ids.thread_number};

@@ -53,8 +53,13 @@ void unlock_thunk(void* lock) {
 }
 }  // namespace internal
 
-// The calling task's Waiter, or the calling plain thread's.
+// The calling task's Waiter, or the calling plain thread's. A plain thread's is made on its
+// first call, which allocates and takes a mutex: not to be done holding a SpinLock (see
+// current_waiter_if_made).
 internal::Waiter* current_waiter();
+// As current_waiter(), but nullptr on a plain thread whose waiter is not made yet: for code
+// holding a spin lock, which then releases it to call current_waiter() and starts over.
+internal::Waiter* current_waiter_if_made();
 
 namespace internal {
 // current_waiter() and current_thread_number() (weft/task/current_task.h) for one call's price.

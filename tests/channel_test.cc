@@ -163,6 +163,45 @@ TEST_P(ChannelTest, CloseWakesEveryBlockedWaiter) {
   });
 }
 
+// A plain thread's first blocking operation makes the thread's waiter outside the channel's
+// lock (it allocates) and starts over: take, put, fetch and a wait for another's lock(c), each
+// the first weft call of a fresh thread.
+TEST_P(ChannelTest, APlainThreadsFirstOperationMayBlock) {
+  run([] {
+    Channel<int> c(1);
+    std::thread taker([c] { EXPECT_EQ(take(c), 1); });
+    sleep(0.02);
+    put(c, 1);
+    taker.join();
+
+    put(c, 2);
+    std::thread putter([c] { put(c, 3); });  // full: blocks
+    sleep(0.02);
+    EXPECT_EQ(take(c), 2);
+    putter.join();
+    EXPECT_EQ(take(c), 3);
+
+    std::thread fetcher([c] { EXPECT_EQ(fetch(c), 4); });
+    sleep(0.02);
+    put(c, 4);
+    fetcher.join();
+    EXPECT_EQ(take(c), 4);
+
+    lock(c);
+    std::atomic<bool> got{false};
+    std::thread locker([c, &got] {
+      lock(c);
+      got = true;
+      unlock(c);
+    });
+    sleep(0.02);
+    EXPECT_FALSE(got.load());
+    unlock(c);
+    locker.join();
+    EXPECT_TRUE(got.load());
+  });
+}
+
 TEST_P(ChannelTest, FifoOrderAndBlockingWhenFull) {
   run([] {
     Channel<int> c(2);

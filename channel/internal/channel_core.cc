@@ -91,7 +91,12 @@ bool ChannelCore::close_locked(std::exception_ptr error, bool quiet) {
 void ChannelCore::throw_closed() const { std::rethrow_exception(close_error_); }
 
 void ChannelCore::park_watcher() {
-  Waiter* me = current_waiter();
+  Waiter* me = current_waiter_if_made();
+  if (me == nullptr) {  // a plain thread's first wait: its waiter is made without lock_
+    lock_.unlock();
+    current_waiter();
+    return;  // the caller looks again
+  }
   watchers_.push_back(me);
   const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
   park(lock_, WaitKind::kChannelTake, this);
@@ -163,7 +168,12 @@ void ChannelCore::wait_for_hold_locked(Waiter* me) {
 }
 
 bool ChannelCore::await_hold_locked() {
-  Waiter* me = current_waiter();
+  Waiter* me = current_waiter_if_made();
+  if (me == nullptr) {  // a plain thread's first wait: its waiter is made without lock_
+    lock_.unlock();
+    me = current_waiter();
+    lock_.lock();  // the hold may be free now: wait_for_hold_locked() then takes it
+  }
   if (holder_ == me) return true;
   wait_for_hold_locked(me);
   return false;
@@ -193,8 +203,8 @@ void ChannelCore::release_hold() {
 }
 
 void ChannelCore::lock_hold() {
+  Waiter* me = current_waiter();  // before lock_: a plain thread's first call makes it
   lock_.lock();
-  Waiter* me = current_waiter();
   if (holder_ == nullptr) {
     holder_ = me;
     hold_depth_ = 1;
@@ -214,8 +224,8 @@ void ChannelCore::lock_hold() {
 }
 
 bool ChannelCore::trylock_hold() {
+  Waiter* me = current_waiter();  // before lock_, as in lock_hold()
   lock_.lock();
-  Waiter* me = current_waiter();
   const bool got = holder_ == nullptr || (holder_ == me && hold_depth_ != UINT32_MAX);
   if (got) {
     holder_ = me;
@@ -226,8 +236,9 @@ bool ChannelCore::trylock_hold() {
 }
 
 void ChannelCore::unlock_hold() {
+  Waiter* me = current_waiter();  // before lock_, as in lock_hold()
   lock_.lock();
-  if (holder_ != current_waiter()) {
+  if (holder_ != me) {
     const bool taken = holder_ != nullptr;
     lock_.unlock();
     throw_not_holder(taken);

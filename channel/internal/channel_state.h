@@ -102,7 +102,14 @@ class ChannelState final : public ChannelCore {
       wake_chain(watchers);
       return;
     }
-    Waiter* me = current_waiter();
+    Waiter* me = current_waiter_if_made();
+    if (me == nullptr) {  // a plain thread's first wait: its waiter is made without lock_
+      lock_.unlock();
+      current_waiter();
+      lock_.lock();
+      put_locked(item);  // nothing done yet: start over
+      return;
+    }
     me->wq_data = &item;
     putters_.push_back(me);
     // An unbuffered channel is ready (isready, wait) exactly while a putter waits.
@@ -140,7 +147,13 @@ class ChannelState final : public ChannelCore {
       lock_.unlock();
       return false;
     }
-    Waiter* me = current_waiter();
+    Waiter* me = current_waiter_if_made();
+    if (me == nullptr) {  // as in put_locked()
+      lock_.unlock();
+      current_waiter();
+      lock_.lock();
+      return take_locked(out);
+    }
     me->wq_data = &out;
     takers_.push_back(me);
     const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
