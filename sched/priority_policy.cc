@@ -43,31 +43,50 @@ void PriorityPolicy::LeveledQueue<kShared>::push(SchedNode* node, int level) {
 template <bool kShared>
 SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop() {
   if (key() == 0) return nullptr;
-  if constexpr (kShared) {
-    std::lock_guard<SpinLock> guard(lock_);
-    return pop_locked();
-  } else {
-    return pop_locked();
-  }
+  if constexpr (kShared) lock_.lock();
+  SchedNode* n = nonempty_ == 0 ? nullptr : pop_locked(31 - __builtin_clz(nonempty_));
+  if constexpr (kShared) lock_.unlock();
+  return n;
 }
 
 template <bool kShared>
-SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop_locked() {
-  if (nonempty_ == 0) return nullptr;
-  int chosen = 31 - __builtin_clz(nonempty_);  // the highest level
-  if (++pops_ % kAgingInterval == 0) {
-    // The oldest head of any level.
-    std::uint64_t oldest = UINT64_MAX;
-    for (int level = 0; level < kLevels; ++level) {
-      const SchedNode* head = levels_[level].front();
-      if (head != nullptr && head->policy_word < oldest) {
-        oldest = head->policy_word;
-        chosen = level;
-      }
+int PriorityPolicy::LeveledQueue<kShared>::oldest_level_locked() const {
+  int chosen = -1;
+  std::uint64_t oldest = UINT64_MAX;
+  for (int level = 0; level < kLevels; ++level) {
+    const SchedNode* head = levels_[level].front();
+    if (head != nullptr && head->policy_word < oldest) {
+      oldest = head->policy_word;
+      chosen = level;
     }
   }
-  SchedNode* n = levels_[chosen].pop_front();
-  if (levels_[chosen].empty()) nonempty_ &= ~(1u << chosen);
+  return chosen;
+}
+
+template <bool kShared>
+std::uint64_t PriorityPolicy::LeveledQueue<kShared>::oldest() {
+  if (key() == 0) return UINT64_MAX;
+  if constexpr (kShared) lock_.lock();
+  const int level = oldest_level_locked();
+  const std::uint64_t seq = level < 0 ? UINT64_MAX : levels_[level].front()->policy_word;
+  if constexpr (kShared) lock_.unlock();
+  return seq;
+}
+
+template <bool kShared>
+SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop_oldest() {
+  if (key() == 0) return nullptr;
+  if constexpr (kShared) lock_.lock();
+  const int level = oldest_level_locked();
+  SchedNode* n = level < 0 ? nullptr : pop_locked(level);
+  if constexpr (kShared) lock_.unlock();
+  return n;
+}
+
+template <bool kShared>
+SchedNode* PriorityPolicy::LeveledQueue<kShared>::pop_locked(int level) {
+  SchedNode* n = levels_[level].pop_front();
+  if (levels_[level].empty()) nonempty_ &= ~(1u << level);
   publish_key();
   return n;
 }
@@ -131,24 +150,28 @@ void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
 
 void PriorityPolicy::drain_outside(int pool) {
   OutsideQueue& q = outside_[pool];
-  // A worker that finds another one draining does not wait for it, but leaves it a note to look
-  // again once it has unlocked. Without the note, a push that landed after the drainer's last
-  // pop was left to nobody: its pusher woke this worker for it, this worker found the queue
-  // locked and went back to sleep, and so did the drainer (a burst from a plain thread lost
-  // two tasks, once, under TSan). "Note up, then look at the lock" against the drainer's
-  // "unlock, then take the note": with a fence on each side one of the two sees the other. The
-  // note is released and taken with acquire, so the drainer then sees what the noter had seen.
-  // A push still in flight when the queue is drained is followed by its pusher's wake-up.
-  if (!q.drain.try_lock()) {
-    q.again.store(true, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!q.drain.try_lock()) return;
-  }
-  do {
-    while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
-    q.drain.unlock();
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  } while (q.again.exchange(false, std::memory_order_acquire) && q.drain.try_lock());
+  // A worker that finds another one draining waits for it (a few pointer moves), then drains
+  // what is left itself, before it looks at the pool queue. It must not look sooner: woken for
+  // a task the drainer is still moving, it would find nothing and go back to sleep, leaving the
+  // task to the drainer, who runs one task and leaves the others queued with a worker asleep
+  // (the Policy contract's progress rule). A push still in flight when the queue is drained is
+  // followed by its pusher's wake-up of a worker, which drains it.
+  std::lock_guard<SpinLock> guard(q.drain);
+  while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
+}
+
+SchedNode* PriorityPolicy::pop_oldest(PerWorker& me, LeveledQueue<true>& shared) {
+  const std::uint64_t local = me.local.oldest();
+  const std::uint64_t bound = me.bound.oldest();
+  const std::uint64_t pooled = shared.oldest();
+  const std::uint64_t held =
+      me.held.maybe_held() ? kSeqMask - (me.held.order() & kSeqMask) : UINT64_MAX;
+  const std::uint64_t oldest = std::min({local, bound, pooled, held});
+  if (oldest == UINT64_MAX) return nullptr;
+  if (oldest == held) return me.held.take();  // nullptr if a thief took it meanwhile
+  if (oldest == local) return me.local.pop_oldest();
+  if (oldest == bound) return me.bound.pop_oldest();
+  return shared.pop_oldest();
 }
 
 SchedNode* PriorityPolicy::pop(int worker) {
@@ -156,6 +179,9 @@ SchedNode* PriorityPolicy::pop(int worker) {
   const int pool = static_cast<int>(topology_.pool_of[worker]);
   if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
   auto& shared = pool_queues_[pool];
+  if (__builtin_expect(++me.pops % kAgingInterval == 0, 0)) {
+    if (SchedNode* n = pop_oldest(me, shared)) return n;
+  }
   // The best head first (the keys may be stale, so then the others).
   const std::uint64_t local_key = me.local.key();
   const std::uint64_t bound_key = me.bound.key();

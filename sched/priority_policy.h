@@ -15,11 +15,13 @@
 // behind default-pool tasks however many there are: the interactive pool is a separate set of
 // queues served by its own workers.
 //
-// Aging (no starvation): every kAgingInterval-th task a queue hands out is its oldest one,
-// whatever its level, instead of the head of its highest level. So a low-priority task queued
-// behind a steady stream of higher ones still runs: it moves up one place in its queue's
-// arrival order at least every kAgingInterval pops (in the worst case it waits for the tasks
-// queued before it plus kAgingInterval times as many others).
+// Aging (no starvation): every kAgingInterval-th task a worker takes is the oldest of all it
+// may take -- its own queues, its held task and its pool's queue -- whatever its level, instead
+// of the best head. So a low-priority task queued behind a steady stream of higher ones still
+// runs, wherever each of them waits (a sticky task of level 0 behind a level-1 task of the same
+// worker that yields in a loop, say): it moves up one place in that worker's arrival order at
+// least every kAgingInterval pops (in the worst case it waits for the tasks queued before it
+// plus kAgingInterval times as many others).
 //
 // Every shared queue has its own SpinLock and a word readable without it (its best level and
 // that head's arrival number), so an empty queue costs one load. Work only the pushing worker
@@ -85,18 +87,23 @@ class PriorityPolicy final : public Policy {
   class alignas(64) LeveledQueue {
    public:
     void push(SchedNode* node, int level);
+    // The head of the best level.
     SchedNode* pop();
     // 0 when empty; otherwise larger means "take me first": the best level, then the oldest.
     std::uint64_t key() const { return key_.load(std::memory_order_seq_cst); }
+    // For aging: the arrival number of the oldest task, of any level (UINT64_MAX when empty),
+    // and taking it.
+    std::uint64_t oldest();
+    SchedNode* pop_oldest();
 
    private:
     void publish_key();
-    SchedNode* pop_locked();
+    int oldest_level_locked() const;  // -1 when empty
+    SchedNode* pop_locked(int level);
 
     SpinLock lock_;              // used when kShared
-    NodeQueue levels_[kLevels];  // guarded by lock_ when kShared, as are the two below
+    NodeQueue levels_[kLevels];  // guarded by lock_ when kShared, as is the one below
     std::uint32_t nonempty_ = 0;  // bit l: levels_[l] is not empty
-    std::uint32_t pops_ = 0;
     std::atomic<std::uint64_t> key_{0};
   };
 
@@ -104,11 +111,14 @@ class PriorityPolicy final : public Policy {
     LeveledQueue<false> local;  // work only this worker may run, pushed by this worker
     LeveledQueue<true> bound;   // its sticky tasks, pushed from elsewhere
     HeldSlot held;              // the task it woke last, with its key as the order word
+    std::uint32_t pops = 0;     // owner-only: counts pops for aging
     // Owner-only: per worker of the pool, the held task this worker saw there.
     std::vector<HeldSlot::Sighting> seen;
   };
 
   bool holds(const SchedNode& node, int from_worker) const;
+  // Aging's pop (see the top): out of line, it runs once every kAgingInterval pops.
+  [[gnu::noinline]] SchedNode* pop_oldest(PerWorker& me, LeveledQueue<true>& shared);
   // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
   [[gnu::noinline]] SchedNode* steal_held(int worker);
 
@@ -118,8 +128,6 @@ class PriorityPolicy final : public Policy {
   struct alignas(64) OutsideQueue {
     MpscNodeQueue nodes;
     SpinLock drain;  // makes one worker at a time the queue's consumer
-    // Raised by a worker that found `drain` taken: the drainer looks again after it unlocks.
-    std::atomic<bool> again{false};
   };
   // Moves what came from outside into the pool queue; the caller first checks that there is
   // anything (OutsideQueue::nodes.maybe_nonempty()), so pop() pays one load for it.

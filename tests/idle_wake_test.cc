@@ -117,6 +117,33 @@ TEST_P(IdleWake, BurstsFromAPlainThreadAreNeverLost) {
   }
 }
 
+// Two tasks pushed from a plain thread into a pool of two sleeping workers, the first of which
+// spins until the second has run: each push wakes a worker, and the second task must run on the
+// worker its push woke while the first holds the other (a worker that found the first still on
+// its way into the pool's queue must not go back to sleep).
+TEST_P(IdleWake, APairFromAPlainThreadRunsSideBySide) {
+  if (GetParam() < 2) GTEST_SKIP() << "needs two workers";
+  for (int round = 0; round < 200; ++round) {
+    std::this_thread::sleep_for(std::chrono::microseconds(round % 4 == 0 ? 2000 : 200));
+    std::atomic<bool> second_ran{false};
+    std::atomic<bool> in_time{true};
+    auto first = submit_to(runtime(), [&] {
+      const auto limit = SteadyClock::now() + std::chrono::seconds(2);
+      while (!second_ran.load(std::memory_order_acquire)) {
+        if (SteadyClock::now() > limit) {
+          in_time.store(false);
+          return;
+        }
+      }
+    });
+    auto second = submit_to(runtime(), [&] { second_ran.store(true, std::memory_order_release); });
+    wait(first);
+    wait(second);
+    ASSERT_TRUE(in_time.load()) << "round " << round
+                                << ": the second task waited while a worker slept";
+  }
+}
+
 // The same from inside tasks (pushes from a worker) and from the timer thread (sleep): a task
 // sleeps, wakes up and spawns a burst, whose tasks each park and are woken by another task.
 TEST_P(IdleWake, BurstsFromTasksAndTimersAreNeverLost) {

@@ -147,6 +147,25 @@ TEST_F(PriorityPolicyTest, AgingServesALowLevelUnderAHighFlood) {
   }
 }
 
+// The same across a worker's queues: its sticky high-priority task yields in a loop (back into
+// the queue only it fills), while its sticky low-priority one was woken from elsewhere (into
+// the queue others fill for it). Aging per queue never looked at the second.
+TEST_F(PriorityPolicyTest, AgingServesALowLevelInAnotherQueueOfTheWorker) {
+  auto high = make_node(0, PriorityPolicy::kHighestPriority, Pool::kDefault, 0);
+  auto low = make_node(1, PriorityPolicy::kLowestPriority, Pool::kDefault, 0);
+  push(high.get(), 0);
+  policy_.push(low.get(), PushInfo{PushReason::kWoken, 1});
+  int pops = 0;
+  for (;;) {
+    SchedNode* n = policy_.pop(0);
+    ASSERT_NE(n, nullptr);
+    ++pops;
+    if (n == low.get()) break;
+    ASSERT_LE(pops, PriorityPolicy::kAgingInterval) << "the low-priority node starved";
+    policy_.push(n, PushInfo{PushReason::kYielded, 0});
+  }
+}
+
 // ---- In a runtime ---------------------------------------------------------------------------
 
 std::unique_ptr<Runtime> make_runtime(int workers) {
