@@ -264,7 +264,10 @@ std::string deadlock_report(ThreadWaiter* me, std::vector<TaskInfo>* tasks) {
     if (g_abandoned == nullptr) g_abandoned = new std::vector<ThreadWaiter*>;
     g_abandoned->push_back(w);
   }
-  if (tls_waiter_slot.waiter == w) tls_waiter_slot.set(nullptr);
+  // At once, not on the thread's next call into weft: a thread that caught its DeadlockError
+  // and goes on with other work (perhaps to wake someone) is running, and must count as such,
+  // or the others still blocked could be declared deadlocked while it can still help them.
+  if (tls_waiter_slot.waiter == w) tls_waiter_slot.set(new ThreadWaiter);
 }
 
 std::string describe_waiting_threads() {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "weft/sched/park.h"
 #include "weft/sched/task_dump.h"
 #include "weft/task/waiter.h"
 
@@ -49,8 +50,7 @@ ThreadWaiter* thread_waiter_if_made();
 // that end a descriptor or process wait (a poller: those waits are visible by their kind).
 void note_outside_waker(WaitKind woken);
 
-// The calling thread belongs to the runtime (timers, the dump thread): never a known waker.
-void mark_service_thread();
+// mark_service_thread(): declared in weft/sched/park.h, for the primitives' own threads too.
 
 // False when WEFT_DEADLOCK_DETECTION=0.
 bool deadlock_detection_enabled();

@@ -103,6 +103,13 @@ bool wake_moving(internal::Waiter* w, std::any& value);
 // As wake(w), making park() throw `error` in the woken waiter.
 bool wake_error(internal::Waiter* w, std::exception_ptr error);
 
+namespace internal {
+// The calling thread belongs to the runtime or to a primitive (timers, the dump thread, the fd
+// poller): never counted as a plain thread that may still wake someone (deadlock detection),
+// whatever it wakes.
+void mark_service_thread();
+}  // namespace internal
+
 // ExternalWakeSource: "something the runtime cannot see may still wake a waiter". Deadlock
 // detection (weft/sched/deadlock_error.h) never reports while one exists. Hold one for as long
 // as that is true: in a thread that will put into a channel after blocking in read(), in a

@@ -62,7 +62,12 @@ class Poller {
   std::uint64_t add(Registration* r) {
     lock_.lock();
     const std::uint64_t id = ++next_id_;
-    registrations_.emplace(id, r);
+    try {
+      registrations_.emplace(id, r);  // may grow the table: std::bad_alloc
+    } catch (...) {
+      lock_.unlock();
+      throw;
+    }
     lock_.unlock();
     return id;
   }
@@ -86,6 +91,11 @@ class Poller {
   }
 
   void run() {
+    // Its wake-ups end descriptor and process waits; one that races with its waiter's
+    // timeout or registration can find the waiter's wait kind already reset, and must not
+    // make this thread a "plain thread that may wake someone" that never sleeps in weft:
+    // deadlock detection would never report again.
+    internal::mark_service_thread();
     epoll_event events[64];
     for (;;) {
       const int n = epoll_wait(epfd_, events, 64, -1);
