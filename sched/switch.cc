@@ -183,7 +183,11 @@ void requeue(Worker* w, TaskCore* t, PushReason reason) { w->rt->push(t, reason,
 // Whether `next`, which has never run, may start on the stack the finishing task leaves: the
 // size it asked for (0: the default) is that stack's.
 bool can_take_stack(const Stack& stack, std::uint32_t requested) {
-  return requested == stack.size || (requested == 0 && stack.size == default_stack_size());
+  // Not default_stack_size(), which throws while WEFT_STACK_SIZE is invalid -- here, inside
+  // a finishing task's leave(), that would end the process; give_stack() reports it instead,
+  // as the failure of the task that was to start.
+  return requested == stack.size ||
+         (requested == 0 && stack.size == default_stack_size_if_known());
 }
 
 // The finishing task `cur` hands the stack it runs on to `next`, which has never run, and

@@ -1,6 +1,9 @@
 // A worker thread's loop: run what the policy hands out, spin briefly when there is nothing,
 // then sleep on a futex until a push wakes exactly this worker.
 
+#include <cstdio>
+#include <system_error>
+
 #include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/futex.h"
 #include "weft/sched/runtime_core.h"
@@ -147,7 +150,14 @@ WEFT_THREAD_STATE_ACCESSOR Worker* current_worker() { return tls_worker; }
 
 void Worker::loop() {
   tls_worker = this;
-  ensure_signal_stack();
+  try {
+    ensure_signal_stack();
+  } catch (const std::system_error& e) {
+    // Not fatal: tasks run as well without it; only a stack overflow on this worker would die
+    // without naming its task. Escaping this thread, the error would end the process.
+    std::fprintf(stderr, "weft: worker %d runs without an alternate signal stack: %s\n", index,
+                 e.what());
+  }
   loop_context.init_for_thread();
   eh_globals = thread_eh_globals();
   rt->policy->on_worker_start(index);

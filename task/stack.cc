@@ -561,6 +561,10 @@ std::size_t parse_stack_size_setting(const char* text) {
   return round_size(value * unit);
 }
 
+std::size_t default_stack_size_if_known() {
+  return g_default_size.load(std::memory_order_acquire);
+}
+
 std::size_t default_stack_size() {
   std::size_t d = g_default_size.load(std::memory_order_acquire);
   if (d != 0) return d;

@@ -50,6 +50,9 @@ inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 // variable is read once; an invalid value throws std::invalid_argument naming
 // the variable and the value (on every call, until fixed). Thread-safe.
 std::size_t default_stack_size();
+// The default once default_stack_size() has succeeded, else 0. Never throws: for hot paths
+// that only compare sizes (a stack of size 0 does not exist).
+std::size_t default_stack_size_if_known();
 
 // The parser behind default_stack_size(), exposed for tests and tools: returns
 // the rounded size for `text` (empty or null means the 64 KiB default).

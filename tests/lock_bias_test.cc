@@ -27,7 +27,9 @@ namespace {
 // with it taken away (tools/old_kernel) and say so: then it must not be.
 TEST(Membarrier, LocksStartBiasedExactlyWhenItIsInForce) {
   const bool ready = internal::membarrier_ready();
-  if (std::getenv("WEFT_TEST_EXPECT_NO_MEMBARRIER") != nullptr) EXPECT_FALSE(ready);
+  if (std::getenv("WEFT_TEST_EXPECT_NO_MEMBARRIER") != nullptr) {
+    EXPECT_FALSE(ready);
+  }
   EXPECT_EQ(BiasedLock().biased(), ready);
   EXPECT_EQ(ReentrantLock().biased(), ready);
 }

@@ -4,6 +4,8 @@
 // its waiters wake, its bound channels close, and every other task runs.
 // fail_stack_allocations_for_testing() stands in for the exhausted system.
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -12,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/test_runtime.h"
 #include "weft/channel/channel.h"
+#include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/event.h"
 #include "weft/task/errors.h"
@@ -137,6 +140,41 @@ TEST_P(StackFailure, AWorkerLoopThatStartsItCarriesOn) {
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(StackFailure);
+
+// With WEFT_STACK_SIZE invalid, a task of the default size that is to start on the stack a
+// finishing task of an explicit size leaves (no switch, no pool: switch.cc) fails with the
+// setting's error, as when it is to start anywhere else; the process goes on. In a child
+// process: the setting is read once.
+TEST(StackSettingDeathTest, AnInvalidDefaultFailsOnlyTheTasksThatNeedIt) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("WEFT_STACK_SIZE", "lots", 1);
+        RuntimeOptions options;
+        options.default_threads = 1;
+        options.interactive_threads = 0;
+        Runtime rt(std::move(options));
+        constexpr SpawnOptions kSized{.stack_size = 128 * 1024};
+        auto parent = spawn(
+            [] {
+              // Both queued before either runs: `plain` is next when `sized` finishes.
+              auto sized = spawn([] {}, kSized);
+              auto plain = spawn([] {});
+              wait(sized);
+              try {
+                wait(plain);
+              } catch (const TaskFailedException& e) {
+                std::fprintf(stderr, "%s\n", e.what());
+                _exit(0);
+              }
+              _exit(1);
+            },
+            kSized);
+        wait(parent);
+        _exit(2);
+      },
+      ::testing::ExitedWithCode(0), "WEFT_STACK_SIZE");
+}
 
 }  // namespace
 }  // namespace weft

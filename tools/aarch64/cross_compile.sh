@@ -19,7 +19,8 @@ if [ "$mode" = test ]; then
   shift
 fi
 cxx=aarch64-linux-gnu-g++
-flags=(-std=c++20 -O2 -fstack-clash-protection -g1 -pthread)
+flags=(-std=c++20 -O2 -fstack-clash-protection --param=stack-clash-protection-guard-size=12 -g1
+  -pthread)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
