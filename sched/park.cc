@@ -338,6 +338,29 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
 
 }  // namespace
 
+WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::any* value,
+                           std::exception_ptr* error) {
+  for (;;) {
+    std::uint32_t s = load_unclaimed(t->state);
+    if (s != kParked) return wake_waiter(t, value, error, WakeSource::kSchedule);
+    if (!t->state.compare_exchange_weak(s, kParked | kClaimBit, std::memory_order_acq_rel)) {
+      continue;
+    }
+    // Claimed: t stays parked on what it parked on until we let go.
+    if (!may_wake(t)) {
+      t->state.store(kParked, std::memory_order_release);
+      return WakeOutcome::kNotWaiting;
+    }
+    // A wait a schedule() may end (wait(), yieldto) has no deadline: nothing to beat.
+    auto* rt = static_cast<RuntimeCore*>(t->runtime);
+    write_payload(t, value, error);
+    if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
+    t->state.store(kQueued, std::memory_order_release);
+    push_woken(t, rt);
+    return WakeOutcome::kOk;
+  }
+}
+
 WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error,
                         WakeSource source) {
   // An owned park has no deadline and no state transition. Relaxed: the primitive's lock

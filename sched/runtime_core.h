@@ -199,6 +199,12 @@ enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiti
 // park.cc).
 enum class WakeSource { kOwner, kTimer, kSchedule };
 WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, WakeSource source);
+// schedule()'s wake of task t: as wake_waiter(kSchedule), but a parked t is claimed before
+// `may_wake(t)` (its wait is one a schedule() may end) is asked, and woken while still claimed,
+// so t cannot be woken by another, run and park on something else in between. kNotWaiting
+// when a parked t's wait is not one of those.
+WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::any* value,
+                           std::exception_ptr* error);
 // Moves the payload of a wake that found w running (Waiter::pending_payload) to where a park's
 // payload is read: by whoever consumes that wake-up, while w cannot be woken again (park.cc).
 void adopt_pending_payload(Waiter* w);

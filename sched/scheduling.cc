@@ -140,9 +140,13 @@ bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op) {
   for (;;) {
     std::uint32_t s = load_unclaimed(t->state);
     if (s == kCreated) {
-      if (!t->sticky && t->node.pool != w->pool) return false;
       if (!t->state.compare_exchange_strong(s, kCreated | kClaimBit, std::memory_order_acq_rel)) {
         continue;
+      }
+      // Read once claimed: a racing schedule() that wins writes it (RuntimeCore::submit).
+      if (!t->sticky && t->node.pool != w->pool) {
+        t->state.store(kCreated, std::memory_order_release);
+        return false;
       }
       t->runtime = w->rt;
       t->node.affinity = t->sticky ? w->index : -1;
@@ -153,13 +157,19 @@ bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op) {
       return true;
     }
     if (s != kParked) state_error(op, t, s);
-    if (!parked_by_user(t)) state_error(op, t, s);
-    if (t->runtime != w->rt || t->node.pool != w->pool ||
-        (t->node.affinity >= 0 && t->node.affinity != w->index)) {
-      return false;
-    }
     if (!t->state.compare_exchange_strong(s, kParked | kClaimBit, std::memory_order_acq_rel)) {
       continue;
+    }
+    // Checked once claimed: until then t could be woken by another, run and park on something
+    // whose wake-up this switch would steal.
+    if (!parked_by_user(t)) {
+      t->state.store(kParked, std::memory_order_release);
+      state_error(op, t, s);
+    }
+    if (t->runtime != w->rt || t->node.pool != w->pool ||
+        (t->node.affinity >= 0 && t->node.affinity != w->index)) {
+      t->state.store(kParked, std::memory_order_release);
+      return false;
     }
     if (arg != nullptr && arg->has_value()) t->value = std::move(*arg);
     return true;
@@ -174,11 +184,8 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
     rt->submit(t, w, /*unshared=*/false, value, error);
     return;
   }
-  if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned ||
-      (s == kParked && !parked_by_user(t))) {
-    state_error("schedule", t, s);
-  }
-  WakeOutcome outcome = wake_waiter(t, value, error, WakeSource::kSchedule);
+  if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned) state_error("schedule", t, s);
+  WakeOutcome outcome = wake_scheduled(t, &parked_by_user, value, error);
   if (outcome != WakeOutcome::kOk) state_error("schedule", t, load_unclaimed(t->state));
 }
 
