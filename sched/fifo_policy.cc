@@ -73,8 +73,7 @@ inline SchedNode* FifoPolicy::WorkerQueues::pop_own() {
 }
 
 void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
-  const std::uint64_t stamp = stamp_.load(std::memory_order_relaxed);
-  stamp_.store(stamp + 1, std::memory_order_relaxed);
+  const std::uint64_t stamp = internal::next_arrival(stamp_, info.from_worker);
   node->policy_word = stamp;
   const int pool = static_cast<int>(node->pool);
   // Work only the pushing worker may run (bound to it, or its pool has no other worker) goes

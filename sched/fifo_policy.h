@@ -86,8 +86,7 @@ class FifoPolicy final : public Policy {
   int pool_size_[kNumPools] = {};
   std::unique_ptr<LockedQueue[]> pool_queues_;    // per pool
   std::unique_ptr<WorkerQueues[]> worker_queues_;
-  // Push stamps. Read and bumped without a read-modify-write: two racing pushes may share a
-  // stamp, which only blurs the order of two tasks that became runnable at the same moment.
+  // Push stamps (internal::next_arrival, policy.h).
   alignas(64) std::atomic<std::uint64_t> stamp_{0};
 };
 

@@ -85,6 +85,20 @@ class Policy {
 };
 
 namespace internal {
+// The next arrival number of a policy that orders by arrival (FifoPolicy, PriorityPolicy).
+// Workers bump it with a plain load and store, no read-modify-write on their hot path: two
+// racing pushes may share a number, which only leaves their relative order arbitrary, as it
+// is anyway. Other threads (plain threads, the timer thread) are the ones likely to be
+// preempted between the two, and a store that came back after others had counted on would
+// roll the numbers back: later tasks would look older than earlier ones for as many pushes.
+// They add atomically.
+inline std::uint64_t next_arrival(std::atomic<std::uint64_t>& counter, int from_worker) {
+  if (from_worker < 0) return counter.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t n = counter.load(std::memory_order_relaxed);
+  counter.store(n + 1, std::memory_order_relaxed);
+  return n;
+}
+
 using StealTraceFn = void (*)(const SchedNode* node, int victim, int thief);
 // Set once a runtime traces (weft/sched/trace.h); null until then.
 inline std::atomic<StealTraceFn> steal_trace_hook{nullptr};

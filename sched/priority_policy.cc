@@ -128,8 +128,7 @@ SchedNode* PriorityPolicy::steal_held(int worker) {
 }
 
 void PriorityPolicy::push(SchedNode* node, const PushInfo& info) {
-  const std::uint64_t seq = seq_.load(std::memory_order_relaxed);
-  seq_.store(seq + 1, std::memory_order_relaxed);
+  const std::uint64_t seq = internal::next_arrival(seq_, info.from_worker);
   node->policy_word = seq;
   const int level = level_of(node->priority);
   const int pool = static_cast<int>(node->pool);

@@ -138,8 +138,7 @@ class PriorityPolicy final : public Policy {
   std::unique_ptr<LeveledQueue<true>[]> pool_queues_;  // per pool
   std::unique_ptr<OutsideQueue[]> outside_;            // per pool
   std::unique_ptr<PerWorker[]> workers_;
-  // Arrival numbers. Bumped without a read-modify-write: two pushes racing may share a number,
-  // which only makes their relative order (between two queues) arbitrary, as it is anyway.
+  // Arrival numbers (internal::next_arrival, policy.h).
   alignas(64) std::atomic<std::uint64_t> seq_{0};
 };
 
