@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -37,11 +38,13 @@
 #include <vector>
 
 #include <spawn.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
 #include "bench/compare_chart.h"
@@ -375,6 +378,9 @@ std::map<std::string, Key> g_benchmarks;           // benchmark name -> what it 
 std::map<Key, std::vector<Metrics>> g_results;     // one Metrics per repetition
 std::map<Key, double> g_cell_seconds;              // time spent on each cell so far
 constexpr char kOverBudget[] = "skipped: the cell used its time budget";
+// Repetitions that failed (a workload threw): the child's exit status says so (kSomeFailed).
+int g_failed_repetitions = 0;
+constexpr int kSomeFailed = 3;
 
 struct Summary {
   double median = NAN, min = NAN, max = NAN;
@@ -428,6 +434,7 @@ void register_benchmarks(const std::vector<int>& worker_counts,
                 try {
                   m = w.run(*rt, workers);
                 } catch (const std::exception& e) {
+                  ++g_failed_repetitions;
                   state.SkipWithError(e.what());
                   return;
                 }
@@ -534,7 +541,9 @@ bool read_results(const std::string& path) {
 }
 
 // Runs `workload` in a fresh process of this binary and adds its results to g_results. Its
-// progress lines go straight to our stdout. False if it failed (its cells stay empty).
+// progress lines go straight to our stdout. False if it failed: the process did not end well
+// (its cells stay empty), or some repetitions failed (those cells have fewer). A process still
+// running after the time limit is taken for a hang (a lost wake-up) and killed.
 bool run_workload_child(const std::string& workload, const std::vector<std::string>& flags) {
   const std::string out = (std::filesystem::temp_directory_path() /
                            absl::StrCat("weft_compare_", getpid(), "_", workload, ".txt"))
@@ -554,22 +563,38 @@ bool run_workload_child(const std::string& workload, const std::vector<std::stri
                  std::strerror(err));
     return false;
   }
+  const double limit_s = std::max(600.0, 50 * g_sizes.cell_budget_seconds);
+  const auto deadline = Clock::now() + std::chrono::duration<double>(limit_s);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool hung = false;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (Clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      hung = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  const bool exited_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  const bool read_ok = exited_ok && read_results(out);
+  const bool exited = !hung && WIFEXITED(status);
+  const bool some_failed = exited && WEXITSTATUS(status) == kSomeFailed;
+  const bool read_ok = exited && (WEXITSTATUS(status) == 0 || some_failed) && read_results(out);
   std::error_code ec;
   std::filesystem::remove(out, ec);
-  if (!read_ok) {
+  if (!read_ok || some_failed) {
     const std::string why =
-        exited_ok             ? std::string("its results were unreadable")
+        hung          ? absl::StrFormat("still running after %.0f s: killed (a hang?)", limit_s)
+        : some_failed ? std::string("some repetitions failed (the errors are above)")
+        : exited && WEXITSTATUS(status) == 0 ? std::string("its results were unreadable")
         : WIFSIGNALED(status) ? absl::StrCat("killed by ", strsignal(WTERMSIG(status)))
                               : absl::StrCat("exit status ", WEXITSTATUS(status));
     std::fprintf(stderr, "compare: the %s workload's process failed: %s\n", workload.c_str(),
                  why.c_str());
   }
-  return read_ok;
+  return read_ok && !some_failed;
 }
 
 // ---- Table, aims, chart ---------------------------------------------------------------------
@@ -629,7 +654,9 @@ std::string make_aims(int all) {
   const char* ws = "work_stealing";
   for (auto [w, m] : {std::pair{"spawn_join", "ns_per_task"}, std::pair{"skynet", "ms"},
                       std::pair{"fib", "ms"}}) {
-    const double speedup = med(w, ws, 1, m) / med(w, ws, all, m);
+    // One CPU: no second worker count to compare with (n/a, not a miss).
+    const double speedup =
+        all > 1 ? med(w, ws, 1, m) / med(w, ws, all, m) : std::numeric_limits<double>::quiet_NaN();
     line(absl::StrCat("work_stealing ", w, ", ", all, " workers vs 1: >= 1.8x"), speedup, "x",
          speedup >= 1.8);
   }
@@ -778,10 +805,11 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "compare: --workload and --workload_child go together\n");
     return 2;
   }
+  std::vector<std::string> failed_workloads;
   if (child_results.empty() && !benchmark_flags_given) {
     for (const Workload& w : workloads()) {
       if (chosen.empty() || std::find(chosen.begin(), chosen.end(), w.id) != chosen.end()) {
-        run_workload_child(w.id, own_flags);
+        if (!run_workload_child(w.id, own_flags)) failed_workloads.push_back(w.id);
       }
     }
   } else {
@@ -795,7 +823,7 @@ int main_impl(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks(&progress);
     benchmark::Shutdown();
     if (!child_results.empty()) {
-      if (write_results(child_results)) return 0;
+      if (write_results(child_results)) return g_failed_repetitions == 0 ? 0 : kSomeFailed;
       std::fprintf(stderr, "compare: cannot write results to %s\n", child_results.c_str());
       return 1;
     }
@@ -814,7 +842,8 @@ int main_impl(int argc, char** argv) {
                       switch_ns, switch_ns / kReferenceSwitchNs),
       "Cells: median ± spread ((max-min)/median) over ", g_sizes.repetitions,
       " repetitions (n=K: only K, the cell's time budget of ", g_sizes.cell_budget_seconds,
-      " s ran out); (Nx) = FIFO's median / this one: above 1 is better than FIFO.\n"
+      " s ran out, or some failed: see the errors); (Nx) = FIFO's median / this one: above 1 is "
+      "better than FIFO.\n"
       "Latency: default pool saturated by ", kFloodTasksPerWorker,
       " CPU-bound tasks per worker (", kFloodChunk.count(),
       " us of work, then yield); a probe task (priority +2) is woken from a plain thread; "
@@ -823,18 +852,26 @@ int main_impl(int argc, char** argv) {
       "there.\n");
   std::printf("\n%s\n%s\nAims:\n%s", table.c_str(), setup.c_str(), aims.c_str());
 
+  bool wrote = true;
   const std::string svg = render_chart_svg(make_chart(worker_counts));
   if (write_file(chart_path, svg)) {
     std::printf("\nChart: %s\n", chart_path.c_str());
   } else {
     std::fprintf(stderr, "compare: cannot write the chart to %s\n", chart_path.c_str());
+    wrote = false;
   }
   if (write_file(table_path, absl::StrCat(table, "\n", setup, "\nAims:\n", aims))) {
     std::printf("Table: %s\n", table_path.c_str());
   } else {
     std::fprintf(stderr, "compare: cannot write the table to %s\n", table_path.c_str());
+    wrote = false;
   }
-  return 0;
+  if (!failed_workloads.empty()) {
+    std::fprintf(stderr, "compare: FAILED workloads (their cells are missing or short): %s\n",
+                 absl::StrJoin(failed_workloads, ", ").c_str());
+    return 1;
+  }
+  return wrote ? 0 : 1;
 }
 
 }  // namespace

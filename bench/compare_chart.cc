@@ -28,7 +28,8 @@ std::string escape(const std::string& s) {
 }
 
 std::string tick_label(double v) {
-  if (v >= 1000) return absl::StrFormat("%.0fk", v / 1000);
+  if (v >= 10000) return absl::StrFormat("%.0fk", v / 1000);
+  if (v >= 1000) return absl::StrFormat("%.1fk", v / 1000);  // 1449 is 1.4k, not 1k
   if (v >= 10 || v == 0) return absl::StrFormat("%.0f", v);
   if (v >= 1) return absl::StrFormat("%.1f", v);
   return absl::StrFormat("%.2g", v);

@@ -29,6 +29,7 @@ namespace weft::testing {
 namespace {
 
 constexpr double kDefaultTimeoutSeconds = 60;
+constexpr double kNoLimitAbove = 365.0 * 24 * 3600;
 
 double timeout_seconds() {
   const char* env = std::getenv("WEFT_TEST_TIMEOUT");
@@ -40,7 +41,9 @@ double timeout_seconds() {
                  "seconds >= 0; using %g\n", env, kDefaultTimeoutSeconds);
     return kDefaultTimeoutSeconds;
   }
-  return seconds;
+  // More than a year (inf included) is no limit: as a clock duration it would overflow into a
+  // deadline already past.
+  return seconds > kNoLimitAbove ? 0 : seconds;
 }
 
 // What the listener and the watching thread share. Allocated once and never freed: gtest

@@ -13,7 +13,8 @@ tests that were deleted or not run this time.
 is one <testcase> of gtest's XML. Bazel's verdict is also needed: a test whose cases all
 passed can still fail (a leak found by LeakSanitizer at exit), and one that crashed or timed
 out leaves no XML of its own; either counts as one more failure. A step that failed
-with no test to blame (a library that does not compile, a failed setup) counts as one too.
+with no test to blame (a library that does not compile, a failed setup) counts as one too, as
+does a configuration that ran but has no results.json (collect itself failed).
 """
 import json
 import os
@@ -32,7 +33,12 @@ def collect(out_dir, bep_path, bazel_exit):
     events = []
     if os.path.exists(bep_path):
         with open(bep_path) as f:
-            events = [json.loads(line) for line in f if line.strip()]
+            for line in f:
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    pass  # cut short (Bazel killed mid-run): its tests count by what is left
+
     for event in events:
         kind, eid = next(iter(event["id"].items()))
         if kind == "targetConfigured" and "testSize" in event.get("configured", {}):
@@ -88,6 +94,9 @@ def count(root):
     passed = failed = 0
     for dirpath, _, files in sorted(os.walk(root)):
         if RESULTS not in files:
+            if "bep.json" in files:  # a config that ran but whose results were never recorded
+                print("FAILED (%s): no results recorded" % os.path.relpath(dirpath, root))
+                failed += 1
             continue
         with open(os.path.join(dirpath, RESULTS)) as f:
             record = json.load(f)

@@ -62,9 +62,18 @@ done
 skip_tags=-benchmark,-manual
 # The benchmarks' configuration (-c opt, link-time optimization: .bazelrc) with the tests whose
 # tasks move between threads, which is what inlining across files could break.
-targets=($(bazel query --output=label \
-  'attr(name, "(migration|stress|channel_stress|sync_stress|task_local_storage|threadpool)_test_", tests(//tests:all))'))
-run_config opt -c opt --config=opt
+# A query that fails or matches nothing (tests renamed) is a failure, not an empty config.
+if opt_targets=$(bazel query --output=label \
+  'attr(name, "(migration|stress|channel_stress|sync_stress|task_local_storage|threadpool)_test_", tests(//tests:all))') &&
+  [ -n "$opt_targets" ]; then
+  targets=($opt_targets)
+  run_config opt -c opt --config=opt
+else
+  echo "=== tools/test.sh: the opt config's query failed or matched no test" >&2
+  rm -rf "${results:?}/opt" && mkdir -p "$results/opt"
+  python3 tools/count_results.py collect "$results/opt" /dev/null 1
+  failed+=(opt)
+fi
 targets=(//...)
 # A user's workspace (examples/consumer), with its own Bazel server: its program with its own
 # scheduler plugin, and the check that it links only what it asked for. (The conformance suite
