@@ -11,6 +11,10 @@
 // A thread blocked directly on a primitive (a channel, a lock) in such a deadlock gets the same
 // report on stderr but keeps waiting: the primitive still points into its stack, so it cannot
 // be released safely.
+// A thread that got a DeadlockError counts as running from then on (it may go on to wake the
+// others), until it blocks in weft again: if several threads share one deadlock and the first
+// released then blocks elsewhere (joins another), the rest are not reported. No false report
+// is preferred over every report.
 #ifndef WEFT_SCHED_DEADLOCK_ERROR_H_
 #define WEFT_SCHED_DEADLOCK_ERROR_H_
 

@@ -353,9 +353,11 @@ WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::
     }
     // A wait a schedule() may end (wait(), yieldto) has no deadline: nothing to beat.
     auto* rt = static_cast<RuntimeCore*>(t->runtime);
+    const std::uint64_t traced_id = __builtin_expect(rt->tracer != nullptr, 0) ? t->id() : 0;
     write_payload(t, value, error);
-    if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
     t->state.store(kQueued, std::memory_order_release);
+    // Traced once the claim is gone (as wake_task does): tracing may lock and allocate.
+    if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
     push_woken(t, rt);
     return WakeOutcome::kOk;
   }
@@ -445,6 +447,16 @@ bool wake(internal::Waiter* w) {
 bool wake(internal::Waiter* w, std::any value) { return deliver(w, &value, nullptr); }
 // The payload is written only by a wake that wins (internal::wake_waiter): no copy needed.
 bool wake_moving(internal::Waiter* w, std::any& value) { return deliver(w, &value, nullptr); }
+bool wake_unless_scheduled(internal::Waiter* w) {
+  switch (internal::wake_waiter(w, nullptr, nullptr, internal::WakeSource::kOwner)) {
+    case internal::WakeOutcome::kOk:
+      return true;
+    case internal::WakeOutcome::kAlreadyScheduled:
+      return false;
+    default:
+      throw TaskStateError("wake: the waiter is not waiting (a primitive woke it twice)");
+  }
+}
 bool wake_error(internal::Waiter* w, std::exception_ptr error) {
   return deliver(w, nullptr, &error);
 }

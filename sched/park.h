@@ -102,6 +102,10 @@ bool wake(internal::Waiter* w, std::any value);
 bool wake_moving(internal::Waiter* w, std::any& value);
 // As wake(w), making park() throw `error` in the woken waiter.
 bool wake_error(internal::Waiter* w, std::exception_ptr error);
+// As wake(w), for a waiter that is known to run again and look for itself whether it was woken
+// (still linked in the primitive's queue or not): one that a schedule() of it resumed early is
+// already queued to run, and that is no error here (false; true if woken now).
+bool wake_unless_scheduled(internal::Waiter* w);
 
 namespace internal {
 // The calling thread belongs to the runtime or to a primitive (timers, the dump thread, the fd

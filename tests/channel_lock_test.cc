@@ -274,6 +274,37 @@ TEST_P(ChannelLockTest, AWaiterIsNotStarvedByATaskThatRelocksAtOnce) {
   });
 }
 
+// A task that was scheduled with an error while it ran (Julia's schedule(t, err; error=true))
+// and then waits for another's lock(c) gets that error from lock(c), and leaves the line as it
+// was: the holder's unlock hands the lock to the next waiter.
+TEST_P(ChannelLockTest, AnErrorScheduledOntoAWaiterEndsItsWaitAndTheLineGoesOn) {
+  run([] {
+    Channel<int> c(1);
+    lock(c);
+    auto failing = async([c] {
+      schedule(current_task(), std::make_exception_ptr(std::runtime_error("called off")),
+               {.error = true});
+      try {
+        lock(c);
+        unlock(c);
+        return std::string("locked");
+      } catch (const std::runtime_error& e) {
+        return std::string(e.what());
+      }
+    });
+    EXPECT_EQ(fetch(failing), "called off");
+    auto next = async([c] {
+      lock(c);
+      unlock(c);
+      return true;
+    });
+    until_waiting(next);
+    unlock(c);
+    EXPECT_TRUE(fetch(next));
+    EXPECT_FALSE(islocked(c));
+  });
+}
+
 // Everything at once, across workers and a plain thread: producers, careful consumers that
 // check and take under the lock (some nested two deep, one a plain thread using
 // std::unique_lock), greedy consumers that just take, and watchers in fetch. Every item is

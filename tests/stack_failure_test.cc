@@ -154,22 +154,23 @@ TEST(StackSettingDeathTest, AnInvalidDefaultFailsOnlyTheTasksThatNeedIt) {
         options.default_threads = 1;
         options.interactive_threads = 0;
         Runtime rt(std::move(options));
-        constexpr SpawnOptions kSized{.stack_size = 128 * 1024};
-        auto parent = spawn(
-            [] {
-              // Both queued before either runs: `plain` is next when `sized` finishes.
-              auto sized = spawn([] {}, kSized);
-              auto plain = spawn([] {});
-              wait(sized);
-              try {
-                wait(plain);
-              } catch (const TaskFailedException& e) {
-                std::fprintf(stderr, "%s\n", e.what());
-                _exit(0);
-              }
-              _exit(1);
-            },
-            kSized);
+        constexpr std::size_t kSized = 128 * 1024;
+        // On this runtime of one worker (not the global one spawn() from a plain thread uses).
+        auto parent = make_task([] {
+          // Both queued before either runs: `plain` is next when `sized` finishes.
+          auto sized = spawn([] {}, {.stack_size = kSized});
+          auto plain = spawn([] {});
+          wait(sized);
+          try {
+            wait(plain);
+          } catch (const TaskFailedException& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            _exit(0);
+          }
+          _exit(1);
+        });
+        parent.set_stack_size(kSized);
+        rt.submit(parent);
         wait(parent);
         _exit(2);
       },

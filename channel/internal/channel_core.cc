@@ -151,13 +151,23 @@ void ChannelCore::wait_for_hold_locked(Waiter* me) {
       holders_.push_back(me);
     }
     me->wq_data = &ticket;
-    park(lock_, WaitKind::kChannelLock, this);  // woken by a release: pass_hold_locked()
+    try {
+      park(lock_, WaitKind::kChannelLock, this);  // woken by a release: pass_hold_locked()
+    } catch (...) {
+      // An error a schedule(t, err; error=true) of this running task left pending: it ends
+      // the wait, and whatever the line holds for us passes on.
+      abandon_hold_wait(me, ticket.granted, saved);  // reads it under lock_
+      throw;
+    }
     // Overtaking is timed from the first wake: no clock is read while the hold is uncontested.
     if (ticket.since == Clock::time_point{}) ticket.since = Clock::now();
     lock_.lock();
     if (ticket.granted) break;
     if (me->wq_linked) {
-      holders_.remove(me);  // resumed by a stray schedule(), not by a release: still in line
+      // Resumed by a schedule() of this task that it consumed, not by a release: still in
+      // line, so no wake is owed to us (a release that pops us later finds us running or
+      // queued, which wake_unless_scheduled allows: we look again then).
+      holders_.remove(me);
       continue;
     }
     hold_woken_in_flight_ = false;
@@ -165,6 +175,21 @@ void ChannelCore::wait_for_hold_locked(Waiter* me) {
   }
   me->wq_data = saved;
   lock_.unlock();
+}
+
+void ChannelCore::abandon_hold_wait(Waiter* me, const bool& granted, void* saved) {
+  lock_.lock();
+  Waiter* next = nullptr;
+  if (me->wq_linked) {
+    holders_.remove(me);
+  } else {
+    // Popped by a release: either handed the hold, or woken to retry for it. Both pass on.
+    if (!granted) hold_woken_in_flight_ = false;
+    if (granted || holder_ == nullptr) next = pass_hold_locked();
+  }
+  me->wq_data = saved;
+  lock_.unlock();
+  if (next != nullptr) wake_unless_scheduled(next);
 }
 
 bool ChannelCore::await_hold_locked() {
@@ -183,7 +208,7 @@ std::uint32_t ChannelCore::drop_hold_locked(Waiter* me) {
   if (holder_ != me) return 0;
   const std::uint32_t depth = hold_depth_;
   // Woken under lock_ (park.h allows it): it retries once our park releases lock_.
-  if (Waiter* next = pass_hold_locked()) wake(next);
+  if (Waiter* next = pass_hold_locked()) wake_unless_scheduled(next);
   return depth;
 }
 
@@ -199,7 +224,7 @@ void ChannelCore::release_hold() {
   lock_.lock();
   Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
   lock_.unlock();
-  if (next != nullptr) wake(next);
+  if (next != nullptr) wake_unless_scheduled(next);
 }
 
 void ChannelCore::lock_hold() {
@@ -245,7 +270,7 @@ void ChannelCore::unlock_hold() {
   }
   Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
   lock_.unlock();
-  if (next != nullptr) wake(next);
+  if (next != nullptr) wake_unless_scheduled(next);
 }
 
 bool ChannelCore::hold_taken() {

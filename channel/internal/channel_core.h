@@ -126,6 +126,10 @@ class alignas(64) ChannelCore {
   // With lock_ held and the hold's depth down to 0: frees it, or hands it to a starved waiter.
   // Returns the waiter to wake (the caller wakes it, under lock_ or after), or nullptr.
   Waiter* pass_hold_locked();
+  // wait_for_hold_locked()'s way out when its park throws: leaves the line, or passes on what
+  // a release meant for it, and restores wq_data. Takes and releases lock_.
+  // `granted` is the waiter's ticket's, written by releases under lock_.
+  void abandon_hold_wait(Waiter* me, const bool& granted, void* saved);
   [[noreturn]] void throw_not_holder(bool taken) const;
 
   std::uint32_t hold_depth_ = 0;  // under lock_
