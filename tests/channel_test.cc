@@ -165,7 +165,8 @@ TEST_P(ChannelTest, CloseWakesEveryBlockedWaiter) {
 
 // A plain thread's first blocking operation makes the thread's waiter outside the channel's
 // lock (it allocates) and starts over: take, put, fetch and a wait for another's lock(c), each
-// the first weft call of a fresh thread.
+// the first weft call of a fresh thread. (What it guards is the starting over: that the
+// allocation is no longer under the lock shows only when it fails.)
 TEST_P(ChannelTest, APlainThreadsFirstOperationMayBlock) {
   run([] {
     Channel<int> c(1);

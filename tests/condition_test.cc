@@ -251,7 +251,12 @@ TEST_P(ConditionTest, NotifyPassesOverATimedOutWaiterWithItsValue) {
     until_waiting(timed);
     auto plain = async([&] { return c.wait(); });
     until_waiting(plain);
-    std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the timer fires meanwhile
+    // Until the timer has fired: the timed waiter is then queued to run, still in c's queue.
+    for (const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         timed.state() != TaskState::kQueued;) {
+      ASSERT_LT(std::chrono::steady_clock::now(), limit) << "the timer never fired";
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     EXPECT_EQ(notify(c, std::string("the value"), {.all = false}), 1);
     EXPECT_FALSE(fetch(timed).has_value());
     const std::any got = fetch(plain);
@@ -277,7 +282,12 @@ TEST_P(ConditionTest, ThreadsConditionNotifyPassesOverATimedOutWaiterWithItsValu
       return r;
     });
     until_waiting(plain);
-    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    // Until the timer has fired: the timed waiter is then queued to run, still in c's queue.
+    for (const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         timed.state() != TaskState::kQueued;) {
+      ASSERT_LT(std::chrono::steady_clock::now(), limit) << "the timer never fired";
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     lock(c);
     EXPECT_EQ(notify(c, std::string("the value"), {.all = false}), 1);
     unlock(c);
