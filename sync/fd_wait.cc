@@ -72,6 +72,14 @@ class Poller {
     return id;
   }
 
+  // Whether the poller has not taken the registration yet (it takes it before its wake-up).
+  bool registered(std::uint64_t id) {
+    lock_.lock();
+    const bool there = registrations_.contains(id);
+    lock_.unlock();
+    return there;
+  }
+
   // True if the registration was still there (the poller has not and will not touch it).
   bool remove(std::uint64_t id) {
     lock_.lock();
@@ -215,7 +223,11 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   FdEvent result;
   bool timed_out = false;
   if (deadline == nullptr) {
-    park(kind, &reg);
+    // A schedule() of this running task ends a park early (its mark is for wait()): the
+    // registration, on this stack, must not outlive the wait, so wait on for the poller.
+    do {
+      park(kind, &reg);
+    } while (poller.registered(id));
   } else if (park_until(*deadline, kind, &reg) == ParkResult::kTimedOut) {
     if (poller.remove(id)) {
       timed_out = true;

@@ -275,24 +275,26 @@ TEST_P(ChannelLockTest, AWaiterIsNotStarvedByATaskThatRelocksAtOnce) {
 }
 
 // A task that was scheduled with an error while it ran (Julia's schedule(t, err; error=true))
-// and then waits for another's lock(c) gets that error from lock(c), and leaves the line as it
-// was: the holder's unlock hands the lock to the next waiter.
-TEST_P(ChannelLockTest, AnErrorScheduledOntoAWaiterEndsItsWaitAndTheLineGoesOn) {
+// and then waits for another's lock(c) waits for the lock as any other: the error is for its
+// next wait() (scheduling.h). The line goes on: the holder's unlock hands the lock to it, and
+// its unlock to the next waiter.
+TEST_P(ChannelLockTest, AnErrorScheduledOntoAWaiterIsForItsNextWaitNotTheLock) {
   run([] {
     Channel<int> c(1);
     lock(c);
-    auto failing = async([c] {
+    auto scheduled = async([c] {
       schedule(current_task(), std::make_exception_ptr(std::runtime_error("called off")),
                {.error = true});
+      lock(c);
+      unlock(c);
       try {
-        lock(c);
-        unlock(c);
-        return std::string("locked");
+        wait();
+        return std::string("no error");
       } catch (const std::runtime_error& e) {
         return std::string(e.what());
       }
     });
-    EXPECT_EQ(fetch(failing), "called off");
+    until_waiting(scheduled);
     auto next = async([c] {
       lock(c);
       unlock(c);
@@ -300,6 +302,7 @@ TEST_P(ChannelLockTest, AnErrorScheduledOntoAWaiterEndsItsWaitAndTheLineGoesOn) 
     });
     until_waiting(next);
     unlock(c);
+    EXPECT_EQ(fetch(scheduled), "called off");
     EXPECT_TRUE(fetch(next));
     EXPECT_FALSE(islocked(c));
   });

@@ -85,6 +85,25 @@ TEST_P(FdWaitTest, PipeBecomesReadableWhenWrittenTo) {
   });
 }
 
+// A schedule() of the waiting task while it ran (its mark is for wait()) does not end the wait
+// early: the wait returns the descriptor's readiness, after the write.
+TEST_P(FdWaitTest, AScheduleOfTheRunningWaiterDoesNotEndTheWait) {
+  run([] {
+    Pipe p;
+    std::atomic<bool> written{false};
+    auto writer = async([&] {
+      sleep(0.005);
+      written = true;
+      EXPECT_EQ(::write(p.write_end(), "abc", 3), 3);
+    });
+    schedule(current_task());
+    FdEvent ev = wait(RawFD(p.read_end()), kReadable);
+    EXPECT_TRUE(written.load()) << "the wait returned before the write";
+    EXPECT_TRUE(ev.readable);
+    wait(writer);
+  });
+}
+
 // While a task waits on a descriptor its worker runs other tasks: on one worker, the writer
 // below can only run if the reader parked.
 TEST_P(FdWaitTest, AWaitingTaskLeavesItsWorkerToOthers) {

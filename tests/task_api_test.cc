@@ -391,6 +391,45 @@ TEST_P(TaskApi, TimedWaitAfterAYieldtoThatConsumedAScheduleTimesOut) {
   });
 }
 
+// A schedule() of a running task is for its next wait() (scheduling.h), not for a primitive it
+// blocks on first: the put below still waits for its taker, and the wait() after it returns
+// at once with the schedule's value.
+TEST_P(TaskApi, AScheduleOfARunningTaskWaitsForItsWaitNotAPrimitive) {
+  run([] {
+    Channel<int> c(0);
+    std::atomic<bool> taken{false};
+    auto taker = async([c, &taken] {
+      const int v = take(c);
+      taken = true;
+      return v;
+    });
+    schedule(current_task(), 7);
+    put(c, 1);  // blocks until the taker (which runs only once this task parks) has it
+    EXPECT_TRUE(taken.load()) << "put returned before its item was taken";
+    EXPECT_EQ(std::any_cast<int>(wait()), 7);
+    EXPECT_EQ(fetch(taker), 1);
+  });
+}
+
+// The same for an error: the Event wait returns once the event is set, and the error is
+// raised by the next wait().
+TEST_P(TaskApi, AnErrorScheduledOntoARunningTaskIsRaisedByItsNextWait) {
+  run([] {
+    Event e;
+    auto setter = async([&e] { notify(e); });
+    schedule(current_task(), std::make_exception_ptr(std::runtime_error("later")),
+             {.error = true});
+    EXPECT_NO_THROW(e.wait());
+    EXPECT_TRUE(istaskdone(setter));
+    try {
+      wait();
+      ADD_FAILURE() << "wait() did not raise the scheduled error";
+    } catch (const std::runtime_error& err) {
+      EXPECT_STREQ(err.what(), "later");
+    }
+  });
+}
+
 TEST_P(TaskApi, YieldToTargetRuns) {
   run([] {
     TaskRef main = current_task();
