@@ -280,36 +280,10 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
   w->wait_object.store(object, std::memory_order_relaxed);
 }
 
-// A schedule() of a running task marks it Notified for its next wait() (scheduling.h), and a
-// park returns at once on that mark. A primitive's park -- one with a lock, which the
-// primitive's wakers need, so none of them can have woken this wait yet -- entered with the
-// mark would end at once, spuriously: an Event wait returning unset, a put returning with its
-// item still queued. So such a park sets the mark aside, parks for its own wake-up, and puts
-// the mark back for the next park after (restore_notification). Any schedule() wake claimed
-// the deadline token on its way (beat_deadline); the park's own deadline needs it back.
-// Returns whether a mark was set aside.
-[[gnu::noinline, gnu::cold]] bool set_notification_aside(TaskCore* cur) {
-  bool aside = false;
-  for (;;) {
-    std::uint32_t s = load_unclaimed(cur->state);  // a wake writing its payload finishes first
-    if (s != kNotified) break;
-    if (cur->state.compare_exchange_weak(s, kRunning, std::memory_order_acq_rel)) {
-      aside = true;
-      std::uint32_t claimed = kWokenFirst;
-      cur->timed.compare_exchange_strong(claimed, kUntimed, std::memory_order_acq_rel);
-    }
-  }
-  return aside;
-}
-
-[[gnu::noinline, gnu::cold]] void restore_notification(TaskCore* cur) {
-  for (;;) {
-    std::uint32_t s = load_unclaimed(cur->state);
-    // Notified again meanwhile (a schedule() while it ran): one mark stands for both, as two
-    // schedules of a running task leave one.
-    if (s == kNotified) return;
-    if (cur->state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel)) return;
-  }
+// The running task's state is kRunning or (marked by a schedule(), or being marked) kNotified.
+inline bool is_running_or_marked(const TaskCore* cur) {
+  const std::uint32_t s = cur->state.load(std::memory_order_relaxed) & ~kClaimBit;
+  return s == kRunning || s == kNotified;
 }
 
 // Every park: a plain thread's, a timed one (park_impl takes the untimed task park itself).
@@ -320,12 +294,10 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
   Worker* const worker = current_worker();
   TaskCore* cur = worker != nullptr ? worker->current : nullptr;
   Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : thread_waiter();
-  const bool aside = cur != nullptr && unlock != nullptr &&
-                     cur->state.load(std::memory_order_relaxed) != kRunning &&
-                     set_notification_aside(cur);
   // Decided before arming: a park that loses its token to an early wake (below) must consume
   // that wake-up, which an owned park would leave for a later park. A task already Notified
-  // (a park without a lock) takes that wake-up here too (returns at once), as a park always did.
+  // takes that wake-up here too (returns at once), as a park always did: a timed wait, unlike
+  // park_impl's untimed one with a lock, cannot tell a schedule()'s mark from its own wake-up.
   const bool owned = cur != nullptr && unlock != nullptr && deadline == nullptr &&
                      cur->state.load(std::memory_order_relaxed) == kRunning;
   set_wait(me, kind, object);
@@ -367,7 +339,6 @@ void set_wait(Waiter* w, WaitKind kind, const void* object) {
     me->timed.store(kUntimed, std::memory_order_release);
   }
   set_wait(me, WaitKind::kNone, nullptr);
-  if (aside) restore_notification(cur);
   raise_pending_error(me);
   return result;
 }
@@ -424,11 +395,13 @@ void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
     park_common(unlock, lock, nullptr, kind, object);
     return;
   }
-  // With a lock: a schedule()'s mark waits for the next park (set_notification_aside).
-  const bool aside = unlock != nullptr &&
-                     __builtin_expect(cur->state.load(std::memory_order_relaxed) != kRunning, 0) &&
-                     set_notification_aside(cur);
-  const bool owned = unlock != nullptr && cur->state.load(std::memory_order_relaxed) == kRunning;
+  // Owned whenever it has a lock -- a primitive's, whose wakers need that lock, so none of them
+  // can have woken this wait yet -- even if a schedule() marked the task Notified while it ran:
+  // that mark is for the task's next wait() (scheduling.h), and ending this park on it would be
+  // a spurious end (an Event wait returning unset, a put returning with its item still queued).
+  // An owned park leaves the state word as it is, so the mark (and its payload, and the
+  // deadline token the schedule claimed) waits untouched for the next park that is not owned.
+  const bool owned = unlock != nullptr && is_running_or_marked(cur);
   set_wait(cur, kind, object);
   worker->unlock = unlock;
   worker->unlock_arg = lock;
@@ -437,7 +410,6 @@ void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
     cur->timed.store(kUntimed, std::memory_order_release);  // as in park_common()
   }
   set_wait(cur, WaitKind::kNone, nullptr);
-  if (__builtin_expect(aside, 0)) restore_notification(cur);
   raise_pending_error(cur);
 }
 
