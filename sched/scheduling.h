@@ -34,9 +34,10 @@ struct ScheduleOptions {
 // schedule(t, [val]; error): adds t to its scheduler's queue. A new task starts; a task in
 // wait() (or suspended by yieldto) resumes and its wait() returns val (or throws it).
 // Scheduling a task that is running marks it: its next wait() returns at once (this is how
-// yield() works, and what the spec's OneWayEvent relies on), with the value or error. A wait
-// inside a primitive first (a channel, Condition, Event, Semaphore, wait(t), a descriptor)
-// leaves the mark for that wait(); sleep and a ReentrantLock wait carry on past it, taking it.
+// yield() works, and what the spec's OneWayEvent relies on), with the value or error. An
+// untimed wait inside a primitive first (a channel, Condition, Event, Semaphore, wait(t), a
+// descriptor) leaves the mark for that wait(). Others take it: sleep and a ReentrantLock wait
+// carry on past it, and a timed wait (wait_until/wait_for) ends as if woken.
 // Throws TaskStateError when t has finished, is already queued, or is parked inside a
 // primitive (a Condition, lock, channel, ...), whose wake-up schedule() would steal.
 void schedule(const TaskRef& t);
