@@ -222,20 +222,29 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   }
   FdEvent result;
   bool timed_out = false;
-  if (deadline == nullptr) {
-    // A schedule() of this running task ends a park early (its mark is for wait()): the
-    // registration, on this stack, must not outlive the wait, so wait on for the poller.
-    do {
-      park(kind, &reg);
-    } while (poller.registered(id));
-  } else if (park_until(*deadline, kind, &reg) == ParkResult::kTimedOut) {
-    if (poller.remove(id)) {
-      timed_out = true;
-    } else if (reg.delivered) {
-      // The poller's wake landed after park_until returned: it is owed to us, take it.
-      internal::consume_owed_wake(kind, &reg);
+  try {
+    if (deadline == nullptr) {
+      // A schedule() of this running task ends a park early (its mark is for wait()): the
+      // registration, on this stack, must not outlive the wait, so wait on for the poller.
+      do {
+        park(kind, &reg);
+      } while (poller.registered(id));
+    } else if (park_until(*deadline, kind, &reg) == ParkResult::kTimedOut) {
+      if (poller.remove(id)) {
+        timed_out = true;
+      } else if (reg.delivered) {
+        // The poller's wake landed after park_until returned: it is owed to us, take it.
+        internal::consume_owed_wake(kind, &reg);
+      }
+      // Otherwise the poller saw the event but lost the race to the timer: report the event.
     }
-    // Otherwise the poller saw the event but lost the race to the timer: report the event.
+  } catch (...) {
+    // An error that a schedule(t, err; error=true) of this running task left ends the wait:
+    // the registration, on this stack, leaves the poller first (one the poller already took
+    // it is done with once remove() has had the poller's lock).
+    poller.remove(id);
+    epoll_ctl(poller.epoll_fd(), EPOLL_CTL_DEL, watched, nullptr);
+    throw;
   }
   if (timed_out) {
     result.timedout = true;

@@ -104,6 +104,22 @@ TEST_P(FdWaitTest, AScheduleOfTheRunningWaiterDoesNotEndTheWait) {
   });
 }
 
+// An error scheduled onto the running waiter ends its descriptor wait, which leaves nothing
+// behind with the poller: a write after it reaches no stale registration, and the descriptor
+// can be waited on again.
+TEST_P(FdWaitTest, AnErrorScheduledOntoTheRunningWaiterEndsTheWaitCleanly) {
+  run([] {
+    Pipe p;
+    schedule(current_task(), std::make_exception_ptr(std::runtime_error("stop")),
+             {.error = true});
+    EXPECT_THROW(wait(RawFD(p.read_end()), kReadable), std::runtime_error);
+    ASSERT_EQ(::write(p.write_end(), "abc", 3), 3);
+    sleep(0.005);  // time for the poller to see the write
+    FdEvent ev = wait(RawFD(p.read_end()), kReadable);
+    EXPECT_TRUE(ev.readable);
+  });
+}
+
 // While a task waits on a descriptor its worker runs other tasks: on one worker, the writer
 // below can only run if the reader parked.
 TEST_P(FdWaitTest, AWaitingTaskLeavesItsWorkerToOthers) {

@@ -235,8 +235,8 @@ TEST_P(SyncScopeTest, ADoneTaskStillInItsCallbacksIsAwaited) {
   run([two_workers] {
     std::atomic<bool> started{false};
     std::atomic<bool> finished{false};
+    Event go;  // outlives the scope's tasks (on one worker t waits only after the body)
     sync_scope([&](SyncScope& s) {
-      Event go;
       auto t = s.spawn([&go] { wait(go); });
       on_done(t, [&](const TaskRef&, const std::exception_ptr&) {
         started.store(true);
