@@ -241,6 +241,17 @@ TEST_P(ConditionTest, ThreadsConditionErrorIsRaisedWithTheLockHeld) {
   });
 }
 
+// Until the timer of `timed`'s wait has fired, without yielding: the task is then queued to
+// run, still in its condition's queue. False if that takes over 10 s.
+bool until_timer_fired(const TaskRef& timed) {
+  for (const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       timed.state() != TaskState::kQueued;) {
+    if (std::chrono::steady_clock::now() > limit) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 // A notify of one (all=false) that meets a waiter whose timeout has fired, but who has not left
 // the queue yet, passes the value on to the next waiter, whole. The waiters are bound to this
 // task's worker (async), which does not yield while the first one's timer fires.
@@ -251,12 +262,7 @@ TEST_P(ConditionTest, NotifyPassesOverATimedOutWaiterWithItsValue) {
     until_waiting(timed);
     auto plain = async([&] { return c.wait(); });
     until_waiting(plain);
-    // Until the timer has fired: the timed waiter is then queued to run, still in c's queue.
-    for (const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-         timed.state() != TaskState::kQueued;) {
-      ASSERT_LT(std::chrono::steady_clock::now(), limit) << "the timer never fired";
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    ASSERT_TRUE(until_timer_fired(timed));
     EXPECT_EQ(notify(c, std::string("the value"), {.all = false}), 1);
     EXPECT_FALSE(fetch(timed).has_value());
     const std::any got = fetch(plain);
@@ -282,12 +288,7 @@ TEST_P(ConditionTest, ThreadsConditionNotifyPassesOverATimedOutWaiterWithItsValu
       return r;
     });
     until_waiting(plain);
-    // Until the timer has fired: the timed waiter is then queued to run, still in c's queue.
-    for (const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-         timed.state() != TaskState::kQueued;) {
-      ASSERT_LT(std::chrono::steady_clock::now(), limit) << "the timer never fired";
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    ASSERT_TRUE(until_timer_fired(timed));
     lock(c);
     EXPECT_EQ(notify(c, std::string("the value"), {.all = false}), 1);
     unlock(c);

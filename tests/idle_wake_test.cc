@@ -68,6 +68,16 @@ bool wait_for_count(const std::atomic<int>& counter, int target, milliseconds li
   return true;
 }
 
+// Spins (holding the worker or thread: never parks nor yields) until `flag` is set; false if
+// `limit` passes first.
+bool spin_until(const std::atomic<bool>& flag, milliseconds limit) {
+  const auto deadline = SteadyClock::now() + limit;
+  while (!flag.load(std::memory_order_acquire)) {
+    if (SteadyClock::now() > deadline) return false;
+  }
+  return true;
+}
+
 template <typename F>
 Task<void> submit_to(Runtime& rt, F&& f) {
   Task<void> t(std::forward<F>(f));
@@ -127,15 +137,8 @@ TEST_P(IdleWake, APairFromAPlainThreadRunsSideBySide) {
     std::this_thread::sleep_for(std::chrono::microseconds(round % 4 == 0 ? 2000 : 200));
     std::atomic<bool> second_ran{false};
     std::atomic<bool> in_time{true};
-    auto first = submit_to(runtime(), [&] {
-      const auto limit = SteadyClock::now() + std::chrono::seconds(2);
-      while (!second_ran.load(std::memory_order_acquire)) {
-        if (SteadyClock::now() > limit) {
-          in_time.store(false);
-          return;
-        }
-      }
-    });
+    auto first =
+        submit_to(runtime(), [&] { in_time = spin_until(second_ran, milliseconds(2000)); });
     auto second = submit_to(runtime(), [&] { second_ran.store(true, std::memory_order_release); });
     wait(first);
     wait(second);
@@ -219,11 +222,8 @@ TEST(IdleWakeHeld, ATaskWokenByABusyTaskRunsOnAnotherWorker) {
       // Long enough for the other worker to stop polling and sleep for good.
       if (asleep) std::this_thread::sleep_for(milliseconds(5));
       schedule(woken);
-      const auto limit = SteadyClock::now() + std::chrono::seconds(5);
-      while (!ran.load(std::memory_order_acquire)) {
-        ASSERT_LT(SteadyClock::now(), limit)
-            << "round " << round << ": the woken task never ran while its waker kept busy";
-      }
+      ASSERT_TRUE(spin_until(ran, milliseconds(5000)))
+          << "round " << round << ": the woken task never ran while its waker kept busy";
       wait(woken);
     });
   }
@@ -258,14 +258,7 @@ TEST(IdleWakeHeld, AWorkerDrawnAwayHandsTheWatchToASleepingOne) {
         while (!release.load(std::memory_order_acquire)) {
         }
       });
-      const auto limit = SteadyClock::now() + std::chrono::seconds(2);
-      bool in_time = true;
-      while (!ran.load(std::memory_order_acquire)) {
-        if (SteadyClock::now() > limit) {
-          in_time = false;
-          break;
-        }
-      }
+      const bool in_time = spin_until(ran, milliseconds(2000));
       release.store(true, std::memory_order_release);
       wait(busy);
       wait(woken);

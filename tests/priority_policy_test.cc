@@ -50,6 +50,17 @@ class PriorityPolicyTest : public ::testing::Test {
   void push(SchedNode* n, int from = -1) {
     policy_.push(n, PushInfo{PushReason::kSpawned, from});
   }
+  // Pops worker 0 until `low` comes out, pushing every other node straight back (`again`);
+  // `low` must come out within kAgingInterval pops.
+  void expect_served_within_aging(SchedNode* low, const PushInfo& again) {
+    for (int pops = 1;; ++pops) {
+      SchedNode* n = policy_.pop(0);
+      ASSERT_NE(n, nullptr);
+      if (n == low) return;
+      ASSERT_LT(pops, PriorityPolicy::kAgingInterval) << "the low-priority node starved";
+      policy_.push(n, again);
+    }
+  }
   std::vector<std::uint64_t> drain(int w) {
     std::vector<std::uint64_t> ids;
     while (SchedNode* n = policy_.pop(w)) ids.push_back(n->task_id);
@@ -136,15 +147,8 @@ TEST_F(PriorityPolicyTest, AgingServesALowLevelUnderAHighFlood) {
     high.push_back(make_node(i, PriorityPolicy::kHighestPriority));
     push(high.back().get());
   }
-  int pops = 0;
-  for (;;) {
-    SchedNode* n = policy_.pop(0);
-    ASSERT_NE(n, nullptr);
-    ++pops;
-    if (n == low.get()) break;
-    ASSERT_LE(pops, PriorityPolicy::kAgingInterval) << "the low-priority node starved";
-    push(n);  // the high-priority one is runnable again at once
-  }
+  // The high-priority one is runnable again at once.
+  expect_served_within_aging(low.get(), PushInfo{PushReason::kSpawned, -1});
 }
 
 // The same across a worker's queues: its sticky high-priority task yields in a loop (back into
@@ -155,15 +159,7 @@ TEST_F(PriorityPolicyTest, AgingServesALowLevelInAnotherQueueOfTheWorker) {
   auto low = make_node(1, PriorityPolicy::kLowestPriority, Pool::kDefault, 0);
   push(high.get(), 0);
   policy_.push(low.get(), PushInfo{PushReason::kWoken, 1});
-  int pops = 0;
-  for (;;) {
-    SchedNode* n = policy_.pop(0);
-    ASSERT_NE(n, nullptr);
-    ++pops;
-    if (n == low.get()) break;
-    ASSERT_LE(pops, PriorityPolicy::kAgingInterval) << "the low-priority node starved";
-    policy_.push(n, PushInfo{PushReason::kYielded, 0});
-  }
+  expect_served_within_aging(low.get(), PushInfo{PushReason::kYielded, 0});
 }
 
 // ---- In a runtime ---------------------------------------------------------------------------
