@@ -460,6 +460,27 @@ bool wake(internal::Waiter* w) {
 bool wake(internal::Waiter* w, std::any value) { return deliver(w, &value, nullptr); }
 // The payload is written only by a wake that wins (internal::wake_waiter): no copy needed.
 bool wake_moving(internal::Waiter* w, std::any& value) { return deliver(w, &value, nullptr); }
+WakeResult try_wake(internal::Waiter* w) {
+  switch (internal::wake_waiter(w, nullptr, nullptr, internal::WakeSource::kOwner)) {
+    case internal::WakeOutcome::kOk:
+      return WakeResult::kWoken;
+    case internal::WakeOutcome::kTimedOut:
+      return WakeResult::kTimedOut;
+    case internal::WakeOutcome::kAlreadyScheduled:
+      return WakeResult::kAlreadyQueued;
+    default:
+      throw TaskStateError("wake: the waiter is not waiting (a primitive woke it twice)");
+  }
+}
+
+void consume_pending_wake() {
+  internal::TaskCore* cur = internal::current_task_core();
+  if (cur == nullptr) return;
+  if (internal::load_unclaimed(cur->state) == internal::kNotified) {
+    park(WaitKind::kNone, nullptr);  // not owned: returns at once, taking it
+  }
+}
+
 bool wake_unless_scheduled(internal::Waiter* w) {
   switch (internal::wake_waiter(w, nullptr, nullptr, internal::WakeSource::kOwner)) {
     case internal::WakeOutcome::kOk:

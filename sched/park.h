@@ -102,6 +102,15 @@ bool wake(internal::Waiter* w, std::any value);
 bool wake_moving(internal::Waiter* w, std::any& value);
 // As wake(w), making park() throw `error` in the woken waiter.
 bool wake_error(internal::Waiter* w, std::exception_ptr error);
+// As wake(w), reporting rather than throwing when the waiter is already queued to run (a
+// schedule() of it ended its park early; it will run and look for itself): kAlreadyQueued
+// (nothing done), and kTimedOut when its deadline won (nothing delivered).
+enum class WakeResult { kWoken, kTimedOut, kAlreadyQueued };
+WakeResult try_wake(internal::Waiter* w);
+// For a primitive that woke the calling task while it ran (after a park of it ended early on
+// a schedule()'s mark): takes a wake-up still pending on the task, if any (a park that returns
+// at once), so that it does not end the task's next wait. Nothing on a plain thread.
+void consume_pending_wake();
 // As wake(w), for a waiter that is known to run again and look for itself whether it was woken
 // (still linked in the primitive's queue or not): one that a schedule() of it resumed early is
 // already queued to run, and that is no error here (false; true if woken now).

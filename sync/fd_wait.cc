@@ -119,10 +119,12 @@ class Poller {
         Registration* r = it->second;
         registrations_.erase(it);
         // All before the wake: a woken waiter may return at once, taking `r` (on its stack)
-        // along. A waiter that timed out instead waits for lock_ before it reads anything.
+        // along. A waiter that timed out instead waits for lock_ before it reads anything. A
+        // waiter that a schedule() already put back in the run queue takes the event when it
+        // runs (wait_fd), and is no error here: this thread must not throw.
         r->revents = events[i].events;
         r->delivered = true;
-        if (!wake(r->waiter)) r->delivered = false;
+        if (try_wake(r->waiter) == WakeResult::kTimedOut) r->delivered = false;
       }
       lock_.unlock();
     }
@@ -223,13 +225,25 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   FdEvent result;
   bool timed_out = false;
   try {
+    // A schedule() of this running task ends a park early (its mark is for wait()): the
+    // registration, on this stack, must not outlive the wait, so wait on for the poller. If the
+    // poller took the registration just after such an early end, its wake-up found the task
+    // running and is left pending: taken here, or it would end the task's next wait.
+    ParkResult parked = ParkResult::kWoken;
     if (deadline == nullptr) {
-      // A schedule() of this running task ends a park early (its mark is for wait()): the
-      // registration, on this stack, must not outlive the wait, so wait on for the poller.
-      do {
+      park(kind, &reg);
+    } else {
+      parked = park_until(*deadline, kind, &reg);
+    }
+    while (parked == ParkResult::kWoken && poller.registered(id)) {
+      if (deadline == nullptr) {
         park(kind, &reg);
-      } while (poller.registered(id));
-    } else if (park_until(*deadline, kind, &reg) == ParkResult::kTimedOut) {
+      } else {
+        parked = park_until(*deadline, kind, &reg);
+      }
+    }
+    if (parked == ParkResult::kWoken) consume_pending_wake();
+    if (parked == ParkResult::kTimedOut) {
       if (poller.remove(id)) {
         timed_out = true;
       } else if (reg.delivered) {
