@@ -481,16 +481,6 @@ void consume_pending_wake() {
   }
 }
 
-bool wake_unless_scheduled(internal::Waiter* w) {
-  switch (internal::wake_waiter(w, nullptr, nullptr, internal::WakeSource::kOwner)) {
-    case internal::WakeOutcome::kOk:
-      return true;
-    case internal::WakeOutcome::kAlreadyScheduled:
-      return false;
-    default:
-      throw TaskStateError("wake: the waiter is not waiting (a primitive woke it twice)");
-  }
-}
 bool wake_error(internal::Waiter* w, std::exception_ptr error) {
   return deliver(w, nullptr, &error);
 }

@@ -111,10 +111,6 @@ WakeResult try_wake(internal::Waiter* w);
 // a schedule()'s mark): takes a wake-up still pending on the task, if any (a park that returns
 // at once), so that it does not end the task's next wait. Nothing on a plain thread.
 void consume_pending_wake();
-// As wake(w), for a waiter that is known to run again and look for itself whether it was woken
-// (still linked in the primitive's queue or not): one that a schedule() of it resumed early is
-// already queued to run, and that is no error here (false; true if woken now).
-bool wake_unless_scheduled(internal::Waiter* w);
 
 namespace internal {
 // The calling thread belongs to the runtime or to a primitive (timers, the dump thread, the fd

@@ -166,7 +166,7 @@ void ChannelCore::wait_for_hold_locked(Waiter* me) {
     if (me->wq_linked) {
       // Resumed by a schedule() of this task that it consumed, not by a release: still in
       // line, so no wake is owed to us (a release that pops us later finds us running or
-      // queued, which wake_unless_scheduled allows: we look again then).
+      // queued, which try_wake allows: we look again then).
       holders_.remove(me);
       continue;
     }
@@ -189,7 +189,7 @@ void ChannelCore::abandon_hold_wait(Waiter* me, const bool& granted, void* saved
   }
   me->wq_data = saved;
   lock_.unlock();
-  if (next != nullptr) wake_unless_scheduled(next);
+  if (next != nullptr) try_wake(next);
 }
 
 bool ChannelCore::await_hold_locked() {
@@ -208,7 +208,7 @@ std::uint32_t ChannelCore::drop_hold_locked(Waiter* me) {
   if (holder_ != me) return 0;
   const std::uint32_t depth = hold_depth_;
   // Woken under lock_ (park.h allows it): it retries once our park releases lock_.
-  if (Waiter* next = pass_hold_locked()) wake_unless_scheduled(next);
+  if (Waiter* next = pass_hold_locked()) try_wake(next);
   return depth;
 }
 
@@ -224,7 +224,7 @@ void ChannelCore::release_hold() {
   lock_.lock();
   Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
   lock_.unlock();
-  if (next != nullptr) wake_unless_scheduled(next);
+  if (next != nullptr) try_wake(next);
 }
 
 void ChannelCore::lock_hold() {
@@ -270,7 +270,7 @@ void ChannelCore::unlock_hold() {
   }
   Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
   lock_.unlock();
-  if (next != nullptr) wake_unless_scheduled(next);
+  if (next != nullptr) try_wake(next);
 }
 
 bool ChannelCore::hold_taken() {
