@@ -52,4 +52,11 @@ SchedNode* EdfPolicy::pop(int worker) {
   return pool.pop_best();
 }
 
+bool EdfPolicy::has_work_for_others(int worker) const {
+  // Another worker of the pool can take only what is in the pool's queues.
+  Queues& pool = pools_[static_cast<int>(topology_.pool_of[worker])];
+  std::lock_guard<SpinLock> guard(pool.lock);
+  return pool.best() != nullptr;
+}
+
 }  // namespace weft::plugins

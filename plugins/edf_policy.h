@@ -47,6 +47,7 @@ class EdfPolicy final : public Policy {
   void init(const Topology& topology) override;
   void push(SchedNode* node, const PushInfo& info) override;
   SchedNode* pop(int worker) override;
+  bool has_work_for_others(int worker) const override;
 
   // Whether a runs before b: earlier deadline, then no deadline, then arrival (policy_word).
   static bool before(const SchedNode* a, const SchedNode* b);

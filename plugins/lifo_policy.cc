@@ -44,4 +44,11 @@ SchedNode* LifoPolicy::pop(int worker) {
   return pool.nodes.pop_front();  // nullptr when both are empty
 }
 
+bool LifoPolicy::has_work_for_others(int worker) const {
+  // Another worker of the pool can take only what is in the pool's deque.
+  Deque& pool = pools_[static_cast<int>(topology_.pool_of[worker])];
+  std::lock_guard<SpinLock> guard(pool.lock);
+  return !pool.nodes.empty();
+}
+
 }  // namespace weft::plugins

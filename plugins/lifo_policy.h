@@ -25,6 +25,7 @@ class LifoPolicy final : public Policy {
   void init(const Topology& topology) override;
   void push(SchedNode* node, const PushInfo& info) override;
   SchedNode* pop(int worker) override;
+  bool has_work_for_others(int worker) const override;
 
  private:
   // Front: fresh and woken tasks, newest first; back: yielded ones, oldest first.

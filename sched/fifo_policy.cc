@@ -40,6 +40,12 @@ SchedNode* FifoPolicy::steal_held(int worker) {
                             [this](int v) -> HeldSlot& { return worker_queues_[v].held; });
 }
 
+bool FifoPolicy::has_work_for_others(int worker) const {
+  // Everything else another worker may take is held (holds_back()).
+  return pool_queues_[static_cast<int>(topology_.pool_of[worker])].front_seq.load(
+             std::memory_order_seq_cst) != UINT64_MAX;
+}
+
 void FifoPolicy::push_locked(LockedQueue& q, SchedNode* node) {
   std::lock_guard<SpinLock> guard(q.lock);
   if (q.queue.empty()) q.front_seq.store(node->policy_word, std::memory_order_relaxed);

@@ -43,6 +43,7 @@ class FifoPolicy final : public Policy {
   SchedNode* pop(int worker) override;
   bool holds_for_pusher(const SchedNode& node, const PushInfo& info) const override;
   bool holds_back(int worker) const override;
+  bool has_work_for_others(int worker) const override;
 
   // How long other workers leave a held task alone.
   static constexpr std::chrono::microseconds kHold{20};

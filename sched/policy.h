@@ -18,6 +18,7 @@
 //     a moment, while holds_back() tells them to look again soon. A push still in flight may
 //     hide nodes behind it (its pusher wakes a worker once it returns); a pop while none is in
 //     flight finds them.
+//   * has_work_for_others(w) is never false while another worker could pop a node (below).
 //   * pop() never blocks for long (a short spin on a lock is fine); nullptr means "nothing now".
 // A policy never touches task contexts, threads or parking; it only orders nodes.
 #ifndef WEFT_SCHED_POLICY_H_
@@ -78,6 +79,17 @@ class Policy {
     return false;
   }
   virtual bool holds_back(int /*worker*/) const { return false; }
+
+  // Whether a pop() by a worker of `worker`'s pool other than `worker` may return a node now
+  // (held nodes aside: holds_back() covers those). Asked on worker's thread when it leaves its
+  // idle period with a task after a waker claimed its wake-up: the work that waker pushed may
+  // be what is left (the worker found other work, or the push had hidden nodes behind it), so
+  // true makes the runtime wake one more idle worker of the pool, as Go's spinning thread
+  // that finds work wakes another. It must be true when another worker's pop() could return a
+  // node pushed before the call (by a push that happens-before it) and not popped since; a
+  // true with no such node costs a worker one wake-up for nothing. The default, always true,
+  // is correct, and wakes one worker more than needed after most wake-ups from idle.
+  virtual bool has_work_for_others(int /*worker*/) const { return true; }
 
   // Notifications, on the worker's own thread; most policies need neither.
   virtual void on_worker_start(int /*worker*/) {}

@@ -120,6 +120,12 @@ bool PriorityPolicy::holds_back(int worker) const {
                          [this](int v) -> const HeldSlot& { return workers_[v].held; });
 }
 
+bool PriorityPolicy::has_work_for_others(int worker) const {
+  // Everything else another worker may take is held (holds_back()).
+  const int pool = static_cast<int>(topology_.pool_of[worker]);
+  return pool_queues_[pool].key() != 0 || outside_[pool].nodes.maybe_nonempty();
+}
+
 SchedNode* PriorityPolicy::steal_held(int worker) {
   const Pool pool = topology_.pool_of[worker];
   return steal_held_in_pool(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],

@@ -76,6 +76,7 @@ class PriorityPolicy final : public Policy {
   SchedNode* pop(int worker) override;
   bool holds_for_pusher(const SchedNode& node, const PushInfo& info) const override;
   bool holds_back(int worker) const override;
+  bool has_work_for_others(int worker) const override;
 
   // How long other workers leave a held task alone.
   static constexpr std::chrono::microseconds kHold{20};

@@ -66,6 +66,18 @@ bool WorkStealingPolicy::holds_back(int worker) const {
                          [this](int v) -> const HeldSlot& { return workers_[v].runnext; });
 }
 
+bool WorkStealingPolicy::has_work_for_others(int worker) const {
+  // What a thief may take: the pool's global queue, any deque or yielded queue of the pool
+  // (runnext slots are held: holds_back()). Asked once per wake-up from idle, so a look at
+  // every worker of the pool is cheap enough.
+  const PerWorker& me = workers_[worker];
+  if (global_[me.pool].queue.size_hint() != 0) return true;
+  for (int v = me.pool_first; v < me.pool_first + me.pool_count; ++v) {
+    if (!workers_[v].deque.empty() || !workers_[v].yielded.empty()) return true;
+  }
+  return false;
+}
+
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
   const unsigned round = me.fair_round++;
   // Rarely, the oldest task of its own deque: taking it often would turn depth-first work

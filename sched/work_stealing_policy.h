@@ -87,6 +87,7 @@ class WorkStealingPolicy final : public Policy {
   SchedNode* pop(int worker) override;
   bool holds_for_pusher(const SchedNode& node, const PushInfo& info) const override;
   bool holds_back(int worker) const override;
+  bool has_work_for_others(int worker) const override;
 
  private:
   struct alignas(64) PerWorker {

@@ -20,10 +20,27 @@ thread_local Worker* tls_worker = nullptr;
 constexpr Clock::duration kHeldBackPoll = std::chrono::microseconds(50);
 
 // Leaves this idle period: exactly one of the worker and a waker (RuntimeCore::wake_one) turns
-// `idle` back to false, and that one uncounts it.
-void leave_idle(Worker* w) {
+// `idle` back to false, and that one uncounts it. Returns whether a waker did.
+bool leave_idle(Worker* w) {
   if (w->idle.exchange(false, std::memory_order_acq_rel)) {
     w->rt->idle_count.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+// The worker leaves its idle period with a task, and a waker had claimed its wake-up: that
+// waker pushed work and counted on this worker to run it, but the task it found may be other
+// work (taken in its last look while the waker was still choosing whom to wake), or the work
+// may have been hidden behind a push in flight until a second wake-up. Either way the other
+// worker that could have run the waker's task may be asleep with it queued, each wake-up
+// having been spent on this one worker. So if work is left for others, the wake-up is passed
+// on. The exchange that told us a waker claimed the wake-up acquired what it pushed, so the
+// policy sees that work.
+void pass_on_wake_up(Worker* w) {
+  RuntimeCore* rt = w->rt;
+  if (rt->pool_size[static_cast<int>(w->pool)] > 1 && rt->policy->has_work_for_others(w->index)) {
+    rt->wake_one(-1, w->pool);
   }
 }
 
@@ -121,8 +138,12 @@ TaskCore* find_work_or_sleep(Worker* w) {
     }
     TaskCore* t = rt->pop(w->index);
     if (t != nullptr || rt->stopping.load(std::memory_order_acquire)) {
-      leave_idle(w);  // a waker that got here first raised wake_signal for nothing: harmless
-      if (t != nullptr) poll.leave_with_work();
+      // A waker that got here first raises wake_signal for nothing: harmless.
+      const bool woken = leave_idle(w);
+      if (t != nullptr) {
+        if (woken) pass_on_wake_up(w);
+        poll.leave_with_work();
+      }
       return t;
     }
     if (poll.should_poll()) {
@@ -136,7 +157,7 @@ TaskCore* find_work_or_sleep(Worker* w) {
     // Woken: by a waker that took our flag, or by a late signal (flag still ours). Either way
     // a worker that runs a task must not stay counted idle.
     if (TaskCore* t2 = rt->pop(w->index)) {
-      leave_idle(w);
+      if (leave_idle(w)) pass_on_wake_up(w);
       poll.leave_with_work();
       return t2;
     }

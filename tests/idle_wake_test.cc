@@ -130,7 +130,8 @@ TEST_P(IdleWake, BurstsFromAPlainThreadAreNeverLost) {
 // Two tasks pushed from a plain thread into a pool of two sleeping workers, the first of which
 // spins until the second has run: each push wakes a worker, and the second task must run on the
 // worker its push woke while the first holds the other (a worker that found the first still on
-// its way into the pool's queue must not go back to sleep).
+// its way into the pool's queue must not go back to sleep, and a wake-up spent on the worker
+// that took the first must be passed on: passed_wake_test.cc forces that case).
 TEST_P(IdleWake, APairFromAPlainThreadRunsSideBySide) {
   if (GetParam() < 2) GTEST_SKIP() << "needs two workers";
   for (int round = 0; round < 200; ++round) {

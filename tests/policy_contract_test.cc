@@ -1,8 +1,9 @@
 // The Policy contract (weft/sched/policy.h), checked on the linked scheduler's own policy
 // (make_default_policy()) without a runtime, so a broken promise fails here with a message that
 // names it, instead of surfacing as a hang somewhere else in the suite:
-//   nothing lost or duplicated, affinity, pools, and progress after push (at once, or for a
-//   node held for its pusher, within a bounded time while holds_back() says so).
+//   nothing lost or duplicated, affinity, pools, progress after push (at once, or for a node
+//   held for its pusher, within a bounded time while holds_back() says so), and
+//   has_work_for_others() true while a node waits for the pool.
 // Workers are plain threads that call pop(w) only for their own w, and on_worker_start/stop
 // around their life, as the runtime does; pushes come from them and from outside threads.
 #include <algorithm>
@@ -194,6 +195,17 @@ TEST_F(PolicyContract, PushedNodeIsPoppedByTheNextEligiblePop) {
           // an idle worker woken only to pass it over, and nobody polling for it.
           EXPECT_FALSE(held && reason != PushReason::kWoken)
               << Describe(node) << " held for its pusher, but not woken";
+          // Queued for the pool and not held: any other worker of the pool could pop it, so
+          // none of them may be told there is no work for others (a lost wake-up).
+          if (!held && node.affinity < 0) {
+            for (int q : EligibleWorkers(topology_, node)) {
+              workers_->on(q, [&](int w) {
+                EXPECT_TRUE(policy_->has_work_for_others(w))
+                    << Describe(node) << " is queued, but has_work_for_others(" << w
+                    << ") is false";
+              });
+            }
+          }
           SchedNode* got = nullptr;
           workers_->on(popper, [&](int w) { got = policy_->pop(w); });
           if (held && popper != pusher) {

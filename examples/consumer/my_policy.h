@@ -34,6 +34,14 @@ class MyPolicy final : public weft::Policy {
     s.queue.push_back(node);
   }
 
+  // Asked after a worker woken from idle found a task: whether to wake another for what is
+  // left. Another worker can take only what is in the shared queue.
+  bool has_work_for_others(int worker) const override {
+    Shared& s = shared_[static_cast<int>(topology_.pool_of[worker])];
+    std::lock_guard<weft::SpinLock> guard(s.lock);
+    return !s.queue.empty();
+  }
+
   weft::SchedNode* pop(int worker) override {
     Bound& mine = bound_[worker];
     mine.shared_turn = !mine.shared_turn;
@@ -62,7 +70,7 @@ class MyPolicy final : public weft::Policy {
   };
   weft::Topology topology_;
   std::unique_ptr<Bound[]> bound_;
-  Shared shared_[weft::kNumPools];
+  mutable Shared shared_[weft::kNumPools];  // mutable: has_work_for_others() takes the lock
 };
 
 }  // namespace consumer
