@@ -121,9 +121,12 @@ bool PriorityPolicy::holds_back(int worker) const {
 }
 
 bool PriorityPolicy::has_work_for_others(int worker) const {
-  // Everything else another worker may take is held (holds_back()).
+  // Everything else another worker may take is held (holds_back()). A drain in progress may
+  // be carrying nodes from the outside queue to the pool queue, in neither for a moment.
   const int pool = static_cast<int>(topology_.pool_of[worker]);
-  return pool_queues_[pool].key() != 0 || outside_[pool].nodes.maybe_nonempty();
+  const OutsideQueue& outside = outside_[pool];
+  return outside.nodes.maybe_nonempty() || outside.drain.is_locked() ||
+         pool_queues_[pool].key() != 0;
 }
 
 SchedNode* PriorityPolicy::steal_held(int worker) {
@@ -182,7 +185,11 @@ SchedNode* PriorityPolicy::pop_oldest(PerWorker& me, LeveledQueue<true>& shared)
 SchedNode* PriorityPolicy::pop(int worker) {
   PerWorker& me = workers_[worker];
   const int pool = static_cast<int>(topology_.pool_of[worker]);
-  if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
+  // A drain in progress counts: the node it has taken off the outside queue last is in no
+  // queue until it reaches the pool's, so the look would miss it (drain_outside waits for it).
+  if (outside_[pool].nodes.maybe_nonempty() || outside_[pool].drain.is_locked()) {
+    drain_outside(pool);
+  }
   auto& shared = pool_queues_[pool];
   if (__builtin_expect(++me.pops % kAgingInterval == 0, 0)) {
     if (SchedNode* n = pop_oldest(me, shared)) return n;

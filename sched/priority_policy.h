@@ -131,7 +131,7 @@ class PriorityPolicy final : public Policy {
     SpinLock drain;  // makes one worker at a time the queue's consumer
   };
   // Moves what came from outside into the pool queue; the caller first checks that there is
-  // anything (OutsideQueue::nodes.maybe_nonempty()), so pop() pays one load for it.
+  // anything (OutsideQueue::nodes.maybe_nonempty(), or a drain in progress).
   [[gnu::noinline]] void drain_outside(int pool);
 
   Topology topology_;

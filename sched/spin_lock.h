@@ -23,7 +23,8 @@ class SpinLock {
            !locked_.exchange(true, std::memory_order_acquire);
   }
   void unlock() { locked_.store(false, std::memory_order_release); }
-  bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
+  // Acquire: a false read sees everything the last holder did under the lock.
+  bool is_locked() const { return locked_.load(std::memory_order_acquire); }
 
   static void pause() {
 #if defined(__x86_64__)

@@ -1,6 +1,9 @@
 #include "weft/sched/work_stealing_policy.h"
 
 #include <algorithm>
+#include <thread>
+
+#include "weft/sched/spin_lock.h"
 
 namespace weft {
 
@@ -71,7 +74,10 @@ bool WorkStealingPolicy::has_work_for_others(int worker) const {
   // (runnext slots are held: holds_back()). Asked once per wake-up from idle, so a look at
   // every worker of the pool is cheap enough.
   const PerWorker& me = workers_[worker];
-  if (global_[me.pool].queue.size_hint() != 0) return true;
+  const GlobalQueue& global = global_[me.pool];
+  if (global.queue.size_hint() != 0 || global.stealing.load(std::memory_order_seq_cst) != 0) {
+    return true;
+  }
   for (int v = me.pool_first; v < me.pool_first + me.pool_count; ++v) {
     if (!workers_[v].deque.empty() || !workers_[v].yielded.empty()) return true;
   }
@@ -127,6 +133,26 @@ SchedNode* WorkStealingPolicy::pop(int worker) {
 SchedNode* WorkStealingPolicy::steal(int worker, PerWorker& me) {
   const int count = me.pool_count;
   if (count <= 1) return nullptr;
+  for (;;) {
+    if (SchedNode* n = steal_once(worker, me)) return n;
+    // A node another thief was moving into its deque was in neither deque as we looked: the
+    // Policy contract's progress rule has us wait for it (a few instructions, unless that thief
+    // is preempted) and look again. seq_cst: if our look missed a node because a thief had
+    // taken it, that thief counted itself before, and this load comes after our look.
+    const std::atomic<int>& stealing = global_[me.pool].stealing;
+    if (stealing.load(std::memory_order_seq_cst) == 0) return nullptr;
+    for (int pauses = 0; stealing.load(std::memory_order_acquire) != 0; ++pauses) {
+      if (pauses < 128) {
+        SpinLock::pause();
+      } else {
+        std::this_thread::yield();  // the thief was preempted: let it finish
+      }
+    }
+  }
+}
+
+SchedNode* WorkStealingPolicy::steal_once(int worker, PerWorker& me) {
+  const int count = me.pool_count;
   me.rng ^= me.rng << 13;
   me.rng ^= me.rng >> 17;
   me.rng ^= me.rng << 5;
@@ -164,22 +190,24 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
   // `bottom` once per task, and the victim's next push would wait for that cache line to come
   // back across CPUs (a spawning loop ran 1.5-3x slower with a thief at its heels).
   const std::int64_t want = std::min<std::int64_t>(victim.size() / 2, kStealBatch - 1);
-  SchedNode* batch[kStealBatch];
-  int got = 0;
-  while (got < want) {
+  if (want <= 0) return;
+  // Counted before the first steal, uncounted after the last push (see GlobalQueue::stealing).
+  std::atomic<int>& stealing = global_[me.pool].stealing;
+  stealing.fetch_add(1, std::memory_order_seq_cst);
+  // Each pushed as soon as it is taken, oldest first, so the thief (which runs the first task it
+  // took at once) runs the rest newest first, and the older ones stay at its deque's far end as
+  // the victim had them: that end is where the next thief looks, and the oldest tasks are the
+  // ones worth stealing (a recursion's largest subtrees). A loop that joins tasks in the order
+  // it spawned them then parks for the second task of a batch once, instead of being woken and
+  // parking again for every task of it (the thief running them in order one step ahead): by
+  // the time that one is done, so is the rest of the batch.
+  for (std::int64_t got = 0; got < want; ++got) {
     SchedNode* n = victim.steal();
     if (n == nullptr) break;
     trace_steal(n, victim_index, worker);
-    batch[got++] = n;
+    me.deque.push(n);
   }
-  // Oldest first, so the thief (which runs the first task it took at once) runs the rest newest
-  // first, and the older ones stay at its deque's far end as the victim had them: that end is
-  // where the next thief looks, and the oldest tasks are the ones worth stealing (a recursion's
-  // largest subtrees). A loop that joins tasks in the order it spawned them then parks for the
-  // second task of a batch once, instead of being woken and parking again for every task of it
-  // (the thief running them in order one step ahead): by the time that one is done, so is the
-  // rest of the batch.
-  for (int i = 0; i < got; ++i) me.deque.push(batch[i]);
+  stealing.fetch_sub(1, std::memory_order_release);
 }
 
 SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me) {

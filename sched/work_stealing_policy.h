@@ -114,11 +114,15 @@ class WorkStealingPolicy final : public Policy {
   // optimization), so that its common path keeps a small frame.
   [[gnu::noinline]] SchedNode* pop_fair(PerWorker& me);
   [[gnu::noinline]] SchedNode* steal(int worker, PerWorker& me);
+  SchedNode* steal_once(int worker, PerWorker& me);  // one look at every other worker
   void steal_more(ChaseLevDeque& victim, int victim_index, int worker, PerWorker& me);
   SchedNode* steal_runnext(int victim, PerWorker& me);
 
   struct alignas(64) GlobalQueue {
     LockedNodeQueue queue;
+    // Thieves of the pool between taking a node for their deque (steal_more) and putting it
+    // there: such a node is in no queue, so a look that finds nothing waits for them.
+    alignas(64) std::atomic<int> stealing{0};
   };
 
   Topology topology_;

@@ -150,7 +150,13 @@ TEST(PassedWake, AWakeUpSpentOnAWorkerTakingOtherWorkIsPassedOn) {
   // A push from outside tries the workers from next_binding (0: no sticky task bound from
   // outside yet), so W first, and so both T1's push (W busy: then V) and T2's (W marked idle).
   ASSERT_EQ(rt.core()->next_binding.load() % 2, 0u);
-  std::this_thread::sleep_for(milliseconds(50));  // both workers asleep
+  // Both workers idle (slow to start under TSan or on a loaded machine), then asleep.
+  const auto idle_by = SteadyClock::now() + kStepLimit;
+  while (rt.core()->idle_count.load() != 2 && SteadyClock::now() < idle_by) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(rt.core()->idle_count.load(), 2) << "the workers never went idle";
+  std::this_thread::sleep_for(milliseconds(20));
 
   std::atomic<int> u_worker{-1};
   auto u = submit_free(rt, [&] {

@@ -214,6 +214,56 @@ TEST_F(WorkStealingPolicyTest, AThiefTakesAtMostABatch) {
   EXPECT_EQ(pop(1), nullptr);
 }
 
+// A node a thief has taken for its own deque (the rest of a batch: steal_more) and not yet put
+// there is in no queue. A look by another worker meanwhile must wait for it rather than report
+// nothing (the Policy contract's progress rule): a worker that believed it would go to sleep
+// with the node queued and nobody awake to run it. The thief is held at that moment through
+// the steal trace hook, which runs between taking the node and pushing it; it lets go after
+// 300 ms, so that a look that waits (as it must) is not waiting forever.
+namespace transit {
+std::atomic<int> steals{0};
+std::atomic<bool> holding{false};
+std::atomic<bool> look_done{false};
+void hold_first_batch_node(const SchedNode* /*node*/, int /*victim*/, int /*thief*/) {
+  if (steals.fetch_add(1) != 1) return;  // the first steal is the node the thief runs
+  holding.store(true, std::memory_order_release);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (!look_done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+}
+}  // namespace transit
+
+TEST(WorkStealingPolicyTransit, ALookWaitsForANodeAThiefIsMovingToItsDeque) {
+  Topology t;
+  t.pool_of = {Pool::kDefault, Pool::kDefault, Pool::kDefault};
+  WorkStealingPolicy policy;
+  policy.init(t);
+  auto n = make_nodes(3);
+  for (auto& node : n) policy.push(node.get(), PushInfo{PushReason::kSpawned, 0});
+  internal::steal_trace_hook.store(&transit::hold_first_batch_node);
+  SchedNode* thief_got = nullptr;
+  // Worker 1 steals n0 to run and n1 (half of the two left) for its deque, and is held there.
+  std::thread thief([&] { thief_got = policy.pop(1); });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!transit::holding.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  const bool held = transit::holding.load();
+  // This thread plays workers 0 and 2. The victim takes its last node, n2; then worker 2 looks.
+  SchedNode* owner_got = policy.pop(0);
+  SchedNode* looker_got = policy.pop(2);
+  transit::look_done.store(true, std::memory_order_release);
+  thief.join();
+  internal::steal_trace_hook.store(nullptr);
+  ASSERT_TRUE(held) << "the thief never took a second node";
+  EXPECT_EQ(thief_got, n[0].get());
+  EXPECT_EQ(owner_got, n[2].get());
+  EXPECT_EQ(looker_got, n[1].get())
+      << "a look while the thief was moving n1 into its deque found nothing";
+}
+
 TEST_F(WorkStealingPolicyTest, WokenTaskRunsNextAndDisplacedOneStaysLocal) {
   auto n = make_nodes(4);
   push(n[0].get(), PushReason::kSpawned, 0);
