@@ -164,6 +164,12 @@ void PriorityPolicy::drain_outside(int pool) {
   // task to the drainer, who runs one task and leaves the others queued with a worker asleep
   // (the Policy contract's progress rule). A push still in flight when the queue is drained is
   // followed by its pusher's wake-up of a worker, which drains it.
+  // Nothing left to move, but a drain in progress may be carrying the last node (in neither
+  // queue until its push to the pool queue, which its unlock publishes): wait for it, without
+  // taking the lock, or every pop meanwhile would queue behind the one before it.
+  for (int pauses = 0; !q.nodes.maybe_nonempty(); SpinLock::wait_step(pauses)) {
+    if (!q.drain.is_locked()) return;
+  }
   std::lock_guard<SpinLock> guard(q.drain);
   while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
 }

@@ -26,6 +26,17 @@ class SpinLock {
   // Acquire: a false read sees everything the last holder did under the lock.
   bool is_locked() const { return locked_.load(std::memory_order_acquire); }
 
+  // One step of waiting for another thread to finish a few instructions: a pause, or, past
+  // kPausesBeforeYield of them (that thread was most likely preempted), a yield of the CPU.
+  static void wait_step(int& pauses) {
+    if (pauses < kPausesBeforeYield) {
+      ++pauses;
+      pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
   static void pause() {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
@@ -42,14 +53,7 @@ class SpinLock {
   [[gnu::noinline, gnu::cold]] void lock_contended() {
     int pauses = 0;
     do {
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (pauses < kPausesBeforeYield) {
-          ++pauses;
-          pause();
-        } else {
-          std::this_thread::yield();
-        }
-      }
+      while (locked_.load(std::memory_order_relaxed)) wait_step(pauses);
     } while (locked_.exchange(true, std::memory_order_acquire));
   }
 

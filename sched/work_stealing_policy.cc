@@ -1,11 +1,32 @@
 #include "weft/sched/work_stealing_policy.h"
 
 #include <algorithm>
-#include <thread>
+#include <cstdint>
 
 #include "weft/sched/spin_lock.h"
 
 namespace weft {
+namespace {
+
+constexpr std::uint64_t kMoveStarted = 1;
+constexpr std::uint64_t kMoveEnded = (std::uint64_t{1} << 32) - 1;  // one less at it, one more done
+constexpr std::uint64_t kMovesInProgress = (std::uint64_t{1} << 32) - 1;
+
+// Counts a thief in GlobalQueue::stealing while it moves nodes, however it leaves.
+class CountedMove {
+ public:
+  explicit CountedMove(std::atomic<std::uint64_t>& word) : word_(word) {
+    word_.fetch_add(kMoveStarted, std::memory_order_seq_cst);
+  }
+  ~CountedMove() { word_.fetch_add(kMoveEnded, std::memory_order_release); }
+  CountedMove(const CountedMove&) = delete;
+  CountedMove& operator=(const CountedMove&) = delete;
+
+ private:
+  std::atomic<std::uint64_t>& word_;
+};
+
+}  // namespace
 
 void WorkStealingPolicy::init(const Topology& topology) {
   topology_ = topology;
@@ -75,13 +96,14 @@ bool WorkStealingPolicy::has_work_for_others(int worker) const {
   // every worker of the pool is cheap enough.
   const PerWorker& me = workers_[worker];
   const GlobalQueue& global = global_[me.pool];
-  if (global.queue.size_hint() != 0 || global.stealing.load(std::memory_order_seq_cst) != 0) {
-    return true;
-  }
+  const std::uint64_t moves_before = global.stealing.load(std::memory_order_seq_cst);
+  if (global.queue.size_hint() != 0) return true;
   for (int v = me.pool_first; v < me.pool_first + me.pool_count; ++v) {
     if (!workers_[v].deque.empty() || !workers_[v].yielded.empty()) return true;
   }
-  return false;
+  // As in steal(): a node a thief moved during the look may have been in neither deque.
+  const std::uint64_t moves_after = global.stealing.load(std::memory_order_seq_cst);
+  return moves_after != moves_before || (moves_after & kMovesInProgress) != 0;
 }
 
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
@@ -133,21 +155,25 @@ SchedNode* WorkStealingPolicy::pop(int worker) {
 SchedNode* WorkStealingPolicy::steal(int worker, PerWorker& me) {
   const int count = me.pool_count;
   if (count <= 1) return nullptr;
+  // A node another thief was moving into its deque was in neither deque as we looked, and the
+  // Policy contract's progress rule says a look after its push must find it. If our look missed
+  // one because a thief had taken it, that thief counted itself first (seq_cst, as are the
+  // deques' loads), so the word read after the look differs from the one read before it, or
+  // shows the thief still at it. Then we look again, first waiting for a change of the word if
+  // it shows moves in progress and none finished (a few instructions, unless that thief is
+  // preempted).
+  const std::atomic<std::uint64_t>& stealing = global_[me.pool].stealing;
+  std::uint64_t before = stealing.load(std::memory_order_seq_cst);
   for (;;) {
     if (SchedNode* n = steal_once(worker, me)) return n;
-    // A node another thief was moving into its deque was in neither deque as we looked: the
-    // Policy contract's progress rule has us wait for it (a few instructions, unless that thief
-    // is preempted) and look again. seq_cst: if our look missed a node because a thief had
-    // taken it, that thief counted itself before, and this load comes after our look.
-    const std::atomic<int>& stealing = global_[me.pool].stealing;
-    if (stealing.load(std::memory_order_seq_cst) == 0) return nullptr;
-    for (int pauses = 0; stealing.load(std::memory_order_acquire) != 0; ++pauses) {
-      if (pauses < 128) {
-        SpinLock::pause();
-      } else {
-        std::this_thread::yield();  // the thief was preempted: let it finish
+    std::uint64_t after = stealing.load(std::memory_order_seq_cst);
+    if (after == before) {
+      if ((after & kMovesInProgress) == 0) return nullptr;
+      for (int pauses = 0; after == before; SpinLock::wait_step(pauses)) {
+        after = stealing.load(std::memory_order_seq_cst);
       }
     }
+    before = after;
   }
 }
 
@@ -191,9 +217,7 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
   // back across CPUs (a spawning loop ran 1.5-3x slower with a thief at its heels).
   const std::int64_t want = std::min<std::int64_t>(victim.size() / 2, kStealBatch - 1);
   if (want <= 0) return;
-  // Counted before the first steal, uncounted after the last push (see GlobalQueue::stealing).
-  std::atomic<int>& stealing = global_[me.pool].stealing;
-  stealing.fetch_add(1, std::memory_order_seq_cst);
+  CountedMove counted(global_[me.pool].stealing);  // before the first steal, after the last push
   // Each pushed as soon as it is taken, oldest first, so the thief (which runs the first task it
   // took at once) runs the rest newest first, and the older ones stay at its deque's far end as
   // the victim had them: that end is where the next thief looks, and the oldest tasks are the
@@ -207,7 +231,6 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
     trace_steal(n, victim_index, worker);
     me.deque.push(n);
   }
-  stealing.fetch_sub(1, std::memory_order_release);
 }
 
 SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me) {

@@ -120,9 +120,11 @@ class WorkStealingPolicy final : public Policy {
 
   struct alignas(64) GlobalQueue {
     LockedNodeQueue queue;
-    // Thieves of the pool between taking a node for their deque (steal_more) and putting it
-    // there: such a node is in no queue, so a look that finds nothing waits for them.
-    alignas(64) std::atomic<int> stealing{0};
+    // Thieves of the pool moving nodes into their deques (steal_more): a node is in no queue
+    // between the steal and the push, so a look that found nothing looks again if any thief
+    // was at it meanwhile. Low 32 bits: thieves at it; high 32: moves finished (an epoch, so
+    // that one that began and ended during a look is seen too).
+    alignas(64) std::atomic<std::uint64_t> stealing{0};
   };
 
   Topology topology_;

@@ -218,17 +218,25 @@ TEST_F(WorkStealingPolicyTest, AThiefTakesAtMostABatch) {
 // there is in no queue. A look by another worker meanwhile must wait for it rather than report
 // nothing (the Policy contract's progress rule): a worker that believed it would go to sleep
 // with the node queued and nobody awake to run it. The thief is held at that moment through
-// the steal trace hook, which runs between taking the node and pushing it; it lets go after
-// 300 ms, so that a look that waits (as it must) is not waiting forever.
+// the steal trace hook, which runs between taking the node and pushing it. It lets go once the
+// look has returned, or 50 ms after the look began: a look that waits for it (as it must) is
+// not left waiting forever, and one that does not wait has returned by then.
 namespace transit {
 std::atomic<int> steals{0};
 std::atomic<bool> holding{false};
+std::atomic<bool> look_started{false};
 std::atomic<bool> look_done{false};
 void hold_first_batch_node(const SchedNode* /*node*/, int /*victim*/, int /*thief*/) {
   if (steals.fetch_add(1) != 1) return;  // the first steal is the node the thief runs
   holding.store(true, std::memory_order_release);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
-  while (!look_done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {
+  using Clock = std::chrono::steady_clock;
+  const auto give_up = Clock::now() + std::chrono::seconds(10);
+  Clock::time_point let_go = Clock::time_point::max();
+  while (!look_done.load(std::memory_order_acquire) && Clock::now() < give_up) {
+    if (let_go == Clock::time_point::max() && look_started.load(std::memory_order_acquire)) {
+      let_go = Clock::now() + std::chrono::milliseconds(50);
+    }
+    if (Clock::now() >= let_go) break;
     std::this_thread::yield();
   }
 }
@@ -241,6 +249,10 @@ TEST(WorkStealingPolicyTransit, ALookWaitsForANodeAThiefIsMovingToItsDeque) {
   policy.init(t);
   auto n = make_nodes(3);
   for (auto& node : n) policy.push(node.get(), PushInfo{PushReason::kSpawned, 0});
+  transit::steals = 0;
+  transit::holding = false;
+  transit::look_started = false;
+  transit::look_done = false;
   internal::steal_trace_hook.store(&transit::hold_first_batch_node);
   SchedNode* thief_got = nullptr;
   // Worker 1 steals n0 to run and n1 (half of the two left) for its deque, and is held there.
@@ -253,6 +265,7 @@ TEST(WorkStealingPolicyTransit, ALookWaitsForANodeAThiefIsMovingToItsDeque) {
   const bool held = transit::holding.load();
   // This thread plays workers 0 and 2. The victim takes its last node, n2; then worker 2 looks.
   SchedNode* owner_got = policy.pop(0);
+  transit::look_started.store(true, std::memory_order_release);
   SchedNode* looker_got = policy.pop(2);
   transit::look_done.store(true, std::memory_order_release);
   thief.join();
