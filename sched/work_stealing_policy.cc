@@ -169,9 +169,11 @@ SchedNode* WorkStealingPolicy::steal(int worker, PerWorker& me) {
     std::uint64_t after = stealing.load(std::memory_order_seq_cst);
     if (after == before) {
       if ((after & kMovesInProgress) == 0) return nullptr;
-      for (int pauses = 0; after == before; SpinLock::wait_step(pauses)) {
+      int pauses = 0;
+      do {
+        SpinLock::wait_step(pauses);
         after = stealing.load(std::memory_order_seq_cst);
-      }
+      } while (after == before);
     }
     before = after;
   }

@@ -27,6 +27,8 @@ namespace weft {
 namespace {
 
 using testing::RuntimeTest;
+using testing::spin_until;
+using testing::submit_free;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -68,24 +70,6 @@ bool wait_for_count(const std::atomic<int>& counter, int target, milliseconds li
   return true;
 }
 
-// Spins (holding the worker or thread: never parks nor yields) until `flag` is set; false if
-// `limit` passes first.
-bool spin_until(const std::atomic<bool>& flag, milliseconds limit) {
-  const auto deadline = SteadyClock::now() + limit;
-  while (!flag.load(std::memory_order_acquire)) {
-    if (SteadyClock::now() > deadline) return false;
-  }
-  return true;
-}
-
-template <typename F>
-Task<void> submit_to(Runtime& rt, F&& f) {
-  Task<void> t(std::forward<F>(f));
-  t.set_sticky(false);
-  rt.submit(t);
-  return t;
-}
-
 class IdleWake : public RuntimeTest {};
 
 TEST_P(IdleWake, IdleWorkersUseNoCpu) {
@@ -117,7 +101,7 @@ TEST_P(IdleWake, BurstsFromAPlainThreadAreNeverLost) {
     std::vector<Task<void>> tasks;
     for (int i = 0; i < burst; ++i) {
       tasks.push_back(
-          submit_to(runtime(), [&ran] { ran.fetch_add(1, std::memory_order_release); }));
+          submit_free(runtime(), [&ran] { ran.fetch_add(1, std::memory_order_release); }));
     }
     expected += burst;
     // Polled, so that nothing but the pushes themselves can wake a worker.
@@ -139,8 +123,8 @@ TEST_P(IdleWake, APairFromAPlainThreadRunsSideBySide) {
     std::atomic<bool> second_ran{false};
     std::atomic<bool> in_time{true};
     auto first =
-        submit_to(runtime(), [&] { in_time = spin_until(second_ran, milliseconds(2000)); });
-    auto second = submit_to(runtime(), [&] { second_ran.store(true, std::memory_order_release); });
+        submit_free(runtime(), [&] { in_time = spin_until(second_ran, milliseconds(2000)); });
+    auto second = submit_free(runtime(), [&] { second_ran.store(true, std::memory_order_release); });
     wait(first);
     wait(second);
     ASSERT_TRUE(in_time.load()) << "round " << round
@@ -186,7 +170,7 @@ TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
   const auto before = voluntary_switches_of_other_threads();
   for (int i = 0; i < kPushes; ++i) {
     std::atomic<int> ran{0};
-    auto t = submit_to(rt, [&ran] { ran.store(1, std::memory_order_release); });
+    auto t = submit_free(rt, [&ran] { ran.store(1, std::memory_order_release); });
     ASSERT_TRUE(wait_for_count(ran, 1, milliseconds(5000)));
     wait(t);
     std::this_thread::sleep_for(milliseconds(5));  // back to sleep
@@ -278,7 +262,7 @@ TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
     return options;
   }());
   std::vector<Task<void>> parked;
-  for (int i = 0; i < 3; ++i) parked.push_back(submit_to(*rt, [] { wait(); }));
+  for (int i = 0; i < 3; ++i) parked.push_back(submit_free(*rt, [] { wait(); }));
   for (auto& t : parked) {
     while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
   }

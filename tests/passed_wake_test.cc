@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/test_runtime.h"
 #include "weft/sched/policy.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/runtime_core.h"
@@ -30,6 +31,8 @@ namespace weft {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::spin_until;
+using testing::submit_free;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kW = 0;  // the first worker a push from outside tries (see the test)
@@ -121,22 +124,6 @@ class ScriptedPolicy : public Policy {
   std::unique_ptr<Policy> inner_;
   Script* s_;
 };
-
-bool spin_until(const std::atomic<bool>& flag, milliseconds limit) {
-  const auto deadline = SteadyClock::now() + limit;
-  while (!flag.load(std::memory_order_acquire)) {
-    if (SteadyClock::now() > deadline) return false;
-  }
-  return true;
-}
-
-template <typename F>
-Task<void> submit_free(Runtime& rt, F&& f) {
-  Task<void> t(std::forward<F>(f));
-  t.set_sticky(false);
-  rt.submit(t);
-  return t;
-}
 
 TEST(PassedWake, AWakeUpSpentOnAWorkerTakingOtherWorkIsPassedOn) {
   Script script;

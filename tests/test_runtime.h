@@ -3,7 +3,10 @@
 #ifndef WEFT_TESTS_TEST_RUNTIME_H_
 #define WEFT_TESTS_TEST_RUNTIME_H_
 
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <utility>
 
 #include "gtest/gtest.h"
 #include "weft/sched/runtime.h"
@@ -42,6 +45,26 @@ inline std::string WorkerCountName(const ::testing::TestParamInfo<int>& info) {
 // Yields until `t` is parked (in a wait): a test's way to know a waiter is in place.
 inline void until_waiting(const TaskRef& t) {
   while (t.state() != TaskState::kWaiting) yield();
+}
+
+// Spins (holding its worker or thread: never parks nor yields) until `flag` is set; false if
+// `limit` passes first.
+inline bool spin_until(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!flag.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+  }
+  return true;
+}
+
+// Submits f to rt as a task free to run on any worker of its pool (not sticky), from a plain
+// thread: the push comes from outside the runtime.
+template <typename F>
+Task<void> submit_free(Runtime& rt, F&& f) {
+  Task<void> t(std::forward<F>(f));
+  t.set_sticky(false);
+  rt.submit(t);
+  return t;
 }
 
 #define WEFT_INSTANTIATE_WORKER_COUNTS(Suite) \

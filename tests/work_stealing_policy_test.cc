@@ -219,7 +219,7 @@ TEST_F(WorkStealingPolicyTest, AThiefTakesAtMostABatch) {
 // nothing (the Policy contract's progress rule): a worker that believed it would go to sleep
 // with the node queued and nobody awake to run it. The thief is held at that moment through
 // the steal trace hook, which runs between taking the node and pushing it. It lets go once the
-// look has returned, or 50 ms after the look began: a look that waits for it (as it must) is
+// look has returned, or 200 ms after the look began: a look that waits for it (as it must) is
 // not left waiting forever, and one that does not wait has returned by then.
 namespace transit {
 std::atomic<int> steals{0};
@@ -234,7 +234,7 @@ void hold_first_batch_node(const SchedNode* /*node*/, int /*victim*/, int /*thie
   Clock::time_point let_go = Clock::time_point::max();
   while (!look_done.load(std::memory_order_acquire) && Clock::now() < give_up) {
     if (let_go == Clock::time_point::max() && look_started.load(std::memory_order_acquire)) {
-      let_go = Clock::now() + std::chrono::milliseconds(50);
+      let_go = Clock::now() + std::chrono::milliseconds(200);
     }
     if (Clock::now() >= let_go) break;
     std::this_thread::yield();
