@@ -191,11 +191,7 @@ SchedNode* PriorityPolicy::pop_oldest(PerWorker& me, LeveledQueue<true>& shared)
 SchedNode* PriorityPolicy::pop(int worker) {
   PerWorker& me = workers_[worker];
   const int pool = static_cast<int>(topology_.pool_of[worker]);
-  // A drain in progress counts: the node it has taken off the outside queue last is in no
-  // queue until it reaches the pool's, so the look would miss it (drain_outside waits for it).
-  if (outside_[pool].nodes.maybe_nonempty() || outside_[pool].drain.is_locked()) {
-    drain_outside(pool);
-  }
+  if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
   auto& shared = pool_queues_[pool];
   if (__builtin_expect(++me.pops % kAgingInterval == 0, 0)) {
     if (SchedNode* n = pop_oldest(me, shared)) return n;
@@ -221,6 +217,17 @@ SchedNode* PriorityPolicy::pop(int worker) {
   if (SchedNode* n = me.bound.pop()) return n;
   if (SchedNode* n = me.local.pop()) return n;
   if (SchedNode* n = me.held.take()) return n;
+  return pop_when_empty(worker);
+}
+
+SchedNode* PriorityPolicy::pop_when_empty(int worker) {
+  // Nothing found, but a drain that was in progress as pop() began may be carrying a node that
+  // is in no queue until it reaches the pool's: wait for the drain if it is still at it
+  // (drain_outside), then look at the pool queue again (also for one that has ended since).
+  // Only here, off the path of a pop that finds work: returning another node is as good.
+  const int pool = static_cast<int>(topology_.pool_of[worker]);
+  if (outside_[pool].drain.is_locked()) drain_outside(pool);
+  if (SchedNode* n = pool_queues_[pool].pop()) return n;
   return steal_held(worker);
 }
 

@@ -121,7 +121,8 @@ class PriorityPolicy final : public Policy {
   // Aging's pop (see the top): out of line, it runs once every kAgingInterval pops.
   [[gnu::noinline]] SchedNode* pop_oldest(PerWorker& me, LeveledQueue<true>& shared);
   // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
-  [[gnu::noinline]] SchedNode* steal_held(int worker);
+  [[gnu::noinline]] SchedNode* pop_when_empty(int worker);
+  SchedNode* steal_held(int worker);
 
   static std::uint64_t key_of(int level, std::uint64_t seq);
 
@@ -131,7 +132,8 @@ class PriorityPolicy final : public Policy {
     SpinLock drain;  // makes one worker at a time the queue's consumer
   };
   // Moves what came from outside into the pool queue; the caller first checks that there is
-  // anything (OutsideQueue::nodes.maybe_nonempty(), or a drain in progress).
+  // anything (OutsideQueue::nodes.maybe_nonempty()), so pop() pays one load for it; a pop that
+  // finds nothing also calls it while another worker drains (pop_when_empty).
   [[gnu::noinline]] void drain_outside(int pool);
 
   Topology topology_;

@@ -8,9 +8,11 @@
 namespace weft {
 namespace {
 
+// GlobalQueue::stealing: thieves at it in the low half, moves finished in the high half.
 constexpr std::uint64_t kMoveStarted = 1;
-constexpr std::uint64_t kMoveEnded = (std::uint64_t{1} << 32) - 1;  // one less at it, one more done
-constexpr std::uint64_t kMovesInProgress = (std::uint64_t{1} << 32) - 1;
+constexpr std::uint64_t kMoveFinished = std::uint64_t{1} << 32;
+constexpr std::uint64_t kMoveEnded = kMoveFinished - kMoveStarted;  // one less at it, one more done
+constexpr std::uint64_t kMovesInProgress = kMoveFinished - 1;       // the low half's mask
 
 // Counts a thief in GlobalQueue::stealing while it moves nodes, however it leaves.
 class CountedMove {
