@@ -14,6 +14,7 @@
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/runtime_options.h"
 #include "weft/sched/trace.h"
+#include "weft/task/core_allocator.h"
 #include "weft/task/current_task.h"
 #include "weft/task/errors.h"
 #include "weft/task/stack.h"
@@ -83,7 +84,7 @@ RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
       policy(options.policy ? std::move(options.policy) : make_default_policy()),
       spin_before_sleep(options.spin_before_sleep),
       detect_deadlocks(env_switch("WEFT_DEADLOCK_DETECTION", true) && options.detect_deadlocks) {
-  TaskCore::prefer_huge_pages();
+  prefer_huge_pages();  // for task cores (weft/task/core_allocator.h)
   ThreadCounts counts = resolve_thread_counts(options);
   for (int i = 0; i < counts.default_threads; ++i) topology.pool_of.push_back(Pool::kDefault);
   for (int i = 0; i < counts.interactive_threads; ++i) {

@@ -37,10 +37,6 @@ class TaskCore : public Waiter {
 
   static void* operator new(std::size_t size);
   static void operator delete(void* p);
-  // Asks mimalloc to back the memory cores come from with huge pages (see task_core.cc);
-  // called when a runtime starts. Idempotent; leaves MIMALLOC_LARGE_OS_PAGES, when the
-  // environment sets it, to decide.
-  static void prefer_huge_pages();
 
   // Runs the body and stores its result; an exception propagates to the caller (the runtime).
   virtual void run_body() = 0;

@@ -1,0 +1,107 @@
+#include "weft/task/core_allocator.h"
+
+#include <mimalloc.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "weft/task/current_task.h"
+
+namespace weft::internal {
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+void* backend_allocate(std::size_t bytes) noexcept { return ::operator new(bytes, std::nothrow); }
+void backend_free(void* p) noexcept { ::operator delete(p); }
+#else
+constexpr bool kSanitized = false;
+void* backend_allocate(std::size_t bytes) noexcept { return mi_malloc(bytes); }
+void backend_free(void* p) noexcept { mi_free(p); }
+#endif
+
+void* allocate_or_throw(std::size_t bytes) {
+  void* p = backend_allocate(bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+// Trivially destructible, so that the hot path reads it with no initialisation check; the
+// blocks are given back by CacheRelease, which the first block a thread caches brings to life.
+struct CoreCache {
+  void* blocks[kCoreClasses][kCoreAhead];
+  unsigned char next[kCoreClasses];  // per class, the slot the next allocation takes
+  int held;
+  bool release_registered;
+  bool exited;  // the thread is exiting and its cache is gone: allocate straight from mimalloc
+};
+thread_local constinit CoreCache tls_cache{};
+
+struct CacheRelease {
+  ~CacheRelease() {
+    CoreCache& cache = tls_cache;
+    cache.exited = true;
+    for (auto& row : cache.blocks) {
+      for (void*& block : row) {
+        if (block != nullptr) backend_free(block);
+        block = nullptr;
+      }
+    }
+    cache.held = 0;
+  }
+};
+thread_local CacheRelease tls_release;
+
+[[gnu::cold, gnu::noinline]] void register_release(CoreCache& cache) {
+  cache.release_registered = true;
+  // Naming it constructs it and registers its destructor for this thread's exit.
+  static_cast<void>(&tls_release);
+}
+
+void prefetch_for_write(void* p, std::size_t bytes) {
+  auto* c = static_cast<char*>(p);
+  for (std::size_t off = 0; off < bytes; off += kCoreSizeStep) __builtin_prefetch(c + off, 1, 3);
+}
+
+}  // namespace
+
+WEFT_THREAD_STATE_ACCESSOR void* allocate_core(std::size_t size) {
+  CoreCache& cache = tls_cache;
+  if (size > kLargestCached || size == 0 || cache.exited) return allocate_or_throw(size);
+  const int c = static_cast<int>((size - 1) / kCoreSizeStep);
+  const std::size_t bytes = static_cast<std::size_t>(c + 1) * kCoreSizeStep;
+  void*& slot = cache.blocks[c][cache.next[c]];
+  cache.next[c] = static_cast<unsigned char>((cache.next[c] + 1) % kCoreAhead);
+  void* fresh = backend_allocate(bytes);
+  if (fresh != nullptr) prefetch_for_write(fresh, bytes);
+  void* out = slot;
+  slot = fresh;  // nullptr when out of memory: a later allocation refills the slot
+  cache.held += static_cast<int>(fresh != nullptr) - static_cast<int>(out != nullptr);
+  if (__builtin_expect(out != nullptr, 1)) return out;
+  // The first kCoreAhead allocations of a class on this thread, or out of memory.
+  if (fresh != nullptr && !cache.release_registered) register_release(cache);
+  return allocate_or_throw(bytes);
+}
+
+void free_core(void* p) noexcept { backend_free(p); }
+
+WEFT_THREAD_STATE_ACCESSOR int cached_core_blocks() { return tls_cache.held; }
+
+// A program that spawns a million tasks sweeps their cores (256 MB) four times: spawn, run,
+// join, free. On 4 KiB pages that is a TLB miss every 16 cores, and it showed: spawn+join of
+// 1M tasks ran 10% faster (122 -> 110 ns a task, one worker) with mimalloc's segments on
+// transparent huge pages. mimalloc reads its options once, at process start, so this sets the
+// option itself rather than its default; a user who set MIMALLOC_LARGE_OS_PAGES keeps theirs.
+void prefer_huge_pages() {
+  if constexpr (!kSanitized) {
+    static const bool once = [] {
+      if (std::getenv("MIMALLOC_LARGE_OS_PAGES") == nullptr) {
+        mi_option_enable(mi_option_large_os_pages);
+      }
+      return true;
+    }();
+    static_cast<void>(once);
+  }
+}
+
+}  // namespace weft::internal
