@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "weft/sched/spin_lock.h"
 #include "weft/task/sched_node.h"
@@ -141,11 +142,13 @@ class ChaseLevDeque {
     std::atomic<SchedNode*>& slot(std::int64_t i) { return slots[i & (capacity - 1)]; }
 
     static Ring* make(std::int64_t capacity, Ring* older) {
-      auto* slots = new std::atomic<SchedNode*>[static_cast<std::size_t>(capacity)];
+      auto slots = std::make_unique<std::atomic<SchedNode*>[]>(static_cast<std::size_t>(capacity));
       for (std::int64_t i = 0; i < capacity; ++i) {
         slots[i].store(nullptr, std::memory_order_relaxed);
       }
-      return new Ring{capacity, older, slots};
+      auto* ring = new Ring{capacity, older, slots.get()};
+      slots.release();  // the ring owns them now (destroy)
+      return ring;
     }
     static void destroy(Ring* r) {
       delete[] r->slots;

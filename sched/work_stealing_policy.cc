@@ -221,6 +221,10 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
   // back across CPUs (a spawning loop ran 1.5-3x slower with a thief at its heels).
   const std::int64_t want = std::min<std::int64_t>(victim.size() / 2, kStealBatch - 1);
   if (want <= 0) return;
+  // The pushes below cannot fail, which matters: a node taken from the victim and not pushed
+  // would be lost. A thief steals only after its own deque.pop() found nothing, and only it
+  // pushes there, so the deque is empty and holds a batch without growing (no allocation).
+  static_assert(kStealBatch - 1 <= ChaseLevDeque::kInitialCapacity);
   CountedMove counted(global_[me.pool].stealing);  // before the first steal, after the last push
   // Each pushed as soon as it is taken, oldest first, so the thief (which runs the first task it
   // took at once) runs the rest newest first, and the older ones stay at its deque's far end as
