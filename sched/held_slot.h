@@ -12,7 +12,7 @@
 // and freed by a thief at any time, so the owner never reads the held node, only the word.
 //
 // Thread safety: put/take/order from the owner worker's thread only; occupied() and
-// steal_if_held() from any worker.
+// steal_if_held() from any worker; the _unshared forms only where no other thread uses the slot.
 #ifndef WEFT_SCHED_HELD_SLOT_H_
 #define WEFT_SCHED_HELD_SLOT_H_
 
@@ -41,6 +41,20 @@ class HeldSlot {
     puts_.store(puts_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     order_ = order;
     return node_.exchange(node, std::memory_order_acq_rel);
+  }
+
+  // put() and take() for a slot no other thread reads: a worker alone in its pool, which no
+  // thief visits. No read-modify-write.
+  SchedNode* put_unshared(SchedNode* node, std::uint64_t order) {
+    order_ = order;
+    SchedNode* old = node_.load(std::memory_order_relaxed);
+    node_.store(node, std::memory_order_relaxed);
+    return old;
+  }
+  SchedNode* take_unshared() {
+    SchedNode* n = node_.load(std::memory_order_relaxed);
+    if (n != nullptr) node_.store(nullptr, std::memory_order_relaxed);
+    return n;
   }
 
   // Owner: whether it (probably) holds a task, and that task's order word. A thief may empty

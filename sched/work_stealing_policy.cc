@@ -68,9 +68,13 @@ void WorkStealingPolicy::push(SchedNode* node, const PushInfo& info) {
         me.yielded.push(node);
       }
       return;
-    case PushReason::kWoken:
-      if (SchedNode* old = me.runnext.put(node, 0)) me.deque.push(old);
+    case PushReason::kWoken: {
+      // Alone in its pool, the worker's slot has no thieves.
+      SchedNode* old =
+          me.pool_count == 1 ? me.runnext.put_unshared(node, 0) : me.runnext.put(node, 0);
+      if (old != nullptr) me.deque.push(old);
       return;
+    }
     case PushReason::kSpawned:
       me.deque.push(node);
       return;
@@ -139,14 +143,15 @@ SchedNode* WorkStealingPolicy::pop(int worker) {
     me.tick = 0;
     if (SchedNode* n = pop_fair(me)) return n;
   }
-  if (SchedNode* n = me.runnext.take()) return n;
   if (me.pool_count == 1) {
-    // Alone in its pool: no thief can touch its deques, so no atomic read-modify-writes.
+    // Alone in its pool: no thief can touch its slot or deques, so no read-modify-writes.
+    if (SchedNode* n = me.runnext.take_unshared()) return n;
     if (SchedNode* n = me.deque.pop_unshared()) return n;
     if (SchedNode* n = me.sticky.pop()) return n;
     if (SchedNode* n = global_[me.pool].queue.pop()) return n;
     return me.yielded_alone.pop_front();
   }
+  if (SchedNode* n = me.runnext.take()) return n;
   if (SchedNode* n = me.deque.pop()) return n;
   if (SchedNode* n = me.sticky.pop()) return n;
   if (SchedNode* n = global_[me.pool].queue.pop()) return n;
