@@ -2,7 +2,7 @@
 //
 //   task:   Created --schedule--> Queued --popped--> Running --park--> Parked --wake--> Queued
 //           Running --wake before it parks--> Notified --park (after the switch)--> Queued
-//           Running --finish--> Done
+//           Running/Notified --finish--> Done   (a store: see finish_task in switch.cc)
 //   thread: Running --park--> Parked --wake--> Notified --resumes--> Running
 //           Running --wake before it parks--> Notified --park returns at once--> Running
 //
@@ -12,7 +12,9 @@
 // so a second wake of the same waiter is detected (kAlreadyScheduled), never a data race. A
 // wake that finds the waiter running puts its payload aside (Waiter::pending_payload): the
 // waiter may still be reading the payload of the wake that ended its last park. Whoever
-// consumes the Notified wake-up -- the next park, a yield -- moves it over.
+// consumes the Notified wake-up -- the next park, a yield -- moves it over. A running task that
+// finishes stores kDone over whatever a wake-up left, a claim included; so that wake publishes
+// its state with a compare-and-swap from its claim, which fails if the task finished.
 //
 // Owned parks -- a task parking with its primitive's lock, held since it linked itself into
 // the primitive's queue, and no deadline: the common case -- skip the state machine and cost
@@ -152,10 +154,15 @@ WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::except
           }
           if (s == kParked) {
             write_payload(t, value, error);
+            t->state.store(target, std::memory_order_release);
           } else {
             write_pending_payload(t, value, error);
+            // The running task may finish meanwhile and store kDone over our claim
+            // (finish_task): then it stays done, and the payload waits for its destructor.
+            std::uint32_t claimed = kRunning | kClaimBit;
+            t->state.compare_exchange_strong(claimed, target, std::memory_order_release,
+                                             std::memory_order_relaxed);
           }
-          t->state.store(target, std::memory_order_release);
         }
         if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
         if (s == kParked) push_woken(t, rt);

@@ -60,7 +60,7 @@ void task_entry(void* arg) {
 void announce_done(TaskCore* t) {
   // errormonitor's report comes before the waiters wake, so wait(errormonitor(t)) returns
   // after the message is out.
-  if (t->exception != nullptr && t->error_monitored.load(std::memory_order_seq_cst)) {
+  if (t->exception != nullptr && t->error_monitored.load(std::memory_order_relaxed)) {
     report_unhandled(t);
   }
   // on_done callbacks (bind's channel closes) see the task done, and run before its waiters
@@ -76,13 +76,18 @@ void announce_done(TaskCore* t) {
 
 // Returns only where the task's context ends by returning from task_entry (leave()).
 void finish_task(TaskCore* self) {
-  std::uint32_t s = load_unclaimed(self->state);
-  // seq_cst pairs with monitor_errors(): one of the two sees the other and reports.
-  while (!self->state.compare_exchange_weak(s, kDone, std::memory_order_seq_cst)) {
-    s = load_unclaimed(self->state);
-  }
+  // A store, not a read-modify-write (~6 ns a task), although a waker may be moving the state
+  // of a running task at this moment: kDone replaces what a wake-up without payload wrote
+  // (kNotified), which has nothing left to end; a wake-up with a payload publishes its result
+  // with a compare-and-swap from its claim, which then fails and leaves kDone (park.cc). Only a
+  // caller holding a reference wakes a running task with a payload (schedule(t, val)), so the
+  // task outlives that wake even though nothing here waits for it. Release: the result and the
+  // exception are visible to whoever sees kDone.
+  self->state.store(kDone, std::memory_order_release);
   TaskRegistry::clear(self->registry_slot);
-  registry_finisher_fence();  // before retire() looks for registry readers
+  // Before retire() looks for registry readers, and before announce_done() reads
+  // error_monitored: monitor_errors() pairs with this fence.
+  registry_finisher_fence();
   announce_done(self);
   leave(current_worker(), self, Leave::kFinish);
 }
@@ -120,7 +125,8 @@ void queue_unstarted_failure(Worker* w, TaskCore* t) {
     t->wq_next = nullptr;
     t->has_started.store(true, std::memory_order_release);
     // Ours alone, popped or claimed by yieldto: no wake can be under way for a task that never
-    // ran, so a store does. seq_cst as in finish_task().
+    // ran, so a store does. seq_cst: the full fence finish_task() gets from its light one
+    // (before announce_done reads error_monitored).
     t->state.store(kDone, std::memory_order_seq_cst);
     announce_done(t);
     retire(w, t);
@@ -353,8 +359,12 @@ void run_on_worker(Worker* w, TaskCore* t) {
 }
 
 void monitor_errors(TaskCore* t) {
-  t->error_monitored.store(true, std::memory_order_seq_cst);
-  if (t->state.load(std::memory_order_seq_cst) == kDone && t->exception != nullptr) {
+  // "Mark, then look at the state" against finish_task's "store kDone, then look at the mark":
+  // one of the two sees the other and reports (error_reported keeps it to one report). The
+  // finisher's fence is light, so this one is heavy: errormonitor is rare, finishing is not.
+  t->error_monitored.store(true, std::memory_order_relaxed);
+  heavy_fence();
+  if (t->state.load(std::memory_order_acquire) == kDone && t->exception != nullptr) {
     report_unhandled(t);
   }
 }
