@@ -293,6 +293,20 @@ inline bool is_running_or_marked(const TaskCore* cur) {
   return s == kRunning || s == kNotified;
 }
 
+// A timed park of a task that holds its primitive's lock found its deadline token claimed. No
+// waker of that primitive can have done it (they need the lock), so a schedule() did, marking
+// the running task for its next wait() (scheduling.h). This park cannot tell that wake-up from
+// its own (an untimed park with a lock can: it is owned), and taking it would end the wait as
+// if the primitive had woken it, still in the primitive's queue. So it leaves the mark -- state,
+// payload and claim -- for the next wait() and ends at once as timed out: the primitive then
+// unlinks the waiter under its lock, as after any timeout.
+[[gnu::noinline, gnu::cold]] ParkResult decline_marked_timed_park(Waiter* me, UnlockFn unlock,
+                                                                  void* lock) {
+  unlock(lock);
+  set_wait(me, WaitKind::kNone, nullptr);
+  return ParkResult::kTimedOut;
+}
+
 // Every park: a plain thread's, a timed one (park_impl takes the untimed task park itself).
 [[gnu::noinline]] ParkResult park_common(UnlockFn unlock, void* lock,
                                          const Clock::time_point* deadline, WaitKind kind,
@@ -303,8 +317,8 @@ inline bool is_running_or_marked(const TaskCore* cur) {
   Waiter* me = cur != nullptr ? static_cast<Waiter*>(cur) : thread_waiter();
   // Decided before arming: a park that loses its token to an early wake (below) must consume
   // that wake-up, which an owned park would leave for a later park. A task already Notified
-  // takes that wake-up here too (returns at once), as a park always did: a timed wait, unlike
-  // park_impl's untimed one with a lock, cannot tell a schedule()'s mark from its own wake-up.
+  // takes that wake-up here too (returns at once), as a park always did, unless it holds a
+  // primitive's lock: then the mark is a schedule()'s, and the park declines it.
   const bool owned = cur != nullptr && unlock != nullptr && deadline == nullptr &&
                      cur->state.load(std::memory_order_relaxed) == kRunning;
   set_wait(me, kind, object);
@@ -316,6 +330,7 @@ inline bool is_running_or_marked(const TaskCore* cur) {
     // Fails only when an early wake claimed the token (see the top of this file): it is
     // delivered or on its way, so this park waits for it without a deadline.
     if (!me->timed.compare_exchange_strong(untimed, kArmed, std::memory_order_acq_rel)) {
+      if (cur != nullptr && unlock != nullptr) return decline_marked_timed_park(me, unlock, lock);
       deadline = nullptr;
     }
   }

@@ -36,9 +36,10 @@ struct ScheduleOptions {
 // Scheduling a task that is running marks it: its next wait() returns at once (this is how
 // yield() works, and what the spec's OneWayEvent relies on), with the value or error. An
 // untimed wait inside a primitive first (a channel, Condition, Event, Semaphore, wait(t))
-// leaves the mark for that wait(). Others take it: sleep, a ReentrantLock wait and a wait on a
-// descriptor carry on past it (an error ends them), and a timed wait (wait_until/wait_for)
-// ends as if woken. So schedule() a running task only when its next wait is a wait().
+// leaves the mark for that wait(), and a timed one there (wait_until/wait_for of an Event,
+// Condition or Semaphore) ends at once as timed out and leaves it too. Others take it: sleep,
+// a ReentrantLock wait and a wait on a descriptor carry on past it (an error ends them). So
+// schedule() a running task only when its next wait is a wait().
 // Throws TaskStateError when t has finished, is already queued, or is parked inside a
 // primitive (a Condition, lock, channel, ...), whose wake-up schedule() would steal.
 void schedule(const TaskRef& t);

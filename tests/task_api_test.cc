@@ -15,6 +15,8 @@
 #include "weft/sched/scheduling.h"
 #include "weft/sync/condition.h"
 #include "weft/sync/event.h"
+#include "weft/sync/semaphore.h"
+#include "weft/sync/threads_condition.h"
 #include "weft/task/errors.h"
 #include "weft/task/task.h"
 
@@ -464,6 +466,47 @@ TEST_P(TaskApi, AnErrorScheduledOntoARunningTaskIsRaisedByItsNextWait) {
     } catch (const std::runtime_error& err) {
       EXPECT_STREQ(err.what(), "later");
     }
+  });
+}
+
+// The same for a timed wait on a primitive: it cannot tell a schedule()'s wake-up from the
+// primitive's, so it must not take it for the primitive's (it would return as if notified,
+// still in the primitive's queue, where a later notify would write into its finished frame).
+// It ends at once as timed out, and the schedule's value waits for the next wait().
+TEST_P(TaskApi, ATimedPrimitiveWaitLeavesAPendingScheduleForTheNextWait) {
+  run([] {
+    const auto start = Clock::now();
+    Event e(/*autoreset=*/true);
+    schedule(current_task(), 1);
+    EXPECT_FALSE(e.wait_for(5.0));
+    notify(e);  // nobody waits: the event stays set
+    EXPECT_TRUE(e.isset());
+    EXPECT_EQ(std::any_cast<int>(wait()), 1);
+
+    Condition c;
+    schedule(current_task(), 2);
+    EXPECT_FALSE(c.wait_for(5.0).has_value());
+    EXPECT_EQ(notify(c), 0) << "the timed-out waiter is still queued";
+    EXPECT_EQ(std::any_cast<int>(wait()), 2);
+
+    threads::Condition tc;
+    schedule(current_task(), 3);
+    lock(tc);
+    EXPECT_FALSE(tc.wait_for(5.0).has_value());
+    EXPECT_EQ(notify(tc), 0) << "the timed-out waiter is still queued";
+    unlock(tc);
+    EXPECT_EQ(std::any_cast<int>(wait()), 3);
+
+    Semaphore s(1);
+    acquire(s);
+    schedule(current_task(), 4);
+    EXPECT_FALSE(s.try_acquire_for(5.0));
+    release(s);
+    EXPECT_TRUE(s.try_acquire()) << "the release went to the timed-out waiter";
+    release(s);
+    EXPECT_EQ(std::any_cast<int>(wait()), 4);
+
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(4)) << "a timed wait ran to its deadline";
   });
 }
 
