@@ -90,9 +90,13 @@ void push_woken(TaskCore* t, RuntimeCore* rt) {
 }
 
 // A waker's side of the race with the waiter's deadline (`s`: the waiter's state, loaded
-// before this looks at the token; refreshed here when it went stale). False when the deadline
-// won: nothing may be delivered.
-bool beat_deadline(Waiter* w, std::uint32_t& s) {
+// before this looks at the token; refreshed here when it went stale). kLost when the deadline
+// won: nothing may be delivered. kInTimedWait for a schedule() that finds the deadline armed:
+// the task is in a timed wait, or on its way into one (armed, not yet parked: its state still
+// says running), and no timed wait is one a schedule() may end -- taking the token would end
+// it as if its primitive had woken it, still in the primitive's queue.
+enum class DeadlineRace { kBeat, kLost, kInTimedWait };
+DeadlineRace beat_deadline(Waiter* w, std::uint32_t& s, WakeSource source) {
   for (;;) {
     std::uint32_t t = w->timed.load(std::memory_order_acquire);
     if (t == kUntimed) {
@@ -102,17 +106,20 @@ bool beat_deadline(Waiter* w, std::uint32_t& s) {
         // cleared its token and be running now (a wake that lands after park_until returned
         // kTimedOut is owed to it: park.h). Then decide on the fresh state.
         const std::uint32_t now = load_unclaimed(w->state);
-        if (now == s) return true;
+        if (now == s) return DeadlineRace::kBeat;
         s = now;
         continue;
       }
       // Only a running waiter may still arm a deadline for the park this wake is meant for.
       if (w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) {
-        return true;
+        return DeadlineRace::kBeat;
       }
     }
-    return t == kArmed &&
-           w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel);
+    if (t != kArmed) return DeadlineRace::kLost;
+    if (source == WakeSource::kSchedule) return DeadlineRace::kInTimedWait;
+    return w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)
+               ? DeadlineRace::kBeat
+               : DeadlineRace::kLost;
   }
 }
 
@@ -298,12 +305,15 @@ inline bool is_running_or_marked(const TaskCore* cur) {
 // the running task for its next wait() (scheduling.h). This park cannot tell that wake-up from
 // its own (an untimed park with a lock can: it is owned), and taking it would end the wait as
 // if the primitive had woken it, still in the primitive's queue. So it leaves the mark -- state,
-// payload and claim -- for the next wait() and ends at once as timed out: the primitive then
-// unlinks the waiter under its lock, as after any timeout.
-[[gnu::noinline, gnu::cold]] ParkResult decline_marked_timed_park(Waiter* me, UnlockFn unlock,
-                                                                  void* lock) {
+// payload and claim -- for the next wait() and ends as timed out: the primitive then unlinks
+// the waiter under its lock, as after any timeout. It lets the worker's other tasks run first,
+// as the wait would have, so that a loop of timed waits does not keep them from running while
+// the mark waits for a wait(); a plain requeue keeps the mark (prepare() keeps kNotified).
+[[gnu::noinline, gnu::cold]] ParkResult decline_marked_timed_park(Worker* w, TaskCore* cur,
+                                                                  UnlockFn unlock, void* lock) {
   unlock(lock);
-  set_wait(me, WaitKind::kNone, nullptr);
+  set_wait(cur, WaitKind::kNone, nullptr);
+  if (TaskCore* next = w->rt->pop(w->index)) leave(w, cur, Leave::kYield, next);
   return ParkResult::kTimedOut;
 }
 
@@ -330,7 +340,9 @@ inline bool is_running_or_marked(const TaskCore* cur) {
     // Fails only when an early wake claimed the token (see the top of this file): it is
     // delivered or on its way, so this park waits for it without a deadline.
     if (!me->timed.compare_exchange_strong(untimed, kArmed, std::memory_order_acq_rel)) {
-      if (cur != nullptr && unlock != nullptr) return decline_marked_timed_park(me, unlock, lock);
+      if (cur != nullptr && unlock != nullptr) {
+        return decline_marked_timed_park(worker, cur, unlock, lock);
+      }
       deadline = nullptr;
     }
   }
@@ -402,7 +414,16 @@ WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error,
   }
   // The state first: a waiter arms its token before it publishes kParked.
   std::uint32_t s = load_unclaimed(w->state);
-  if (source != WakeSource::kTimer && !beat_deadline(w, s)) return WakeOutcome::kTimedOut;
+  if (source != WakeSource::kTimer) {
+    switch (beat_deadline(w, s, source)) {
+      case DeadlineRace::kBeat:
+        break;
+      case DeadlineRace::kLost:
+        return WakeOutcome::kTimedOut;
+      case DeadlineRace::kInTimedWait:
+        return WakeOutcome::kNotWaiting;
+    }
+  }
   return w->kind == Waiter::Kind::kTask
              ? wake_task(static_cast<TaskCore*>(w), s, value, error)
              : wake_thread(w, s, value, error);

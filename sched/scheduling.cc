@@ -186,7 +186,12 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
   }
   if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned) state_error("schedule", t, s);
   WakeOutcome outcome = wake_scheduled(t, &parked_by_user, value, error);
-  if (outcome != WakeOutcome::kOk) state_error("schedule", t, load_unclaimed(t->state));
+  // kNotWaiting: t waits on something only its own waker may end -- parked, or on its way into
+  // a timed wait (park.cc), its state still saying running.
+  if (outcome != WakeOutcome::kOk) {
+    state_error("schedule", t,
+                outcome == WakeOutcome::kNotWaiting ? kParked : load_unclaimed(t->state));
+  }
 }
 
 }  // namespace

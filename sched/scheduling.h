@@ -37,11 +37,13 @@ struct ScheduleOptions {
 // yield() works, and what the spec's OneWayEvent relies on), with the value or error. An
 // untimed wait inside a primitive first (a channel, Condition, Event, Semaphore, wait(t))
 // leaves the mark for that wait(), and a timed one there (wait_until/wait_for of an Event,
-// Condition or Semaphore) ends at once as timed out and leaves it too. Others take it: sleep,
-// a ReentrantLock wait and a wait on a descriptor carry on past it (an error ends them). So
-// schedule() a running task only when its next wait is a wait().
+// Condition, threads::Condition or Semaphore) ends as timed out, after letting the worker's
+// other tasks run, and leaves it too. Others take it: sleep, a ReentrantLock wait (also
+// threads::Condition's re-lock, when it has to wait) and a wait on a descriptor carry on past
+// it (an error ends them). So schedule() a running task only when its next wait is a wait().
 // Throws TaskStateError when t has finished, is already queued, or is parked inside a
-// primitive (a Condition, lock, channel, ...), whose wake-up schedule() would steal.
+// primitive (a Condition, lock, channel, ...) or in a timed wait, or on its way into one,
+// whose wake-up schedule() would steal.
 void schedule(const TaskRef& t);
 void schedule(const TaskRef& t, std::any value, ScheduleOptions options = {});
 

@@ -125,9 +125,9 @@ void queue_unstarted_failure(Worker* w, TaskCore* t) {
     t->wq_next = nullptr;
     t->has_started.store(true, std::memory_order_release);
     // Ours alone, popped or claimed by yieldto: no wake can be under way for a task that never
-    // ran, so a store does. seq_cst: the full fence finish_task() gets from its light one
-    // (before announce_done reads error_monitored).
-    t->state.store(kDone, std::memory_order_seq_cst);
+    // ran, so a store does. The fence pairs with monitor_errors(), as in finish_task().
+    t->state.store(kDone, std::memory_order_release);
+    light_fence();
     announce_done(t);
     retire(w, t);
   }

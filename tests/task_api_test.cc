@@ -510,6 +510,66 @@ TEST_P(TaskApi, ATimedPrimitiveWaitLeavesAPendingScheduleForTheNextWait) {
   });
 }
 
+// A loop of timed waits that decline a schedule()'s mark lets the worker's other tasks run (here
+// the one it waits for), rather than spinning while the mark waits for a wait().
+TEST_P(TaskApi, TimedWaitsDecliningAScheduleLetOtherTasksRun) {
+  run([] {
+    Event e;
+    std::atomic<bool> ready{false};
+    auto setter = async([&ready] { ready = true; });  // sticky: on this worker
+    schedule(current_task(), 5);
+    while (!ready.load()) EXPECT_FALSE(e.wait_for(10.0));
+    EXPECT_EQ(std::any_cast<int>(wait()), 5);
+    wait(setter);
+  });
+}
+
+// schedule() from another thread while a task keeps entering timed Event waits. One that lands
+// while the task is on its way into the wait (its deadline armed, not yet parked) must not end
+// that wait as if notified, which would leave the task in the Event's queue: it is refused, as
+// for a task parked in a primitive. One that lands while the task runs marks it for its next
+// wait(), which the loop takes.
+TEST_P(TaskApi, ScheduleRacingATimedPrimitiveWaitNeverEndsItAsNotified) {
+  run([] {
+    Event e;
+    TaskRef me = current_task();
+    std::atomic<bool> stop{false};
+    std::atomic<int> marks{0};  // schedules that succeeded, not yet taken by a wait()
+    std::thread other([&] {
+      while (!stop.load(std::memory_order_acquire)) {
+        try {
+          schedule(me, 1);
+          marks.fetch_add(1);
+        } catch (const TaskStateError&) {
+          // queued, parked in the Event, or on its way in: refused
+        }
+      }
+    });
+    for (int round = 0; round < 3000; ++round) {
+      const bool notified = e.wait_for(50e-6);
+      if (notified) {
+        stop = true;
+        other.join();
+        FAIL() << "round " << round << ": a timed wait nobody notified ended as notified";
+      }
+      notify(e);  // nobody waits: the event stays set
+      if (!e.isset()) {
+        stop = true;
+        other.join();
+        FAIL() << "round " << round << ": a notify went to a waiter left in the queue";
+      }
+      reset(e);
+      if (marks.load() > 0) {
+        wait();  // takes the mark at once
+        marks.fetch_sub(1);
+      }
+    }
+    stop = true;
+    other.join();
+    if (marks.load() > 0) wait();
+  });
+}
+
 TEST_P(TaskApi, YieldToTargetRuns) {
   run([] {
     TaskRef main = current_task();
