@@ -317,6 +317,13 @@ inline bool is_running_or_marked(const TaskCore* cur) {
   return ParkResult::kTimedOut;
 }
 
+// What the timer does at the deadline, done by the park itself: the token moves kArmed ->
+// kFiredTimer. False when an early wake claimed the token first.
+bool fire_own_deadline(Waiter* me) {
+  std::uint32_t armed = kArmed;
+  return me->timed.compare_exchange_strong(armed, kFiredTimer, std::memory_order_acq_rel);
+}
+
 // Every park: a plain thread's, a timed one (park_impl takes the untimed task park itself).
 [[gnu::noinline]] ParkResult park_common(UnlockFn unlock, void* lock,
                                          const Clock::time_point* deadline, WaitKind kind,
@@ -349,9 +356,21 @@ inline bool is_running_or_marked(const TaskCore* cur) {
   ParkResult result;
   if (cur == nullptr) {
     result = park_thread(static_cast<ThreadWaiter*>(me), unlock, lock, deadline);
+  } else if (deadline != nullptr && !worker->rt->timers.try_add(me, *deadline) &&
+             fire_own_deadline(me)) {
+    // The deadline could not be registered (try_add said why; not thrown: the primitive that
+    // called park_until() has this waiter in its queue, with a ticket in its frame). No timer
+    // will end this wait, so it ends now, as its deadline would: the token says the deadline
+    // won, and a waker still to come delivers nothing (as after any timeout). Had an early
+    // wake claimed the token first, the park below would wait for that wake-up, which is on
+    // its way (the timer entry it then cancels is not there: harmless). The worker's other
+    // tasks run first, as they would have during the wait: a sleep retrying until its
+    // deadline must not keep them from running.
+    if (unlock != nullptr) unlock(lock);
+    if (TaskCore* next = worker->rt->pop(worker->index)) leave(worker, cur, Leave::kYield, next);
+    result = ParkResult::kTimedOut;
   } else {
     Worker* w = worker;
-    if (deadline != nullptr) w->rt->timers.add(me, *deadline);
     w->unlock = unlock;
     w->unlock_arg = lock;
     leave(w, cur, owned ? Leave::kParkOwned : Leave::kPark);

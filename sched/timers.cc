@@ -1,5 +1,10 @@
 #include "weft/sched/timers.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <system_error>
 #include <vector>
 
 #include "weft/sched/deadlock.h"
@@ -10,14 +15,41 @@ namespace weft::internal {
 Timers::~Timers() { stop(); }
 
 void Timers::add(Waiter* w, TimePoint deadline) {
+  if (__builtin_expect(failing_adds_.load(std::memory_order_relaxed) > 0, 0) &&
+      failing_adds_.fetch_sub(1, std::memory_order_relaxed) > 0) {
+    throw std::system_error(EAGAIN, std::generic_category(),
+                            "timer thread (a failure injected by a test)");
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) {
+    thread_ = std::thread([this] { run(); });  // if this throws, the next add tries again
     started_ = true;
-    thread_ = std::thread([this] { run(); });
   }
   bool earliest = entries_.empty() || deadline < entries_.begin()->first;
   entries_.emplace(deadline, w);
   if (earliest) cv_.notify_one();
+}
+
+bool Timers::try_add(Waiter* w, TimePoint deadline) noexcept {
+  try {
+    add(w, deadline);
+    return true;
+  } catch (...) {
+    if (!failure_reported_.exchange(true, std::memory_order_relaxed)) {
+      std::string why = "an unknown error";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        why = e.what();
+      } catch (...) {
+      }
+      std::fprintf(stderr,
+                   "weft: a timed wait could not register its deadline (%s): it ends at once, "
+                   "as timed out (reported once per runtime)\n",
+                   why.c_str());
+    }
+    return false;
+  }
 }
 
 void Timers::cancel(Waiter* w, TimePoint deadline) {

@@ -9,6 +9,7 @@
 #ifndef WEFT_SCHED_TIMERS_H_
 #define WEFT_SCHED_TIMERS_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -26,8 +27,18 @@ class Timers {
   Timers() = default;
   ~Timers();
 
-  // Registers w (whose `timed` is kArmed) to be woken at `deadline`.
+  // Registers w (whose `timed` is kArmed) to be woken at `deadline`. Throws std::bad_alloc,
+  // or std::system_error if the timer thread cannot be started (the next add tries again);
+  // nothing is registered then.
   void add(Waiter* w, TimePoint deadline);
+  // As add(), but false instead of an exception, after saying so on stderr (once per runtime):
+  // for a park, which must then not wait for a timer that will never fire.
+  bool try_add(Waiter* w, TimePoint deadline) noexcept;
+  // For tests: the next `n` calls of add() (on any runtime) throw std::system_error, as when
+  // the timer thread cannot be started.
+  static void fail_next_adds_for_testing(int n) {
+    failing_adds_.store(n, std::memory_order_relaxed);
+  }
   // Removes w's entry if it is still there (after a normal wake).
   void cancel(Waiter* w, TimePoint deadline);
   bool empty();
@@ -43,6 +54,8 @@ class Timers {
   bool started_ = false;
   bool stopping_ = false;
   int firing_ = 0;  // waiters taken from entries_ and not yet woken
+  std::atomic<bool> failure_reported_{false};
+  inline static std::atomic<int> failing_adds_{0};
 };
 
 }  // namespace weft::internal

@@ -20,6 +20,9 @@
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sched/spin_lock.h"
+#include "weft/sched/timers.h"
+#include "weft/sync/event.h"
+#include "weft/sync/semaphore.h"
 #include "weft/task/task.h"
 
 namespace weft {
@@ -65,6 +68,54 @@ TEST_P(TimedParkTest, WakeBeforeParkUntilIsReportedWokenNotTimedOut) {
       EXPECT_FALSE(take_value(me).has_value());
     }
   });
+}
+
+// A timed wait whose deadline cannot be registered (no timer thread could be started, or no
+// memory) ends at once as timed out, rather than waiting for a timer that will never fire or
+// throwing out of a primitive that has the waiter in its queue; later timed waits are timed
+// as usual. Said once on stderr.
+TEST_P(TimedParkTest, ADeadlineThatCannotBeRegisteredEndsTheWaitAsTimedOut) {
+  ::testing::internal::CaptureStderr();
+  run([] {
+    Event e;
+    internal::Timers::fail_next_adds_for_testing(1);
+    const Clock::time_point start = Clock::now();
+    EXPECT_FALSE(e.wait_for(30.0));
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(10)) << "it waited for its deadline";
+    notify(e);  // the timed-out waiter left the queue: nobody waits, the event stays set
+    EXPECT_TRUE(e.isset());
+    reset(e);
+
+    Semaphore s(1);
+    acquire(s);
+    internal::Timers::fail_next_adds_for_testing(1);
+    EXPECT_FALSE(s.try_acquire_for(30.0));
+    release(s);
+    EXPECT_TRUE(s.try_acquire()) << "the permit went to the timed-out waiter";
+    release(s);
+
+    // A sleep whose deadline cannot be registered retries until its deadline, letting the
+    // worker's other tasks run meanwhile (here, on one worker, the one that counts).
+    std::atomic<int> ticks{0};
+    auto ticker = async([&ticks] {
+      for (int i = 0; i < 5; ++i) {
+        ++ticks;
+        yield();
+      }
+    });
+    internal::Timers::fail_next_adds_for_testing(1000000);
+    sleep(0.02);
+    internal::Timers::fail_next_adds_for_testing(0);
+    EXPECT_EQ(ticks.load(), 5) << "the sleep kept its worker from running the ticker";
+    wait(ticker);
+
+    const Clock::time_point before = Clock::now();
+    EXPECT_FALSE(e.wait_for(0.02));  // timers work again
+    EXPECT_GE(Clock::now() - before, milliseconds(20));
+  });
+  internal::Timers::fail_next_adds_for_testing(0);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("could not register its deadline"), std::string::npos) << err;
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(TimedParkTest);
