@@ -308,12 +308,12 @@ inline bool is_running_or_marked(const TaskCore* cur) {
 // payload and claim -- for the next wait() and ends as timed out: the primitive then unlinks
 // the waiter under its lock, as after any timeout. It lets the worker's other tasks run first,
 // as the wait would have, so that a loop of timed waits does not keep them from running while
-// the mark waits for a wait(); a plain requeue keeps the mark (prepare() keeps kNotified).
+// the mark waits for a wait().
 [[gnu::noinline, gnu::cold]] ParkResult decline_marked_timed_park(Worker* w, TaskCore* cur,
                                                                   UnlockFn unlock, void* lock) {
   unlock(lock);
   set_wait(cur, WaitKind::kNone, nullptr);
-  if (TaskCore* next = w->rt->pop(w->index)) leave(w, cur, Leave::kYield, next);
+  run_others_first(w, cur);
   return ParkResult::kTimedOut;
 }
 
@@ -367,7 +367,7 @@ bool fire_own_deadline(Waiter* me) {
     // tasks run first, as they would have during the wait: a sleep retrying until its
     // deadline must not keep them from running.
     if (unlock != nullptr) unlock(lock);
-    if (TaskCore* next = worker->rt->pop(worker->index)) leave(worker, cur, Leave::kYield, next);
+    run_others_first(worker, cur);
     result = ParkResult::kTimedOut;
   } else {
     Worker* w = worker;

@@ -191,6 +191,10 @@ void monitor_errors(TaskCore* t);
 // kFinish it never returns, except where Context::exit_to() returns (Context::kExitReturns):
 // then it returns nullptr, and so must the task's entry, at once.
 Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next = nullptr);
+// Lets the other runnable tasks of worker w run before the running task `cur` goes on: queues
+// cur behind them, leaving its state word (and a schedule()'s mark in it) as it is. False if
+// there was nothing else to run (cur carries on at once).
+bool run_others_first(Worker* w, TaskCore* cur);
 
 // Wakes a waiter: the state machine in park.cc. kOk, or why nothing happened.
 enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiting };

@@ -249,10 +249,9 @@ std::any yield() {
     std::this_thread::yield();
     return {};
   }
-  TaskCore* next = w->rt->pop(w->index);
-  if (next != nullptr) internal::leave(w, cur, internal::Leave::kYield, next);
+  const bool switched = internal::run_others_first(w, cur);
   // Nothing else to run: carry on, consuming a schedule() that may have raced with us.
-  return internal::take_yield_value(cur, /*consume=*/next == nullptr);
+  return internal::take_yield_value(cur, /*consume=*/!switched);
 }
 
 std::any yield(const TaskRef& t, std::any arg) {
