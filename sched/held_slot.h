@@ -13,6 +13,9 @@
 //
 // Thread safety: put/take/order from the owner worker's thread only; occupied() and
 // steal_if_held() from any worker; the _unshared forms only where no other thread uses the slot.
+// Cost: the owner's put and take are plain loads and stores (no read-modify-write); a steal
+// makes every thread of the process pass a memory barrier (membarrier(2): from ~1 us to ~20 us
+// here, and one interrupt for each CPU running the process), which the hold time keeps rare.
 #ifndef WEFT_SCHED_HELD_SLOT_H_
 #define WEFT_SCHED_HELD_SLOT_H_
 
@@ -21,7 +24,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "weft/sched/asymmetric_fence.h"
 #include "weft/sched/policy.h"
+#include "weft/sched/spin_lock.h"
 #include "weft/task/sched_node.h"
 
 namespace weft {
@@ -40,7 +45,11 @@ class HeldSlot {
     // Counted first: a thief that sees the new task sees the new count too.
     puts_.store(puts_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     order_ = order;
-    return node_.exchange(node, std::memory_order_acq_rel);
+    if (!enter()) return node_.exchange(node, std::memory_order_acq_rel);
+    SchedNode* old = node_.load(std::memory_order_relaxed);
+    node_.store(node, std::memory_order_release);  // a thief's CAS then sees the node's fields
+    leave();
+    return old;
   }
 
   // put() and take() for a slot no other thread reads: a worker alone in its pool, which no
@@ -65,7 +74,11 @@ class HeldSlot {
   // Owner: the held task, or nullptr.
   SchedNode* take() {
     if (node_.load(std::memory_order_relaxed) == nullptr) return nullptr;
-    return node_.exchange(nullptr, std::memory_order_acq_rel);
+    if (!enter()) return node_.exchange(nullptr, std::memory_order_acq_rel);
+    SchedNode* n = node_.load(std::memory_order_relaxed);
+    node_.store(nullptr, std::memory_order_relaxed);
+    leave();
+    return n;
   }
 
   // Any thread: whether a task is held (for Policy::holds_back).
@@ -85,20 +98,48 @@ class HeldSlot {
       return nullptr;
     }
     if (now - seen.since < hold) return nullptr;
+    // One thief at a time: the owner is kept to read-modify-writes while we are at it.
+    if (thief_.exchange(true, std::memory_order_acq_rel)) return nullptr;
+    // The rare side of the Dekker pair with enter(): now either the owner sees thief_, or we
+    // see it inside, wait for it to leave, and see what it did there.
+    internal::heavy_fence();
+    for (int pauses = 0; owner_inside_.load(std::memory_order_acquire);) {
+      SpinLock::wait_step(pauses);
+    }
     // Only the task we timed: if the owner took it meanwhile (and perhaps held another), it is
     // no longer ours to take.
-    return node_.compare_exchange_strong(n, nullptr, std::memory_order_acq_rel,
-                                         std::memory_order_acquire)
-               ? n
-               : nullptr;
+    const bool taken = node_.compare_exchange_strong(n, nullptr, std::memory_order_acq_rel,
+                                                     std::memory_order_acquire);
+    thief_.store(false, std::memory_order_release);  // the owner's next plain take sees ours
+    return taken ? n : nullptr;
   }
 
  private:
+  // The owner's put() and take() cost no read-modify-write (two of them for each task a worker
+  // wakes and runs) although thieves may take the slot's task: an asymmetric Dekker pair
+  // (weft/sched/asymmetric_fence.h), as in BiasedLock. The owner marks itself inside and looks
+  // for a thief behind a light fence; a thief marks itself and makes every thread fence before
+  // it looks for the owner. A steal happens only after a task sat in the slot for a hold time,
+  // so the rare side's system call is rare. False: a thief is at the slot (not inside: use
+  // read-modify-writes).
+  bool enter() {
+    owner_inside_.store(true, std::memory_order_relaxed);
+    internal::light_fence();
+    if (thief_.load(std::memory_order_acquire)) {
+      owner_inside_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void leave() { owner_inside_.store(false, std::memory_order_release); }
+
   std::atomic<SchedNode*> node_{nullptr};
   // Puts so far: written by the owner only, read by thieves, which tell a task that has waited
   // there from a new one by it.
   std::atomic<std::uint32_t> puts_{0};
   std::uint64_t order_ = 0;  // owner-only
+  std::atomic<bool> owner_inside_{false};  // the owner is in a plain put() or take()
+  std::atomic<bool> thief_{false};         // a thief is taking the task (steal_if_held)
 };
 
 // For a policy with one HeldSlot per worker: `slot_of(v)` is worker v's, and the pool of
