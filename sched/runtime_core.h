@@ -67,8 +67,6 @@ struct alignas(64) Worker {
   // whose reference a reader of the registry may still need (task_registry.h).
   TaskRegistry registry;
   std::vector<TaskCore*> deferred_release;  // this worker's thread only
-  // Its thread's references to finished tasks held back (TaskCore::release_runtime_ref).
-  HeldRuntimeRefs* held_refs = nullptr;
 
   alignas(64) std::atomic<bool> idle{false};
   std::atomic<std::uint32_t> wake_signal{0};

@@ -236,7 +236,7 @@ void retire(Worker* w, TaskCore* t) {
   if (__builtin_expect(w->rt->registry_readers.load(std::memory_order_acquire) != 0, 0)) {
     defer_release(w, t);
   } else {
-    t->release_runtime_ref(*w->held_refs);
+    t->release_ref();
   }
 }
 

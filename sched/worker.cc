@@ -122,7 +122,6 @@ TaskCore* find_work_or_sleep(Worker* w) {
   HeldWorkPoll poll(w);
   for (;;) {
     rt->release_deferred(w);  // references kept for a task dump (task_registry.h)
-    TaskCore::release_held_runtime_refs(*w->held_refs);  // see TaskCore::release_runtime_ref
     w->wake_signal.store(0, std::memory_order_relaxed);
     // Counted once per idle period, by whoever sets the flag. A waker raises wake_signal a
     // little after it took the flag, so its signal can land after this worker has left that
@@ -172,7 +171,6 @@ WEFT_THREAD_STATE_ACCESSOR Worker* current_worker() { return tls_worker; }
 
 void Worker::loop() {
   tls_worker = this;
-  held_refs = &this_thread_held_runtime_refs();
   try {
     ensure_signal_stack();
   } catch (const std::system_error& e) {
@@ -191,7 +189,6 @@ void Worker::loop() {
     run_on_worker(this, t);
   }
   rt->policy->on_worker_stop(index);
-  TaskCore::release_held_runtime_refs(*held_refs);
   tls_worker = nullptr;
 }
 

@@ -1,11 +1,9 @@
 #include "weft/task/task_core.h"
 
 #include <stdexcept>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "weft/task/core_allocator.h"
-#include "weft/task/current_task.h"
 #include "weft/task/on_done.h"
 #include "weft/task/task_local_storage.h"
 
@@ -30,60 +28,7 @@ __attribute__((noinline)) std::uint64_t new_task_id() {
   return next++;
 }
 
-thread_local constinit HeldRuntimeRefs tls_held{};
-
 }  // namespace
-
-WEFT_THREAD_STATE_ACCESSOR HeldRuntimeRefs& this_thread_held_runtime_refs() { return tls_held; }
-
-int TaskCore::next_held_slot(HeldRuntimeRefs& held) {
-  const int i = held.next;
-  held.next = (i + 1) % kHeldRuntimeRefs;
-  // Emptied before the oldest goes: freeing it may run a result's destructor, which may drop
-  // handles to other held tasks (emptying their slots) but must not find this one in use.
-  if (TaskCore* oldest = std::exchange(held.slots[i], nullptr)) {
-    --held.score;  // its handle outlived the slot
-    oldest->release_held();
-  }
-  return i + 1;
-}
-
-void TaskCore::hold_runtime_ref(HeldRuntimeRefs& held) {
-  if (held.score < 0) {  // a probe: see HeldRuntimeRefs
-    held.skipped = 0;
-    held.score = 0;
-  }
-  const int at = next_held_slot(held);
-  held.slots[at - 1] = this;
-  held_at_.store(static_cast<std::uint8_t>(at), std::memory_order_relaxed);
-}
-
-void TaskCore::release_unheld(HeldRuntimeRefs& held) {
-  next_held_slot(held);
-  release_ref();
-}
-
-void TaskCore::release_held_runtime_refs(HeldRuntimeRefs& held) {
-  for (TaskCore*& slot : held.slots) {
-    if (TaskCore* t = std::exchange(slot, nullptr)) t->release_held();
-  }
-}
-
-WEFT_THREAD_STATE_ACCESSOR bool TaskCore::free_if_held_here(std::uint8_t at) {
-  HeldRuntimeRefs& held = tls_held;
-  // Another thread's held task is never in our slots, whatever index we read.
-  TaskCore*& slot = held.slots[at - 1];
-  if (slot != this) return false;
-  slot = nullptr;
-  if (held.score < HeldRuntimeRefs::kMaxScore) ++held.score;
-  delete this;
-  return true;
-}
-
-void TaskCore::release_held() {
-  held_at_.store(0, std::memory_order_relaxed);
-  release_ref();
-}
 
 TaskCore::TaskCore() : Waiter(Kind::kTask) {
   node.task_id = new_task_id();

@@ -2,8 +2,7 @@
 //
 // A core is reference counted: each handle holds a reference, and the runtime holds one from
 // the task's first schedule until its stack is released after it finishes, so a fire-and-forget
-// task (@async with the handle dropped) still runs to the end (or a little longer:
-// release_runtime_ref). Cores come from mimalloc.
+// task (@async with the handle dropped) still runs to the end. Cores come from mimalloc.
 //
 // Thread safety: `state` and the lists of done-waiters and done-callbacks are atomics; the
 // scheduling fields are written before the task is first scheduled (and under the runtime's
@@ -31,31 +30,6 @@ namespace internal {
 
 struct DoneCallbackNode;
 
-class TaskCore;
-
-inline constexpr int kHeldRuntimeRefs = 64;
-
-// The runtime references a worker thread holds back (TaskCore::release_runtime_ref), the oldest
-// at `next` once every slot is used. That thread's only.
-//
-// Holding back pays only where handles are dropped soon after their tasks end: the oldest
-// reference, released kHeldRuntimeRefs ends later, costs the read-modify-write it was meant to
-// save, on a colder line, with the slot's upkeep on top (spawn+join of 1M tasks, joined after
-// they all ran, was 4% slower for it). So the thread keeps a score, up for a held task freed
-// by its handle and down for one whose handle outlived its slot, and while it is negative
-// releases at once, trying again every kProbeInterval ends.
-struct HeldRuntimeRefs {
-  static constexpr int kMaxScore = kHeldRuntimeRefs;
-  static constexpr int kProbeInterval = 256;
-  TaskCore* slots[kHeldRuntimeRefs] = {};
-  int next = 0;
-  int score = 0;
-  int skipped = 0;  // ends released at once since the score went negative
-};
-
-// The calling thread's.
-HeldRuntimeRefs& this_thread_held_runtime_refs();
-
 class TaskCore : public Waiter {
  public:
   TaskCore();
@@ -76,38 +50,11 @@ class TaskCore : public Waiter {
     // The sole holder needs no read-modify-write: nobody else can take a reference from it.
     // (A handle dropped long after its task finished is cold; a locked instruction on a cold
     // line stalls far longer than a load.)
-    const std::int32_t refs = refs_.load(std::memory_order_acquire);
-    if (refs == 1) {
-      delete this;
-      return;
-    }
-    // Nor do the last two, when the other is the runtime's, held back on the calling thread.
-    if (refs == 2) {
-      const std::uint8_t at = held_at_.load(std::memory_order_relaxed);
-      if (at != 0 && free_if_held_here(at)) return;
-    }
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
-
-  // The runtime's release of its reference when the task has ended, on the worker thread it
-  // ended on (`held`: that thread's, this_thread_held_runtime_refs()). If a handle is left, the
-  // reference may be held back there, and released kHeldRuntimeRefs task ends later on that
-  // worker or when the thread calls release_held_runtime_refs() (a worker out of work or
-  // stopping), whichever comes first: a handle dropped on that thread meanwhile -- a parent
-  // collecting its children -- finds the last two references both its thread's and frees the
-  // core with no read-modify-write on either side, one locked instruction less per task. So a
-  // finished task's result and task-local storage go with its last handle, or at the latest by
-  // then. (Work stealing, one worker, medians side by side: fib(30) with a task per call 4%
-  // faster, skynet 4%.)
-  void release_runtime_ref(HeldRuntimeRefs& held) {
     if (refs_.load(std::memory_order_acquire) == 1 ||
-        (held.score < 0 && ++held.skipped < HeldRuntimeRefs::kProbeInterval)) {
-      release_unheld(held);  // the last reference, or holding back does not pay here now
-    } else {
-      hold_runtime_ref(held);
+        refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
     }
   }
-  static void release_held_runtime_refs(HeldRuntimeRefs& held);
 
   // The stack size its first run gets (0: the default). Throws std::invalid_argument above
   // kMaxStackSize. Only before the task is first scheduled. Inline, with the throw out of
@@ -128,15 +75,6 @@ class TaskCore : public Waiter {
 
  private:
   [[noreturn, gnu::cold]] void throw_stack_too_large(std::size_t bytes) const;
-  // release_ref()'s case of two references left, one held back: frees the core if the calling
-  // thread holds that one.
-  bool free_if_held_here(std::uint8_t at);
-  void hold_runtime_ref(HeldRuntimeRefs& held);
-  void release_unheld(HeldRuntimeRefs& held);
-  // The slot for the end being released: every end moves `held` on by one, held back or not,
-  // releasing the slot's old reference. Returns the slot's number + 1.
-  static int next_held_slot(HeldRuntimeRefs& held);
-  void release_held();  // by the holder
 
   // Fields grouped by when they are touched. A spawn+join program creates many tasks before
   // they run and joins and frees them long after: by then each core is cold, and every cache
@@ -160,15 +98,6 @@ class TaskCore : public Waiter {
   std::atomic<TaskCore*>* registry_slot = nullptr;
   // The worker it runs on or last ran on: written by that worker, read by task dumps.
   std::atomic<std::int32_t> last_worker{-1};
-
- private:
-  // Where release_runtime_ref() holds the runtime's reference back: 1 + the slot among its
-  // thread's held references, 0 while not held. Written by that thread; another thread may read
-  // it, and then looks in its own slots, where the task cannot be. (In the padding after
-  // last_worker: a trivial task's core stays within four cache lines.)
-  std::atomic<std::uint8_t> held_at_{0};
-
- public:
   // The deadline of its current timed wait (steady_clock ticks), meaningful while `timed` is
   // not kUntimed: shown in task dumps ("sleep until +35ms"). Here, not in the Waiter, whose
   // first line a join reads; only tasks are dumped.
