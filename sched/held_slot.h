@@ -13,9 +13,11 @@
 //
 // Thread safety: put/take/order from the owner worker's thread only; occupied() and
 // steal_if_held() from any worker; the _unshared forms only where no other thread uses the slot.
-// Cost: the owner's put and take are plain loads and stores (no read-modify-write); a steal
-// makes every thread of the process pass a memory barrier (membarrier(2): from ~1 us to ~20 us
-// here, and one interrupt for each CPU running the process), which the hold time keeps rare.
+// Cost: the owner's put and take are plain loads and stores (no read-modify-write), which is
+// only sound on the owner's thread (a policy's push from_worker is always the calling worker);
+// a thief's attempt on a task held past the hold time makes every thread of the process pass a
+// memory barrier (membarrier(2): from ~1 us to ~20 us here, and one interrupt for each CPU
+// running the process), whether or not it then gets the task; the hold time keeps that rare.
 #ifndef WEFT_SCHED_HELD_SLOT_H_
 #define WEFT_SCHED_HELD_SLOT_H_
 
