@@ -2,6 +2,8 @@
 
 #include <mimalloc.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -31,23 +33,39 @@ void* allocate_or_throw(std::size_t bytes) {
 struct CoreCache {
   void* blocks[kCoreClasses][kCoreAhead];
   unsigned char next[kCoreClasses];  // per class, the slot the next allocation takes
+  // Per class, blocks freed on this thread, the last freed on top (core_allocator.h).
+  void* recycled[kCoreClasses][kCoreRecycled > 0 ? kCoreRecycled : 1];
+  unsigned char recycled_count[kCoreClasses];
   int held;
   bool release_registered;
   bool exited;  // the thread is exiting and its cache is gone: allocate straight from mimalloc
 };
 thread_local constinit CoreCache tls_cache{};
 
+std::atomic<std::int64_t> g_released_at_exit{0};  // blocks, for tests
+
 struct CacheRelease {
   ~CacheRelease() {
     CoreCache& cache = tls_cache;
     cache.exited = true;
+    std::int64_t released = 0;
     for (auto& row : cache.blocks) {
       for (void*& block : row) {
-        if (block != nullptr) backend_free(block);
+        if (block != nullptr) {
+          backend_free(block);
+          ++released;
+        }
         block = nullptr;
       }
     }
+    for (int c = 0; c < kCoreClasses; ++c) {
+      while (cache.recycled_count[c] > 0) {
+        backend_free(cache.recycled[c][--cache.recycled_count[c]]);
+        ++released;
+      }
+    }
     cache.held = 0;
+    g_released_at_exit.fetch_add(released, std::memory_order_relaxed);
   }
 };
 thread_local CacheRelease tls_release;
@@ -69,6 +87,7 @@ WEFT_THREAD_STATE_ACCESSOR void* allocate_core(std::size_t size) {
   CoreCache& cache = tls_cache;
   if (size > kLargestCached || size == 0 || cache.exited) return allocate_or_throw(size);
   const int c = static_cast<int>((size - 1) / kCoreSizeStep);
+  if (cache.recycled_count[c] > 0) return cache.recycled[c][--cache.recycled_count[c]];
   const std::size_t bytes = static_cast<std::size_t>(c + 1) * kCoreSizeStep;
   void*& slot = cache.blocks[c][cache.next[c]];
   cache.next[c] = static_cast<unsigned char>((cache.next[c] + 1) % kCoreAhead);
@@ -83,9 +102,31 @@ WEFT_THREAD_STATE_ACCESSOR void* allocate_core(std::size_t size) {
   return allocate_or_throw(bytes);
 }
 
-void free_core(void* p) noexcept { backend_free(p); }
+WEFT_THREAD_STATE_ACCESSOR void free_core(void* p, std::size_t size) noexcept {
+  CoreCache& cache = tls_cache;
+  // Kept only where the thread's exit will give it back (release_registered), which a thread
+  // that frees cores has usually set up by allocating some.
+  if (size <= kLargestCached && size != 0 && cache.release_registered && !cache.exited) {
+    const int c = static_cast<int>((size - 1) / kCoreSizeStep);
+    if (cache.recycled_count[c] < kCoreRecycled) {
+      cache.recycled[c][cache.recycled_count[c]++] = p;
+      return;
+    }
+  }
+  backend_free(p);
+}
 
 WEFT_THREAD_STATE_ACCESSOR int cached_core_blocks() { return tls_cache.held; }
+
+std::int64_t core_blocks_released_at_thread_exit() {
+  return g_released_at_exit.load(std::memory_order_relaxed);
+}
+
+WEFT_THREAD_STATE_ACCESSOR int recycled_core_blocks() {
+  int n = 0;
+  for (unsigned char count : tls_cache.recycled_count) n += count;
+  return n;
+}
 
 // A program that spawns a million tasks sweeps their cores (256 MB) four times: spawn, run,
 // join, free. On 4 KiB pages that is a TLB miss every 16 cores, and it showed: spawn+join of

@@ -45,6 +45,6 @@ void TaskCore::throw_stack_too_large(std::size_t bytes) const {
 
 // Spawn-heavy programs create and free millions of cores: see core_allocator.h.
 void* TaskCore::operator new(std::size_t size) { return allocate_core(size); }
-void TaskCore::operator delete(void* p) { free_core(p); }
+void TaskCore::operator delete(void* p, std::size_t size) { free_core(p, size); }
 
 }  // namespace weft::internal

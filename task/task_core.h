@@ -36,7 +36,7 @@ class TaskCore : public Waiter {
   virtual ~TaskCore();
 
   static void* operator new(std::size_t size);
-  static void operator delete(void* p);
+  static void operator delete(void* p, std::size_t size);
 
   // Runs the body and stores its result; an exception propagates to the caller (the runtime).
   virtual void run_body() = 0;
