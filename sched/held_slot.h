@@ -109,7 +109,8 @@ class HeldSlot {
       SpinLock::wait_step(pauses);
     }
     // Only the task we timed: if the owner took it meanwhile (and perhaps held another), it is
-    // no longer ours to take.
+    // no longer ours to take. (Unless the one it holds now has the same address, a core freed
+    // and reused at once: then we take that one, which is as good a task to run.)
     const bool taken = node_.compare_exchange_strong(n, nullptr, std::memory_order_acq_rel,
                                                      std::memory_order_acquire);
     thief_.store(false, std::memory_order_release);  // the owner's next plain take sees ours

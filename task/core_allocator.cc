@@ -85,10 +85,12 @@ void prefetch_for_write(void* p, std::size_t bytes) {
 
 WEFT_THREAD_STATE_ACCESSOR void* allocate_core(std::size_t size) {
   CoreCache& cache = tls_cache;
-  if (size > kLargestCached || size == 0 || cache.exited) return allocate_or_throw(size);
+  if (size > kLargestCached || size == 0) return allocate_or_throw(size);
   const int c = static_cast<int>((size - 1) / kCoreSizeStep);
-  if (cache.recycled_count[c] > 0) return cache.recycled[c][--cache.recycled_count[c]];
+  // Always the whole class: the block may be freed on a thread that recycles it for the class.
   const std::size_t bytes = static_cast<std::size_t>(c + 1) * kCoreSizeStep;
+  if (cache.exited) return allocate_or_throw(bytes);
+  if (cache.recycled_count[c] > 0) return cache.recycled[c][--cache.recycled_count[c]];
   void*& slot = cache.blocks[c][cache.next[c]];
   cache.next[c] = static_cast<unsigned char>((cache.next[c] + 1) % kCoreAhead);
   void* fresh = backend_allocate(bytes);

@@ -26,8 +26,9 @@
 // Sanitized builds (ASan, TSan) allocate with operator new instead of mimalloc, which Debian
 // ships uninstrumented: ASan could not see a use after free in it, nor TSan the handover of
 // memory between threads. The cache stays, so that it is tested there too (leaks: ASan), but
-// ASan builds recycle nothing: a core used after it was freed and handed out again would be a
-// live object to ASan, where its quarantine keeps a freed block unused for long.
+// sanitized builds recycle nothing: to ASan a core used after it was freed and handed out again
+// would be a live object, where its quarantine keeps a freed block unused for long; TSan would
+// carry the old core's synchronization over to the new one, which can hide a race.
 #ifndef WEFT_TASK_CORE_ALLOCATOR_H_
 #define WEFT_TASK_CORE_ALLOCATOR_H_
 
@@ -40,8 +41,8 @@ inline constexpr std::size_t kCoreSizeStep = 64;       // a cache line
 inline constexpr std::size_t kLargestCached = 512;     // a core with up to ~270 bytes of capture
 inline constexpr int kCoreClasses = static_cast<int>(kLargestCached / kCoreSizeStep);
 inline constexpr int kCoreAhead = 8;  // the prefetch distance, in allocations of one class
-// Freed blocks kept per class for reuse (none in ASan builds).
-#if defined(__SANITIZE_ADDRESS__)
+// Freed blocks kept per class for reuse (none in sanitized builds).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr int kCoreRecycled = 0;
 #else
 inline constexpr int kCoreRecycled = 16;

@@ -2,7 +2,8 @@
 //
 // A core is reference counted: each handle holds a reference, and the runtime holds one from
 // the task's first schedule until its stack is released after it finishes, so a fire-and-forget
-// task (@async with the handle dropped) still runs to the end. Cores come from mimalloc.
+// task (@async with the handle dropped) still runs to the end. Cores come from mimalloc,
+// through a per-thread cache (core_allocator.h).
 //
 // Thread safety: `state` and the lists of done-waiters and done-callbacks are atomics; the
 // scheduling fields are written before the task is first scheduled (and under the runtime's
@@ -82,7 +83,8 @@ class TaskCore : public Waiter {
   // the destructor's fields) comes last, in the core's last cache line, next to the result the
   // typed task stores right after the core (TaskResult<T>::value): a join of a small result
   // touches that line and the first (the vtable pointer, the Waiter's payload, and the block
-  // header mimalloc writes when the core is freed), not the ones in between.
+  // header mimalloc writes when the core is freed, unless the allocator keeps it for reuse), not
+  // the ones in between.
 
  public:
   // Used while it is scheduled and runs.
