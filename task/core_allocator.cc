@@ -76,6 +76,10 @@ thread_local CacheRelease tls_release;
   static_cast<void>(&tls_release);
 }
 
+// Sizes the cache serves, and their class: the same for an allocation and its free.
+bool cached_size(std::size_t size) { return size != 0 && size <= kLargestCached; }
+int class_of(std::size_t size) { return static_cast<int>((size - 1) / kCoreSizeStep); }
+
 void prefetch_for_write(void* p, std::size_t bytes) {
   auto* c = static_cast<char*>(p);
   for (std::size_t off = 0; off < bytes; off += kCoreSizeStep) __builtin_prefetch(c + off, 1, 3);
@@ -85,8 +89,8 @@ void prefetch_for_write(void* p, std::size_t bytes) {
 
 WEFT_THREAD_STATE_ACCESSOR void* allocate_core(std::size_t size) {
   CoreCache& cache = tls_cache;
-  if (size > kLargestCached || size == 0) return allocate_or_throw(size);
-  const int c = static_cast<int>((size - 1) / kCoreSizeStep);
+  if (!cached_size(size)) return allocate_or_throw(size);
+  const int c = class_of(size);
   // Always the whole class: the block may be freed on a thread that recycles it for the class.
   const std::size_t bytes = static_cast<std::size_t>(c + 1) * kCoreSizeStep;
   if (cache.exited) return allocate_or_throw(bytes);
@@ -108,8 +112,8 @@ WEFT_THREAD_STATE_ACCESSOR void free_core(void* p, std::size_t size) noexcept {
   CoreCache& cache = tls_cache;
   // Kept only where the thread's exit will give it back (release_registered), which a thread
   // that frees cores has usually set up by allocating some.
-  if (size <= kLargestCached && size != 0 && cache.release_registered && !cache.exited) {
-    const int c = static_cast<int>((size - 1) / kCoreSizeStep);
+  if (cached_size(size) && cache.release_registered && !cache.exited) {
+    const int c = class_of(size);
     if (cache.recycled_count[c] < kCoreRecycled) {
       cache.recycled[c][cache.recycled_count[c]++] = p;
       return;
