@@ -86,7 +86,8 @@ void finish_task(TaskCore* self) {
   self->state.store(kDone, std::memory_order_release);
   TaskRegistry::clear(self->registry_slot);
   // Before retire() looks for registry readers, and before announce_done() reads
-  // error_monitored: monitor_errors() pairs with this fence.
+  // error_monitored and the on_done callbacks: monitor_errors() and on_done() pair with this
+  // fence.
   registry_finisher_fence();
   announce_done(self);
   leave(current_worker(), self, Leave::kFinish);

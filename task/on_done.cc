@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "weft/sched/asymmetric_fence.h"
+
 namespace weft {
 namespace {
 
@@ -32,7 +34,12 @@ void on_done(const TaskRef& t, DoneCallback callback) {
                                                          std::memory_order_acquire));
     if (head != internal::kDoneCallbacksClosed) {
       // Queued. If the task is done already, its finisher may have looked at the list before
-      // our push (run_done_callbacks): then nobody else will run it, so we do.
+      // our push (run_done_callbacks): then nobody else will run it, so we do. "Push, then
+      // look at the state" against the finisher's "mark done, then look at the list": Dekker,
+      // which needs a store-load fence on both sides. The finisher's is light (a compiler
+      // barrier: every task finishes, few get callbacks), so ours is heavy, and paid only when
+      // the state does not already say done.
+      if (core->state.load(std::memory_order_seq_cst) != internal::kDone) internal::heavy_fence();
       if (core->state.load(std::memory_order_seq_cst) == internal::kDone) {
         internal::run_done_callbacks_now(core);
       }
@@ -46,8 +53,9 @@ namespace internal {
 
 void run_done_callbacks(TaskCore* self) noexcept {
   // Nothing registered, the common case, costs a load and no read-modify-write. Sound because
-  // the task was marked done (seq_cst) before this seq_cst load, and a registrant pushes
-  // (seq_cst) before it looks at the state: at least one of the two sees the other.
+  // the finisher marked the task done and then passed a light fence (finish_task), and a
+  // registrant pushes and then passes a heavy one before it looks at the state (on_done): at
+  // least one of the two sees the other.
   if (self->done_callbacks.load(std::memory_order_seq_cst) == nullptr) return;
   run_done_callbacks_now(self);
 }

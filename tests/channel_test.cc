@@ -469,6 +469,20 @@ TEST_P(ChannelTest, BindToEndedTaskClosesBeforeReturning) {
   });
 }
 
+// bind to a task that is ending on another worker at that moment, over and over: the channel
+// always closes (a take on it raises, where a lost close left it waiting forever: on_done.cc).
+TEST_P(ChannelTest, BindRacingTheTaskEndAlwaysCloses) {
+  constexpr int kRounds = 10000;
+  run([] {
+    for (int i = 0; i < kRounds; ++i) {
+      Channel<int> c(1);
+      auto t = spawn([] {});
+      c.bind(t);
+      ASSERT_THROW(take(c), InvalidStateException) << "round " << i;
+    }
+  });
+}
+
 // A thousand channels bound to one task: every one is closed once wait(task) returns, with the
 // task's failure.
 TEST_P(ChannelTest, BindThousandChannelsToOneTask) {
