@@ -35,12 +35,12 @@ struct ScheduleOptions {
 // wait() (or suspended by yieldto) resumes and its wait() returns val (or throws it).
 // Scheduling a task that is running marks it: its next wait() returns at once (this is how
 // yield() works, and what the spec's OneWayEvent relies on), with the value or error. An
-// untimed wait inside a primitive first (a channel, Condition, Event, Semaphore, wait(t))
-// leaves the mark for that wait(), and a timed one there (wait_until/wait_for of an Event,
-// Condition, threads::Condition or Semaphore) ends as timed out, after letting the worker's
-// other tasks run, and leaves it too. Others take it: sleep, a ReentrantLock wait (also
-// threads::Condition's re-lock, when it has to wait) and a wait on a descriptor carry on past
-// it (an error ends them). So schedule() a running task only when its next wait is a wait().
+// untimed wait inside a primitive first (a channel, Condition, Event, Semaphore, ReentrantLock
+// -- also threads::Condition's re-lock --, wait(t)) leaves the mark for that wait(), and a
+// timed one there (wait_until/wait_for of an Event, Condition, threads::Condition or
+// Semaphore) ends as timed out, after letting the worker's other tasks run, and leaves it too.
+// Others take it: sleep and a wait on a descriptor carry on past it (an error ends them). So
+// schedule() a running task only when its next wait is a wait().
 // Throws TaskStateError when t has finished, is already queued, or is parked inside a
 // primitive (a Condition, lock, channel, ...) or in a timed wait, or on its way into one,
 // whose wake-up schedule() would steal.

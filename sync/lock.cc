@@ -135,7 +135,6 @@ void ReentrantLock::lock_slow(std::uintptr_t mine) {
     }
     qlock_.lock();
     if (woken) woken_in_flight_ = false;
-    if (me->wq_linked) queue_.remove(me);  // only a misused low-level wake resumes us queued
     if (acquire_if_free(mine)) {
       publish_wake_needed();
       qlock_.unlock();
@@ -151,24 +150,21 @@ void ReentrantLock::lock_slow(std::uintptr_t mine) {
     }
     me->wq_data = &ticket;
     publish_wake_needed();
-    qlock_.unlock();
+    // qlock_ stays held from here until the park has saved our context: no unlock can take us
+    // off the queue in between, so the park is an owned one (park.h), which only that unlock's
+    // wake ends. A park without the lock could also end on a schedule() of this running task
+    // (scheduling.h), with the task still queued here, and return into a loop that would then
+    // leave it queued or clear another waiter's woken_in_flight_.
     internal::heavy_fence();  // pairs with unlock()'s light fence (see the top of this file)
     if (owner_.load(std::memory_order_relaxed) == 0) {
       // Released while we queued, possibly by an unlock that did not see us: don't sleep.
-      qlock_.lock();
-      const bool still_queued = me->wq_linked;
-      if (still_queued) {
-        queue_.remove(me);
-        publish_wake_needed();
-      }
+      queue_.remove(me);
+      publish_wake_needed();
       qlock_.unlock();
-      if (still_queued) {
-        woken = false;
-        continue;
-      }
-      // Otherwise an unlock dequeued us and its wake is on the way: the park below takes it.
+      woken = false;
+      continue;
     }
-    park(WaitKind::kLock, this);
+    park(qlock_, WaitKind::kLock, this);
     if (ticket.granted) {  // handed over by the unlocker: we own it now
       count_ = 1;
       return;

@@ -56,8 +56,7 @@ std::optional<std::any> Condition::wait_impl(const Clock::time_point* deadline,
     lock_->relock_all(depth);
     throw;
   }
-  // The notify's value, taken before re-locking: a wait for the lock that ends on a
-  // schedule()'s mark (scheduling.h) adopts that schedule's value into the same place.
+  // The notify's value, taken before re-locking, which may park.
   std::any value = woken ? std::exchange(me->value, std::any()) : std::any();
   lock_->relock_all(depth);
   if (!woken) return std::nullopt;

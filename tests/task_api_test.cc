@@ -15,6 +15,7 @@
 #include "weft/sched/scheduling.h"
 #include "weft/sync/condition.h"
 #include "weft/sync/event.h"
+#include "weft/sync/lock.h"
 #include "weft/sync/semaphore.h"
 #include "weft/sync/threads_condition.h"
 #include "weft/task/errors.h"
@@ -460,6 +461,60 @@ TEST_P(TaskApi, AnErrorScheduledOntoARunningTaskIsRaisedByItsNextWait) {
              {.error = true});
     EXPECT_NO_THROW(e.wait());
     EXPECT_TRUE(istaskdone(setter));
+    try {
+      wait();
+      ADD_FAILURE() << "wait() did not raise the scheduled error";
+    } catch (const std::runtime_error& err) {
+      EXPECT_STREQ(err.what(), "later");
+    }
+  });
+}
+
+// A ReentrantLock wait is a primitive's too: only the unlock that dequeues the waiter ends it,
+// and a schedule()'s value waits for the next wait(). Were the mark to end the lock's park, the
+// task would resume still queued in the lock, and the unlock that dequeued it later would find
+// it queued to run already (a second wake-up: an error in the unlocking task).
+TEST_P(TaskApi, ALockWaitLeavesAScheduleForTheNextWait) {
+  run([] {
+    ReentrantLock l;
+    Event held, go;
+    auto holder = async([&] {
+      lock(l);
+      notify(held);
+      wait(go);
+      unlock(l);
+    });
+    wait(held);
+    schedule(current_task(), 8);
+    notify(go);  // the holder unlocks once this task waits for the lock
+    lock(l);
+    EXPECT_TRUE(l.held_by_caller());
+    unlock(l);
+    ASSERT_NO_THROW(wait(holder));
+    EXPECT_EQ(std::any_cast<int>(wait()), 8);
+  });
+}
+
+// The same for an error: the lock is taken, and the error is raised by the next wait().
+TEST_P(TaskApi, AnErrorScheduledBeforeALockWaitIsRaisedByTheNextWait) {
+  run([] {
+    ReentrantLock l;
+    Event held, go;
+    auto holder = async([&] {
+      lock(l);
+      notify(held);
+      wait(go);
+      unlock(l);
+    });
+    wait(held);
+    schedule(current_task(), std::make_exception_ptr(std::runtime_error("later")),
+             {.error = true});
+    notify(go);
+    ASSERT_NO_THROW(lock(l));
+    EXPECT_TRUE(l.held_by_caller());
+    unlock(l);
+    EXPECT_FALSE(islocked(l));
+    ASSERT_NO_THROW(wait(holder));
     try {
       wait();
       ADD_FAILURE() << "wait() did not raise the scheduled error";
