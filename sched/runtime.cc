@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "weft/sched/asymmetric_fence.h"
@@ -123,9 +125,31 @@ RuntimeCore::~RuntimeCore() {
 }
 
 void RuntimeCore::start() {
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    Worker* raw = workers[i].get();
+    try {
+      raw->thread = std::thread([raw] { raw->loop(); });
+    } catch (const std::system_error& e) {
+      // Out of threads or memory (a container's pids limit, ulimit -u). The workers that did
+      // start are stopped, so that the constructor's exception leaves nothing running; left
+      // to shutdown(), which waits for every worker to go idle, they would hang it.
+      stop_workers();
+      throw std::system_error(e.code(),
+                              absl::StrCat("Runtime: could not start worker thread ", i + 1,
+                                           " of ", workers.size()));
+    }
+  }
+}
+
+void RuntimeCore::stop_workers() {
+  stopping.store(true, std::memory_order_release);
   for (auto& w : workers) {
-    Worker* raw = w.get();
-    w->thread = std::thread([raw] { raw->loop(); });
+    w->idle.store(false, std::memory_order_relaxed);
+    w->wake_signal.store(1, std::memory_order_release);
+    futex_wake(&w->wake_signal);
+  }
+  for (auto& w : workers) {
+    if (w->thread.joinable()) w->thread.join();
   }
 }
 
@@ -310,13 +334,7 @@ void RuntimeCore::shutdown() {
     return;
   }
   while (!quiescent()) std::this_thread::sleep_for(std::chrono::microseconds(500));
-  stopping.store(true, std::memory_order_release);
-  for (auto& w : workers) {
-    w->idle.store(false, std::memory_order_relaxed);
-    w->wake_signal.store(1, std::memory_order_release);
-    futex_wake(&w->wake_signal);
-  }
-  for (auto& w : workers) w->thread.join();
+  stop_workers();
   timers.stop();
   // A thread may still be inside push() waking a task it should not have (its runtime was
   // going away): its task never runs, but the runtime must outlive the call.

@@ -13,6 +13,9 @@
 // are leaked rather than unwound. The default runtime does the same at process exit. Seeing
 // inside a running runtime: weft/sched/task_dump.h, deadlock_error.h, and the trace file of
 // RuntimeOptions::trace_path.
+// Errors: the constructor throws std::invalid_argument for bad thread counts (options or
+// WEFT_NUM_THREADS), and std::system_error when a worker thread cannot be started (out of
+// threads or memory), with none of its workers left running.
 // Thread safety: all members may be called from any thread; run() must not be called from one
 // of this runtime's own workers (it would block the worker it needs).
 #ifndef WEFT_SCHED_RUNTIME_H_

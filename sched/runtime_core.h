@@ -88,11 +88,15 @@ class RuntimeCore {
   RuntimeCore(Runtime* owner, RuntimeOptions options);
   ~RuntimeCore();
 
+  // Starts the worker threads; throws std::system_error, with none left running, if one
+  // cannot be started.
   void start();
   // Waits until nothing can run any more, then stops the workers and reports parked tasks.
   void shutdown();
   // shutdown() if that happens within ~100 ms; otherwise only reports (used at exit).
   void shutdown_if_idle();
+  // Stops and joins the workers that run (shutdown() once quiescent, or a start() that failed).
+  void stop_workers();
 
   // Queues a runnable task and wakes one idle worker that may run it. from_worker < 0: pushed
   // from a thread that is not one of this runtime's workers (counted: see outside_pushes).
