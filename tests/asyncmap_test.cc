@@ -2,6 +2,7 @@
 // behaviours (ntasks as a number or a function, several collections, errors).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <list>
 #include <memory>
 #include <numeric>
@@ -468,6 +469,23 @@ TEST(AsyncMapPlainThread, Works) {
   EXPECT_EQ(distinct(ids), 5u);
   EXPECT_THROW(asyncmap([](int x) -> int { throw std::logic_error("x"); }, kOneToFive),
                std::logic_error);
+}
+
+// From a plain thread, with f waiting on a channel that only another plain thread feeds, later
+// than deadlock detection takes to decide (3 polls 100 ms apart, sched/deadlock.h): to the
+// detection everything is blocked, yet asyncmap must not give up its wait with a DeadlockError
+// -- its tasks refer to the caller's frame, f and the results -- but keep waiting, as a
+// thread blocked in a channel does, and return the results once the feeder comes.
+TEST(AsyncMapPlainThread, KeepsWaitingThroughAFalseDeadlock) {
+  Channel<int> gate(3);
+  std::thread feeder([&gate] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    for (int i = 0; i < 3; ++i) put(gate, 10);
+  });
+  std::vector<int> out;
+  EXPECT_NO_THROW(out = asyncmap([&gate](int x) { return x + take(gate); }, std::vector{1, 2, 3}));
+  feeder.join();
+  EXPECT_EQ(out, (std::vector<int>{11, 12, 13}));
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(AsyncMapTest);

@@ -198,8 +198,20 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
     finish();
     failure.rethrow_if_failed();
   };
+  // The caller waits for the host's end with a take on a channel bound to it: a wait in a
+  // primitive, which a plain thread's deadlock detection (weft/sched/deadlock_error.h) never
+  // ends with a DeadlockError, as it may end a wait(host). The host and the mapping tasks refer
+  // to this frame (f, the collections, the results): it must not unwind while they may still
+  // run, e.g. once a producer the detection cannot see feeds a channel that f takes from.
   Task<void> host(std::move(driver));  // sticky, like Julia's @async tasks
+  Channel<bool> over;
+  over.bind(host);
   schedule(host);
+  try {
+    take(over);  // nothing is put: returns by raising once the host has ended
+  } catch (const InvalidStateException&) {
+  } catch (const TaskFailedException&) {
+  }
   try {
     wait(host);
   } catch (const TaskFailedException& e) {
