@@ -255,8 +255,10 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
   } catch (...) {
     // An error that a schedule(t, err; error=true) of this running task left ends the wait:
     // the registration, on this stack, leaves the poller first (one the poller already took
-    // it is done with once remove() has had the poller's lock).
-    poller.remove(id);
+    // it is done with once remove() has had the poller's lock). If the poller took it, its
+    // wake-up found this task running and is left pending: taken here, or it would end the
+    // task's next wait.
+    if (!poller.remove(id) && reg.delivered) consume_pending_wake();
     epoll_ctl(poller.epoll_fd(), EPOLL_CTL_DEL, watched, nullptr);
     throw;
   }
