@@ -352,6 +352,10 @@ void sleep(absl::Duration duration) {
     return;
   }
   while (Clock::now() < deadline) park_until(deadline, WaitKind::kSleep, nullptr);
+  // A schedule()'s value that a park above took (a sleep carries on past a schedule: see
+  // scheduling.h) is dropped here, as Julia's sleep drops what its wait returned; left in
+  // place, a later wait(c) or wait() woken without a value would return it.
+  current_task_core()->value.reset();
 }
 
 const TaskRef& errormonitor(const TaskRef& t) {

@@ -268,6 +268,9 @@ FdEvent wait_fd(int fd, FdInterest interest, const Clock::time_point* deadline,
     result = event_of(reg.revents);
   }
   epoll_ctl(poller.epoll_fd(), EPOLL_CTL_DEL, watched, nullptr);
+  // The value of a schedule() that ended a park above early is dropped, as sleep drops it:
+  // left in place, a later wait() or wait(c) woken without a value would return it.
+  reg.waiter->value.reset();
   return result;
 }
 

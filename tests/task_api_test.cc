@@ -524,6 +524,25 @@ TEST_P(TaskApi, AnErrorScheduledBeforeALockWaitIsRaisedByTheNextWait) {
   });
 }
 
+// A sleep carries on past a schedule() of the sleeping task, and the schedule's value goes with
+// it: a later wait(c) or wait() woken without a value returns nothing, not that value.
+TEST_P(TaskApi, AScheduleThatASleepTookLeavesNoValueBehind) {
+  run([] {
+    schedule(current_task(), 42);
+    sleep(0.001);
+    Condition c;
+    auto notifier = async([&c] { notify(c); });
+    EXPECT_FALSE(c.wait().has_value());
+    wait(notifier);
+
+    schedule(current_task(), 43);
+    sleep(0.001);
+    auto scheduler = async([me = current_task()] { schedule(me); });
+    EXPECT_FALSE(wait().has_value());
+    wait(scheduler);
+  });
+}
+
 // The same for a timed wait on a primitive: it cannot tell a schedule()'s wake-up from the
 // primitive's, so it must not take it for the primitive's (it would return as if notified,
 // still in the primitive's queue, where a later notify would write into its finished frame).
