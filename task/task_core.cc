@@ -47,4 +47,14 @@ void TaskCore::throw_stack_too_large(std::size_t bytes) const {
 void* TaskCore::operator new(std::size_t size) { return allocate_core(size); }
 void TaskCore::operator delete(void* p, std::size_t size) { free_core(p, size); }
 
+// Without these, a class-scope operator new hides the global aligned one, and an over-aligned
+// task would get the cache's blocks, aligned as operator new's (16 bytes). Rare enough to skip
+// the cache.
+void* TaskCore::operator new(std::size_t size, std::align_val_t align) {
+  return ::operator new(size, align);
+}
+void TaskCore::operator delete(void* p, std::size_t size, std::align_val_t align) {
+  ::operator delete(p, size, align);
+}
+
 }  // namespace weft::internal

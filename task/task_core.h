@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <new>
 
 #include "weft/task/context.h"
 #include "weft/task/sched_node.h"
@@ -38,6 +39,9 @@ class TaskCore : public Waiter {
 
   static void* operator new(std::size_t size);
   static void operator delete(void* p, std::size_t size);
+  // Tasks whose captures or result are over-aligned (alignas(32) and up) get their alignment.
+  static void* operator new(std::size_t size, std::align_val_t align);
+  static void operator delete(void* p, std::size_t size, std::align_val_t align);
 
   // Runs the body and stores its result; an exception propagates to the caller (the runtime).
   virtual void run_body() = 0;

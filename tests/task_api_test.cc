@@ -2,6 +2,7 @@
 // yield(t)/yieldto, schedule with values and errors, the clear errors for misuse, stickiness,
 // errormonitor, and plain threads waiting on tasks.
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -520,6 +521,21 @@ TEST_P(TaskApi, AnErrorScheduledBeforeALockWaitIsRaisedByTheNextWait) {
       ADD_FAILURE() << "wait() did not raise the scheduled error";
     } catch (const std::runtime_error& err) {
       EXPECT_STREQ(err.what(), "later");
+    }
+  });
+}
+
+// A task whose capture is over-aligned gets its alignment (the task's own allocation, like a
+// `new` of any over-aligned type).
+TEST_P(TaskApi, OverAlignedCapturesAreAligned) {
+  struct alignas(256) Wide {
+    char bytes[8] = {};
+  };
+  run([] {
+    for (int i = 0; i < 20; ++i) {
+      Wide w;
+      auto t = spawn([w] { return reinterpret_cast<std::uintptr_t>(&w) % alignof(Wide); });
+      EXPECT_EQ(fetch(t), 0u) << "task " << i;
     }
   });
 }
