@@ -116,10 +116,14 @@ RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
 
 RuntimeCore::~RuntimeCore() {
   shutdown();
+  forget();
+}
+
+void RuntimeCore::forget() {
   {
     std::lock_guard<std::mutex> lock(runtimes_mu());
     auto& list = runtimes();
-    list.erase(std::find(list.begin(), list.end(), this));
+    if (auto it = std::find(list.begin(), list.end(), this); it != list.end()) list.erase(it);
   }
   for (auto& w : workers) release_deferred(w.get());
 }
@@ -351,6 +355,7 @@ void RuntimeCore::shutdown() {
     std::lock_guard<std::mutex> lock(runtimes_mu());
     static auto* stranded = new std::vector<TaskCore*>;
     stranded->insert(stranded->end(), tasks.begin(), tasks.end());
+    has_stranded_tasks = true;
   }
   if (tracer != nullptr) tracer->write(*this);
 }
@@ -375,6 +380,16 @@ Runtime::~Runtime() {
     std::abort();
   }
   core_->shutdown();
+  if (core_->has_stranded_tasks) {
+    // What a stranded task waits on may still wake it -- a descriptor becoming ready, another
+    // thread's put or notify, a schedule() -- and that wake queues it here: the core stays,
+    // stopped, so that the wake lands in its queues (the task never runs) instead of in freed
+    // memory. Kept reachable, as the stranded tasks are.
+    core_->forget();
+    std::lock_guard<std::mutex> lock(internal::runtimes_mu());
+    static auto* kept = new std::vector<internal::RuntimeCore*>;
+    kept->push_back(core_.release());
+  }
 }
 
 Runtime& Runtime::global() {

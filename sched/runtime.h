@@ -8,9 +8,11 @@
 //
 // Shutdown: the destructor waits until no task is runnable, no timer is pending and no other
 // thread is still inside a wake() or schedule() of one of its tasks, then stops the workers.
-// Tasks still parked at that point can never run again; they are reported on stderr ("weft:
-// runtime shut down with N tasks still waiting", then what each waits on) and their stacks
-// are leaked rather than unwound. The default runtime does the same at process exit. Seeing
+// Tasks still parked at that point (a task waiting on a descriptor or a process included)
+// can never run again; they are reported on stderr ("weft: runtime shut down with N tasks
+// still waiting", then what each waits on), their stacks are leaked rather than unwound, and
+// the runtime's stopped internals are kept, so that whatever wakes such a task later (the
+// descriptor, another thread's put or notify) only queues it where it never runs. The default runtime does the same at process exit. Seeing
 // inside a running runtime: weft/sched/task_dump.h, deadlock_error.h, and the trace file of
 // RuntimeOptions::trace_path.
 // Errors: the constructor throws std::invalid_argument for bad thread counts (options or

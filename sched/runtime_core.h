@@ -97,6 +97,9 @@ class RuntimeCore {
   void shutdown_if_idle();
   // Stops and joins the workers that run (shutdown() once quiescent, or a start() that failed).
   void stop_workers();
+  // Leaves the list of runtimes (task dumps, deadlock detection) and drops the task references
+  // kept for registry readers: what the destructor does, for a core kept after its shutdown.
+  void forget();
 
   // Queues a runnable task and wakes one idle worker that may run it. from_worker < 0: pushed
   // from a thread that is not one of this runtime's workers (counted: see outside_pushes).
@@ -139,6 +142,7 @@ class RuntimeCore {
   Timers timers;
   const int spin_before_sleep;
   std::atomic<bool> stopping{false};
+  bool has_stranded_tasks = false;  // shutdown() left tasks parked (then the core is kept)
   std::atomic<int> idle_count{0};
   // Idle workers per pool polling for work a policy holds for another worker (worker.cc).
   std::atomic<int> pollers[kNumPools] = {};
