@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 namespace weft::internal {
 
@@ -26,20 +27,31 @@ void TaskRegistry::next_chunk() {
   if (next >= n) {
     const bool crowded = sweep_adds_ < std::uint64_t{n} * kChunkSize / 4;
     const std::uint32_t more = std::min(n == 0 ? 1 : n, kMaxChunks - n);
+    std::uint32_t added = 0;
     if ((n == 0 || crowded) && more > 0) {
-      for (std::uint32_t c = n; c < n + more; ++c) {
-        auto* chunk = new RegistrySlot[kChunkSize];
+      // Not thrown when memory runs out: this runs inside a switch to the task being started
+      // (switch.cc), where an exception would leave the worker between two tasks. Fewer chunks
+      // do; none, with none free, is fatal below.
+      for (; added < more; ++added) {
+        auto* chunk = new (std::nothrow) RegistrySlot[kChunkSize];
+        if (chunk == nullptr) break;
         for (std::uint32_t j = 0; j < kChunkSize; ++j) {
           chunk[j].store(nullptr, std::memory_order_relaxed);
         }
-        chunks_[c].store(chunk, std::memory_order_release);
+        chunks_[n + added].store(chunk, std::memory_order_release);
       }
-      num_chunks_.store(n + more, std::memory_order_release);
+      if (added > 0) num_chunks_.store(n + added, std::memory_order_release);
+    }
+    if (added > 0) {
       next = n;
     } else {
-      if (sweep_adds_ == 0) {
-        std::fprintf(stderr, "weft: more than %u started tasks on one worker\n",
-                     kMaxChunks * kChunkSize);
+      if (n == 0 || sweep_adds_ == 0) {
+        if (more == 0) {
+          std::fprintf(stderr, "weft: more than %u started tasks on one worker\n",
+                       kMaxChunks * kChunkSize);
+        } else {
+          std::fprintf(stderr, "weft: out of memory for the registry of started tasks\n");
+        }
         std::abort();
       }
       next = 0;
