@@ -22,14 +22,19 @@ std::exception_ptr notify_error_of(const std::any& value, NotifyOptions options,
 
 int notify_queue(WaitQueue& queue, std::any& value, const std::exception_ptr& error, bool all) {
   int woken = 0;
-  while (Waiter* w = queue.pop_front()) {
+  while (!queue.empty()) {
+    // With all, each waiter gets a copy, made while the waiter is still queued: a copy that
+    // throws leaves it there, for a later notify, rather than dequeued and never woken.
+    std::any copy;
+    if (all && error == nullptr && value.has_value()) copy = value;
+    Waiter* w = queue.pop_front();
     // Woken under the queue's lock: a timed-out waiter that finds itself dequeued reads the
     // ticket only after taking that lock, so it sees the outcome of this very wake.
     const bool delivered = wake_dequeued(w, [&](Waiter* x) {
       if (error != nullptr) return wake_error(x, error);
       if (!value.has_value()) return wake(x);
-      if (all) return wake(x, value);
-      return wake_moving(x, value);  // a waiter that timed out leaves it to the next
+      // The payload moves only into a waiter that takes it: one that timed out leaves it.
+      return wake_moving(x, all ? copy : value);
     });
     if (delivered) {
       ++woken;

@@ -50,6 +50,39 @@ TEST_P(ConditionTest, NotifyAllPassesTheValueToEveryWaiter) {
   });
 }
 
+// A value whose copy throws, the second time: a notify with all hands each waiter a copy, and
+// the copy that throws must leave its waiter queued (a later notify wakes it), not dequeued
+// and never woken.
+struct ThrowsOnSecondCopy {
+  ThrowsOnSecondCopy() = default;
+  ThrowsOnSecondCopy(ThrowsOnSecondCopy&&) noexcept = default;
+  ThrowsOnSecondCopy(const ThrowsOnSecondCopy&) {
+    if (++copies == 2) throw std::runtime_error("copy failed");
+  }
+  static inline int copies = 0;
+};
+
+TEST_P(ConditionTest, NotifyAllWhoseCopyThrowsLeavesTheRestQueued) {
+  run([] {
+    Condition c;
+    int woken = 0;
+    std::vector<Task<void>> waiters;
+    for (int i = 0; i < 3; ++i) {
+      waiters.push_back(async([&c, &woken] {
+        wait(c);
+        ++woken;
+      }));
+    }
+    for (auto& t : waiters) until_waiting(t);
+    ThrowsOnSecondCopy::copies = 0;
+    std::any value = ThrowsOnSecondCopy{};
+    EXPECT_THROW(notify(c, std::move(value), {.all = true}), std::runtime_error);
+    ASSERT_EQ(notify(c, {}, {.all = true}), 2) << "a waiter left the queue without a wake";
+    for (auto& t : waiters) wait(t);
+    EXPECT_EQ(woken, 3);
+  });
+}
+
 TEST_P(ConditionTest, NotifyOneWakesTheWaitersInOrder) {
   run([] {
     Condition c;
