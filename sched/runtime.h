@@ -2,7 +2,7 @@
 //
 // Most programs never name it: the process's default runtime starts on first use, sized by
 // WEFT_NUM_THREADS ("N" default-pool workers, "N,M" adds M interactive workers; "auto" or unset:
-// one per CPU, no interactive pool) and scheduled by the linked policy (//sched:scheduler).
+// one per CPU it may run on, no interactive pool; "N,auto": one interactive worker) and scheduled by the linked policy (//sched:scheduler).
 // A program that compares policies constructs runtimes explicitly and runs work in them with
 // run(), which blocks the calling (plain) thread until the task finishes.
 //

@@ -1,5 +1,7 @@
 #include "weft/sched/runtime_options.h"
 
+#include <sched.h>
+
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -13,7 +15,14 @@
 namespace weft::internal {
 namespace {
 
+// The CPUs this process may run on (its affinity mask, as Julia's "auto" counts them: a
+// process pinned to 2 of 64 CPUs gets 2 workers), else every CPU.
 int cpu_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    if (const int n = CPU_COUNT(&set); n > 0) return n;
+  }
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
@@ -24,9 +33,12 @@ int cpu_count() {
                    " (expected \"N\", \"N,M\" or \"auto\", e.g. \"4,1\")"));
 }
 
-int parse_count(absl::string_view part, absl::string_view text, const char* source, int minimum) {
+// `automatic`: what "auto" means for this count (Julia: one per CPU for the default pool, 1 for
+// the interactive one).
+int parse_count(absl::string_view part, absl::string_view text, const char* source, int minimum,
+                int automatic) {
   part = absl::StripAsciiWhitespace(part);
-  if (part == "auto") return cpu_count();
+  if (part == "auto") return automatic;
   int n = 0;
   if (!absl::SimpleAtoi(part, &n)) bad(text, source, absl::StrCat("\"", part, "\" is not a number"));
   if (n < minimum || n > kMaxWorkers) {
@@ -40,14 +52,18 @@ int parse_count(absl::string_view part, absl::string_view text, const char* sour
 ThreadCounts parse_num_threads(absl::string_view text, const char* source) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, ',');
   if (parts.size() > 2) bad(text, source, "more than two counts");
-  ThreadCounts counts{parse_count(parts[0], text, source, 1), 0};
-  if (parts.size() == 2) counts.interactive_threads = parse_count(parts[1], text, source, 0);
+  ThreadCounts counts{parse_count(parts[0], text, source, 1, cpu_count()), 0};
+  if (parts.size() == 2) counts.interactive_threads = parse_count(parts[1], text, source, 0, 1);
   return counts;
 }
 
 ThreadCounts resolve_thread_counts(const RuntimeOptions& options) {
   ThreadCounts counts{cpu_count(), 0};
-  if (const char* env = std::getenv("WEFT_NUM_THREADS"); env != nullptr && *env != '\0') {
+  // Read only when the options leave a count to it: a program that sets both is not stopped
+  // by a variable it does not use.
+  const bool needs_env = options.default_threads == -1 || options.interactive_threads == -1;
+  if (const char* env = std::getenv("WEFT_NUM_THREADS");
+      needs_env && env != nullptr && *env != '\0') {
     counts = parse_num_threads(env, "WEFT_NUM_THREADS");
   }
   if (options.default_threads != -1) {

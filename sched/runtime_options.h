@@ -1,8 +1,9 @@
 // How many workers each pool gets: RuntimeOptions first, then WEFT_NUM_THREADS, then defaults.
 //
 // WEFT_NUM_THREADS follows JULIA_NUM_THREADS: "N" (N default-pool workers), "N,M" (plus M
-// interactive workers), "auto" for N (one per CPU). Anything else throws std::invalid_argument
-// naming the variable and its value.
+// interactive workers), "auto" for N (one per CPU the process may run on: its affinity mask)
+// and for M (1). Anything else throws std::invalid_argument naming the variable and its value;
+// a RuntimeOptions that sets both counts does not read it.
 #ifndef WEFT_SCHED_RUNTIME_OPTIONS_H_
 #define WEFT_SCHED_RUNTIME_OPTIONS_H_
 

@@ -2,6 +2,8 @@
 // threadpool(), pool sizes from RuntimeOptions and from WEFT_NUM_THREADS, the error for a pool
 // with no threads, priorities in the task API, and the pool rule (a task runs only on its
 // pool's workers; a flood of default-pool work cannot hold up the interactive pool).
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -236,11 +238,50 @@ TEST(ThreadpoolSizes, OptionsOverrideTheEnvironment) {
   EXPECT_EQ(rt.topology().count(Pool::kInteractive), 0);
 }
 
-TEST(ThreadpoolSizes, AutoMeansOnePerCpu) {
-  ScopedEnv env("WEFT_NUM_THREADS", "auto");
-  Runtime rt;
-  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
-  EXPECT_EQ(rt.topology().count(Pool::kDefault), cpus > 0 ? cpus : 1);
+// "auto", as Julia counts it: one default worker per CPU the process may run on (its affinity
+// mask), and one interactive worker.
+TEST(ThreadpoolSizes, AutoMeansOnePerCpuItMayRunOnAndOneInteractive) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  {
+    ScopedEnv env("WEFT_NUM_THREADS", "auto");
+    Runtime rt;
+    EXPECT_EQ(rt.topology().count(Pool::kDefault), CPU_COUNT(&allowed));
+    EXPECT_EQ(rt.topology().count(Pool::kInteractive), 0);
+  }
+  {
+    ScopedEnv env("WEFT_NUM_THREADS", "2,auto");
+    Runtime rt;
+    EXPECT_EQ(rt.topology().count(Pool::kDefault), 2);
+    EXPECT_EQ(rt.topology().count(Pool::kInteractive), 1);
+  }
+  // Pinned to one CPU (set on this thread, read by the runtime as the process's: the calling
+  // thread's mask is what sched_getaffinity(0) returns).
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  {
+    ScopedEnv env("WEFT_NUM_THREADS", "auto");
+    Runtime rt;
+    EXPECT_EQ(rt.topology().count(Pool::kDefault), 1);
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(allowed), &allowed), 0);
+}
+
+// A program that sets both counts is not stopped by a malformed variable it does not read.
+TEST(ThreadpoolSizes, BothCountsSetIgnoreTheEnvironment) {
+  ScopedEnv env("WEFT_NUM_THREADS", "not a number");
+  RuntimeOptions options;
+  options.default_threads = 1;
+  options.interactive_threads = 0;
+  EXPECT_NO_THROW(Runtime rt(std::move(options)));
 }
 
 TEST(ThreadpoolSizes, MalformedValueNamesTheVariable) {
