@@ -4,17 +4,19 @@
 // Each task has its own key -> value table, created on first use; a plain thread (not a task)
 // has one per thread. Keys are strings, values std::any. Only the running task touches its table,
 // so no locking: the storage follows the task when it migrates between worker threads.
-// Looking up a missing key throws std::out_of_range naming the key (Julia's KeyError).
+// Looking up a missing key throws std::out_of_range naming the key (Julia's KeyError). A
+// reference to a stored value stays valid while its key stays in the table: storing other keys
+// does not move it.
 #ifndef WEFT_TASK_TASK_LOCAL_STORAGE_H_
 #define WEFT_TASK_TASK_LOCAL_STORAGE_H_
 
 #include <any>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
 
 namespace weft {
 
@@ -30,7 +32,8 @@ class TaskLocalStorage {
   std::size_t size() const { return map_.size(); }
 
  private:
-  absl::flat_hash_map<std::string, std::any> map_;
+  // Node-based: task_local_storage(key) hands out references into it.
+  absl::node_hash_map<std::string, std::any> map_;
 };
 
 // The calling task's table (or the calling thread's, outside any task).

@@ -45,6 +45,16 @@ TEST_P(TaskLocalStorageTest, MissingKeyNamesTheKey) {
   });
 }
 
+// The reference task_local_storage(key) returns stays valid while other keys are stored.
+TEST_P(TaskLocalStorageTest, AReferenceSurvivesStoringOtherKeys) {
+  run([] {
+    std::any& first = task_local_storage("first", std::string("kept"));
+    for (int i = 0; i < 1000; ++i) task_local_storage("key " + std::to_string(i), i);
+    EXPECT_EQ(&first, &task_local_storage("first"));
+    EXPECT_EQ(std::any_cast<std::string>(first), "kept");
+  });
+}
+
 TEST_P(TaskLocalStorageTest, ScopedFormRestoresPreviousValueOrAbsence) {
   run([] {
     int seen = task_local_storage([] { return std::any_cast<int>(task_local_storage("x")); },
