@@ -11,7 +11,9 @@
 //   put(c, v)      appends v; blocks as above.
 //   take(c)        removes and returns the oldest item; blocks while there is none.
 //   fetch(c)       returns a copy of the oldest item without removing it; blocks while there is
-//                  none. Not on an unbuffered channel: std::invalid_argument.
+//                  none. Not on an unbuffered channel: std::invalid_argument. The copy is made
+//                  under the channel's internal lock: T's copy constructor must not block, yield
+//                  or use the channel (one that throws leaves the channel as it was).
 //   isready(c)     an item is buffered (unbuffered: a putter is waiting). Never blocks.
 //   wait(c)        blocks until isready(c).
 //   close(c[, e])  closes: put raises at once; take, fetch and wait drain what is buffered and

@@ -9,7 +9,10 @@
 // at once. Regular files are always ready (as poll(2) reports them).
 //
 // Child processes are watched through a pidfd (pidfd_open): wait_process() parks until the child
-// exits, then reaps it and returns how it ended.
+// exits, then reaps it and returns how it ended. A child is reaped once: unlike Julia's Process,
+// which keeps its exit status for every wait(p), a Process here is only a pid, so of several
+// waits for one child the first to reap it returns the status and the others throw
+// std::system_error (not a child, or already reaped).
 //
 // Timeouts: a timeout racing with readiness has exactly one outcome: events, or timedout.
 // Errors: a descriptor that is not open, or a pid that is not a child of this process, throws
