@@ -28,6 +28,26 @@ namespace {
 using testing::RuntimeTest;
 class TaskApi : public RuntimeTest {};
 
+// The calling task's next wait() raises the std::runtime_error `what` that a schedule() left.
+void expect_wait_raises(const char* what) {
+  try {
+    wait();
+    ADD_FAILURE() << "wait() did not raise the scheduled error";
+  } catch (const std::runtime_error& err) {
+    EXPECT_STREQ(err.what(), what);
+  }
+}
+
+// A task (on the caller's worker) that takes `l`, notifies `held`, and unlocks once `go` is set.
+Task<void> lock_holder(ReentrantLock& l, Event& held, Event& go) {
+  return async([&l, &held, &go] {
+    lock(l);
+    notify(held);
+    wait(go);
+    unlock(l);
+  });
+}
+
 TEST_P(TaskApi, FetchReturnsTypedResult) {
   std::string s = run([] {
     auto t = spawn([] { return std::string("hello"); });
@@ -462,12 +482,7 @@ TEST_P(TaskApi, AnErrorScheduledOntoARunningTaskIsRaisedByItsNextWait) {
              {.error = true});
     EXPECT_NO_THROW(e.wait());
     EXPECT_TRUE(istaskdone(setter));
-    try {
-      wait();
-      ADD_FAILURE() << "wait() did not raise the scheduled error";
-    } catch (const std::runtime_error& err) {
-      EXPECT_STREQ(err.what(), "later");
-    }
+    expect_wait_raises("later");
   });
 }
 
@@ -479,12 +494,7 @@ TEST_P(TaskApi, ALockWaitLeavesAScheduleForTheNextWait) {
   run([] {
     ReentrantLock l;
     Event held, go;
-    auto holder = async([&] {
-      lock(l);
-      notify(held);
-      wait(go);
-      unlock(l);
-    });
+    auto holder = lock_holder(l, held, go);
     wait(held);
     schedule(current_task(), 8);
     notify(go);  // the holder unlocks once this task waits for the lock
@@ -501,12 +511,7 @@ TEST_P(TaskApi, AnErrorScheduledBeforeALockWaitIsRaisedByTheNextWait) {
   run([] {
     ReentrantLock l;
     Event held, go;
-    auto holder = async([&] {
-      lock(l);
-      notify(held);
-      wait(go);
-      unlock(l);
-    });
+    auto holder = lock_holder(l, held, go);
     wait(held);
     schedule(current_task(), std::make_exception_ptr(std::runtime_error("later")),
              {.error = true});
@@ -516,12 +521,7 @@ TEST_P(TaskApi, AnErrorScheduledBeforeALockWaitIsRaisedByTheNextWait) {
     unlock(l);
     EXPECT_FALSE(islocked(l));
     ASSERT_NO_THROW(wait(holder));
-    try {
-      wait();
-      ADD_FAILURE() << "wait() did not raise the scheduled error";
-    } catch (const std::runtime_error& err) {
-      EXPECT_STREQ(err.what(), "later");
-    }
+    expect_wait_raises("later");
   });
 }
 
