@@ -2,9 +2,10 @@
 //
 // Most programs never name it: the process's default runtime starts on first use, sized by
 // WEFT_NUM_THREADS ("N" default-pool workers, "N,M" adds M interactive workers; "auto" or unset:
-// one per CPU it may run on, no interactive pool; "N,auto": one interactive worker) and scheduled by the linked policy (//sched:scheduler).
-// A program that compares policies constructs runtimes explicitly and runs work in them with
-// run(), which blocks the calling (plain) thread until the task finishes.
+// one per CPU it may run on, no interactive pool; "N,auto": one interactive worker) and
+// scheduled by the linked policy (//sched:scheduler). A program that compares policies
+// constructs runtimes explicitly and runs work in them with run(), which blocks the calling
+// (plain) thread until the task finishes.
 //
 // Shutdown: the destructor waits until no task is runnable, no timer is pending and no other
 // thread is still inside a wake() or schedule() of one of its tasks, then stops the workers.
@@ -12,9 +13,9 @@
 // can never run again; they are reported on stderr ("weft: runtime shut down with N tasks
 // still waiting", then what each waits on), their stacks are leaked rather than unwound, and
 // the runtime's stopped internals are kept, so that whatever wakes such a task later (the
-// descriptor, another thread's put or notify) only queues it where it never runs. The default runtime does the same at process exit. Seeing
-// inside a running runtime: weft/sched/task_dump.h, deadlock_error.h, and the trace file of
-// RuntimeOptions::trace_path.
+// descriptor, another thread's put or notify) only queues it where it never runs. The default
+// runtime does the same at process exit. Seeing inside a running runtime:
+// weft/sched/task_dump.h, deadlock_error.h, and the trace file of RuntimeOptions::trace_path.
 // Errors: the constructor throws std::invalid_argument for bad thread counts (options or
 // WEFT_NUM_THREADS), and std::system_error when a worker thread cannot be started (out of
 // threads or memory), with none of its workers left running.
