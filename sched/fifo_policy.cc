@@ -11,6 +11,9 @@ void FifoPolicy::init(const Topology& topology) {
   for (int p = 0; p < kNumPools; ++p) pool_size_[p] = topology.count(static_cast<Pool>(p));
   for (int w = 0; w < topology.num_workers(); ++w) {
     worker_queues_[w].seen.resize(static_cast<std::size_t>(topology.num_workers()));
+    if (pool_size_[static_cast<int>(topology.pool_of[w])] > 1) {
+      worker_queues_[w].held_check_in = kBusyHeldCheckPops;
+    }
   }
 }
 
@@ -33,10 +36,10 @@ bool FifoPolicy::holds_back(int worker) const {
                          [this](int v) -> const HeldSlot& { return worker_queues_[v].held; });
 }
 
-SchedNode* FifoPolicy::steal_held(int worker) {
+SchedNode* FifoPolicy::steal_held(int worker, std::chrono::steady_clock::duration hold) {
   const Pool pool = topology_.pool_of[worker];
   return steal_held_in_pool(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],
-                            worker_queues_[worker].seen, kHold,
+                            worker_queues_[worker].seen, hold,
                             [this](int v) -> HeldSlot& { return worker_queues_[v].held; });
 }
 
@@ -100,6 +103,11 @@ void FifoPolicy::push(SchedNode* node, const PushInfo& info) {
 SchedNode* FifoPolicy::pop(int worker) {
   WorkerQueues& mine = worker_queues_[worker];
   LockedQueue& shared = pool_queues_[static_cast<int>(topology_.pool_of[worker])];
+  // A busy worker never reaches pop_ordered's last resort: it looks at the held tasks here.
+  if (__builtin_expect(--mine.held_check_in == 0, 0)) {
+    mine.held_check_in = kBusyHeldCheckPops;
+    if (SchedNode* n = steal_held(worker, kBusyWorkerHold)) return n;
+  }
   // The common cases -- tasks taking turns on their worker, or a burst of its own spawns
   // running -- with no stamps to compare and no registers to save for the rest: the worker's
   // own tasks are the oldest when nothing is anywhere else. seq_cst: as in pop_ordered().
@@ -138,7 +146,7 @@ SchedNode* FifoPolicy::pop_ordered(int worker, WorkerQueues& mine, LockedQueue& 
   if (SchedNode* n = mine.pop_own()) return n;
   if (SchedNode* n = mine.remote.pop()) return n;
   if (SchedNode* n = mine.held.take()) return n;
-  return steal_held(worker);
+  return steal_held(worker, kHold);
 }
 
 }  // namespace weft

@@ -17,7 +17,8 @@
 // waker blocks. Without that each hand-off crossed CPUs and woke a sleeping worker (an
 // unbuffered channel round trip between two tasks on two workers cost 3x that on one). Other
 // workers pass a held task over until they have seen it held for kHold, so the order stays
-// FIFO as far as its worker can tell, and only another worker may take it a little late.
+// FIFO as far as its worker can tell, and only another worker may take it a little late: an
+// idle one, or a busy one once it has been held for kBusyWorkerHold (held_slot.h).
 #ifndef WEFT_SCHED_FIFO_POLICY_H_
 #define WEFT_SCHED_FIFO_POLICY_H_
 
@@ -63,6 +64,11 @@ class FifoPolicy final : public Policy {
     RingQueue overflow;
     // Owner-only: per worker of the pool, the held task this worker saw there.
     std::vector<HeldSlot::Sighting> seen;
+    // Owner-only: pops until the next look at the pool's held tasks (kBusyHeldCheckPops,
+    // held_slot.h: a worker that always finds work of its own still takes a task held by a worker
+    // whose current task runs on and on). 0 on a worker alone in its pool, where nothing is held:
+    // it wraps, and the look, every 2^32 pops, finds nothing.
+    std::uint32_t held_check_in = 0;
 
     void push_own(SchedNode* node);
     SchedNode* own_front() const;  // the oldest own task
@@ -79,7 +85,7 @@ class FifoPolicy final : public Policy {
   static SchedNode* pop_locked(LockedQueue& q);
   bool holds(const SchedNode& node, int from_worker) const;
   // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
-  [[gnu::noinline]] SchedNode* steal_held(int worker);
+  [[gnu::noinline]] SchedNode* steal_held(int worker, std::chrono::steady_clock::duration hold);
   // pop() when its own list's front is not plainly the oldest task: the oldest of all heads.
   [[gnu::noinline]] SchedNode* pop_ordered(int worker, WorkerQueues& mine, LockedQueue& shared);
 

@@ -145,6 +145,17 @@ class HeldSlot {
   std::atomic<bool> thief_{false};         // a thief is taking the task (steal_if_held)
 };
 
+// How long a worker that has work of its own leaves another worker's held task alone before it
+// takes it (an idle one waits only the policy's hold time, some microseconds). Taking it costs
+// a membarrier, which an idle worker can afford and a busy one should pay only for a task that
+// is stuck: held while its worker runs one task for a millisecond or more.
+inline constexpr std::chrono::microseconds kBusyWorkerHold{1000};
+// How often, in its own pops, a busy worker looks at the other workers' held tasks: rarely, as
+// each look reads cache lines their owners write on every put and take (looking every 61 pops
+// made fib(30) with a task per call ~7% slower on two workers), and often enough to see a task
+// twice within about kBusyWorkerHold.
+inline constexpr std::uint32_t kBusyHeldCheckPops = 1024;
+
 // For a policy with one HeldSlot per worker: `slot_of(v)` is worker v's, and the pool of
 // `worker` is workers [first, first + count).
 

@@ -129,10 +129,10 @@ bool PriorityPolicy::has_work_for_others(int worker) const {
          pool_queues_[pool].key() != 0;
 }
 
-SchedNode* PriorityPolicy::steal_held(int worker) {
+SchedNode* PriorityPolicy::steal_held(int worker, std::chrono::steady_clock::duration hold) {
   const Pool pool = topology_.pool_of[worker];
   return steal_held_in_pool(worker, topology_.first(pool), pool_size_[static_cast<int>(pool)],
-                            workers_[worker].seen, kHold,
+                            workers_[worker].seen, hold,
                             [this](int v) -> HeldSlot& { return workers_[v].held; });
 }
 
@@ -194,6 +194,11 @@ SchedNode* PriorityPolicy::pop(int worker) {
   if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
   auto& shared = pool_queues_[pool];
   if (__builtin_expect(++me.pops % kAgingInterval == 0, 0)) {
+    // Now and then also a task another worker has held past kBusyWorkerHold (held_slot.h): a
+    // busy worker never reaches pop_when_empty, and that worker's current task may run on.
+    if (me.pops % kBusyHeldCheckPops == 0) {
+      if (SchedNode* n = steal_held(worker, kBusyWorkerHold)) return n;
+    }
     if (SchedNode* n = pop_oldest(me, shared)) return n;
   }
   // The best head first (the keys may be stale, so then the others).
@@ -228,7 +233,7 @@ SchedNode* PriorityPolicy::pop_when_empty(int worker) {
   const int pool = static_cast<int>(topology_.pool_of[worker]);
   if (outside_[pool].drain.is_locked()) drain_outside(pool);
   if (SchedNode* n = pool_queues_[pool].pop()) return n;
-  return steal_held(worker);
+  return steal_held(worker, kHold);
 }
 
 }  // namespace weft

@@ -40,7 +40,8 @@
 // runnext) instead of going to the pool's queue, so that no other worker is woken for it and
 // tasks handing work back and forth stay on one worker. It keeps its place in the order: its
 // worker takes it when its key is the best it sees (its level, then its arrival). Other workers
-// pass it over until they have seen it held for kHold.
+// pass it over until they have seen it held for kHold: an idle one then takes it, and a busy
+// one, at an aging pop, one held for kBusyWorkerHold (held_slot.h).
 //
 // Thread safety: as the Policy contract (push from any thread, pop(w) from worker w).
 #ifndef WEFT_SCHED_PRIORITY_POLICY_H_
@@ -122,7 +123,7 @@ class PriorityPolicy final : public Policy {
   [[gnu::noinline]] SchedNode* pop_oldest(PerWorker& me, LeveledQueue<true>& shared);
   // Only when a pop found nothing of its own; out of line to keep pop()'s frame small.
   [[gnu::noinline]] SchedNode* pop_when_empty(int worker);
-  SchedNode* steal_held(int worker);
+  SchedNode* steal_held(int worker, std::chrono::steady_clock::duration hold);
 
   static std::uint64_t key_of(int level, std::uint64_t seq);
 

@@ -112,8 +112,26 @@ bool WorkStealingPolicy::has_work_for_others(int worker) const {
   return moves_after != moves_before || (moves_after & kMovesInProgress) != 0;
 }
 
+// A task another worker has held in its runnext slot past kBusyWorkerHold (held_slot.h): a busy
+// worker never reaches steal(), and the holder's current task may run on and on. (The index is worked out
+// here, not passed: pop() would keep it in a saved register on its every call.)
+SchedNode* WorkStealingPolicy::steal_long_held(PerWorker& me) {
+  const int worker = static_cast<int>(&me - workers_.data());
+  for (int v = me.pool_first; v < me.pool_first + me.pool_count; ++v) {
+    if (v == worker) continue;
+    if (SchedNode* n = steal_runnext(v, me, kBusyWorkerHold)) {
+      trace_steal(n, v, worker);
+      return n;
+    }
+  }
+  return nullptr;
+}
+
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
   const unsigned round = me.fair_round++;
+  if (me.pool_count > 1 && round % (kBusyHeldCheckPops / kFairnessInterval) == 0) {
+    if (SchedNode* n = steal_long_held(me)) return n;
+  }
   // Rarely, the oldest task of its own deque: taking it often would turn depth-first work
   // breadth-first (many half-done subtrees, each holding a stack).
   if (round % kDequeFairnessRounds == 0) {
@@ -209,7 +227,7 @@ SchedNode* WorkStealingPolicy::steal_once(int worker, PerWorker& me) {
   for (int i = 0; i < count; ++i) {
     const int v = me.pool_first + (start + i) % count;
     if (v == worker) continue;
-    if (SchedNode* n = steal_runnext(v, me)) {
+    if (SchedNode* n = steal_runnext(v, me, kRunnextHold)) {
       trace_steal(n, v, worker);
       return n;
     }
@@ -246,9 +264,10 @@ void WorkStealingPolicy::steal_more(ChaseLevDeque& victim, int victim_index, int
   }
 }
 
-SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me) {
+SchedNode* WorkStealingPolicy::steal_runnext(int victim, PerWorker& me,
+                                              std::chrono::steady_clock::duration hold) {
   return workers_[victim].runnext.steal_if_held(me.runnext_seen[static_cast<std::size_t>(victim)],
-                                                kRunnextHold);
+                                                hold);
 }
 
 }  // namespace weft

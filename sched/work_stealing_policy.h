@@ -37,12 +37,14 @@
 // the owner keeps running, idle workers poll (holds_back) and one takes the task after
 // kRunnextHold.
 //
-// Fairness: every kFairnessInterval-th pop first serves one of the FIFO sources (global,
-// sticky, yielded, in rotation), so a LIFO hot path or a runnext ping-pong cannot starve the
-// tasks queued there; and every kDequeFairnessRounds-th of those pops takes the oldest task of
-// its own deque, so that one cannot wait forever behind newer local work on a lone worker
-// either. (Taking it every time, every 61 pops, made fib(30) 1.6x slower: each such pop starts
-// another large subtree while the current ones wait, parked, each on its own stack.)
+// Fairness: every kFairnessInterval-th pop serves one of the FIFO sources (global, sticky,
+// yielded, in rotation), so a LIFO hot path or a runnext ping-pong cannot starve the tasks
+// queued there; every kDequeFairnessRounds-th of those pops takes the oldest task of its own
+// deque, so that one cannot wait forever behind newer local work on a lone worker either.
+// (Taking it every time, every 61 pops, made fib(30) 1.6x slower: each such pop starts another
+// large subtree while the current ones wait, parked, each on its own stack.) And about every
+// kBusyHeldCheckPops pops (held_slot.h) such a pop first takes a task another worker has held
+// in its runnext slot past kBusyWorkerHold, its owner still busy with another task.
 //
 // The Policy promises hold: a pushed node sits in exactly one place until one pop takes it;
 // sticky nodes only in their worker's sticky queue; each worker's structures only hold nodes
@@ -113,10 +115,11 @@ class WorkStealingPolicy final : public Policy {
   // The rarer ways pop() finds work: never inlined into it (not even by link-time
   // optimization), so that its common path keeps a small frame.
   [[gnu::noinline]] SchedNode* pop_fair(PerWorker& me);
+  [[gnu::noinline, gnu::cold]] SchedNode* steal_long_held(PerWorker& me);
   [[gnu::noinline]] SchedNode* steal(int worker, PerWorker& me);
   SchedNode* steal_once(int worker, PerWorker& me);  // one look at every other worker
   void steal_more(ChaseLevDeque& victim, int victim_index, int worker, PerWorker& me);
-  SchedNode* steal_runnext(int victim, PerWorker& me);
+  SchedNode* steal_runnext(int victim, PerWorker& me, std::chrono::steady_clock::duration hold);
 
   struct alignas(64) GlobalQueue {
     LockedNodeQueue queue;

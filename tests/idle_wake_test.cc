@@ -214,6 +214,44 @@ TEST(IdleWakeHeld, ATaskWokenByABusyTaskRunsOnAnotherWorker) {
   }
 }
 
+// The same while the other worker is never idle: it runs a stream of tasks that yield in a loop.
+// A policy that holds the woken task for its busy waker must still let a busy worker take it
+// once it has been held for a while, not only a worker that has run out of work; otherwise it
+// waits for as long as its waker keeps its worker.
+TEST(IdleWakeHeld, ATaskHeldByABusyWorkerIsTakenByAnotherBusyOne) {
+  RuntimeOptions options;
+  options.default_threads = 2;
+  options.interactive_threads = 0;
+  Runtime rt(std::move(options));
+  for (int round = 0; round < 10; ++round) {
+    rt.run([round] {
+      std::atomic<bool> ran{false};
+      std::atomic<bool> stop{false};
+      auto woken = spawn([&ran] {
+        wait();
+        ran.store(true, std::memory_order_release);
+      });
+      while (woken.state() != TaskState::kWaiting) yield();
+      std::vector<Task<void>> churn;
+      for (int i = 0; i < 4; ++i) {
+        churn.push_back(spawn([&stop] {
+          while (!stop.load(std::memory_order_relaxed)) yield();
+        }));
+      }
+      auto waker = spawn([&woken, &ran] {
+        schedule(woken);
+        return spin_until(ran, milliseconds(5000));
+      });
+      const bool in_time = fetch(waker);
+      stop.store(true, std::memory_order_relaxed);
+      for (auto& t : churn) wait(t);
+      wait(woken);
+      EXPECT_TRUE(in_time) << "round " << round
+                           << ": the held task waited while a busy worker ran other tasks";
+    });
+  }
+}
+
 // The same with three workers, where the worker roused to see to the held task is drawn away
 // by other work first: a task spawned right after, which keeps it busy. The held task's push
 // woke nobody else, so that worker, as it leaves with the other task, must hand the watch to
