@@ -1,13 +1,20 @@
 #include "weft/plugins/edf_policy.h"
 
+#include <cstdint>
 #include <mutex>
 
 namespace weft::plugins {
 
 std::int64_t EdfPolicy::deadline_after(std::chrono::nanoseconds from_now) {
-  const std::int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             (std::chrono::steady_clock::now() + from_now).time_since_epoch())
-                             .count();
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  // Saturating: a far deadline (nanoseconds::max() for "whenever") must stay the latest, not
+  // wrap to the most urgent.
+  std::int64_t t;
+  if (__builtin_add_overflow(now, from_now.count(), &t)) {
+    t = from_now.count() > 0 ? INT64_MAX : INT64_MIN;
+  }
   return t == kNoDeadline ? kNoDeadline + 1 : t;
 }
 

@@ -40,7 +40,7 @@ class EdfPolicy final : public Policy {
   static constexpr std::int64_t kNoDeadline = 0;
 
   // A deadline `from_now` after now on std::chrono::steady_clock, in nanoseconds: what to pass
-  // as SpawnOptions::policy_arg. Never kNoDeadline.
+  // as SpawnOptions::policy_arg. Never kNoDeadline; saturates (nanoseconds::max(): the latest).
   static std::int64_t deadline_after(std::chrono::nanoseconds from_now);
 
   std::string_view name() const override { return "edf"; }

@@ -76,6 +76,9 @@ TEST(EdfDeadline, DeadlineAfterIsOnTheSteadyClockAndNeverNoDeadline) {
   const std::int64_t d = EdfPolicy::deadline_after(std::chrono::milliseconds(5));
   EXPECT_GE(d, now + 5'000'000);
   EXPECT_NE(d, EdfPolicy::kNoDeadline);
+  // "Whenever" stays the latest deadline instead of wrapping to the most urgent.
+  EXPECT_EQ(EdfPolicy::deadline_after(std::chrono::nanoseconds::max()), INT64_MAX);
+  EXPECT_GT(EdfPolicy::deadline_after(std::chrono::hours(24 * 365 * 200)), d);
 }
 
 // In a runtime of one worker: the deadline passed at spawn decides the order; tasks without
