@@ -76,18 +76,19 @@ def copy_xml(uri, out_dir, key):
 
 
 def count_xml(path):
-    """(passed, failed) test cases, or None when the XML is missing or truncated."""
+    """(passed, failed, all) test cases, or None when the XML is missing or truncated."""
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
         return None
-    passed = failed = 0
+    passed = failed = cases = 0
     for case in root.iter("testcase"):
+        cases += 1
         if case.find("failure") is not None or case.find("error") is not None:
             failed += 1
         elif case.find("skipped") is None and case.get("status", "run") == "run":
             passed += 1
-    return passed, failed
+    return passed, failed, cases
 
 
 def count(root):
@@ -104,11 +105,11 @@ def count(root):
         for test in record["tests"]:
             ok = test["status"] in ("PASSED", "FLAKY")
             cases = count_xml(os.path.join(dirpath, test["xml"])) if test["xml"] else None
-            p, fl = cases if cases else (0, 0)
+            p, fl, n = cases if cases else (0, 0, 0)
             if not ok and fl == 0:
                 fl = 1
-            elif ok and p + fl == 0:
-                p = 1  # a passing test that wrote no test cases still passed
+            elif ok and n == 0:
+                p = 1  # a passing test that wrote no test cases still passed (all skipped: none)
             passed += p
             config_failed += fl
             if not ok:
