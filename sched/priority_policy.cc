@@ -171,7 +171,14 @@ void PriorityPolicy::drain_outside(int pool) {
     if (!q.drain.is_locked()) return;
   }
   std::lock_guard<SpinLock> guard(q.drain);
-  while (SchedNode* n = q.nodes.pop()) pool_queues_[pool].push(n, level_of(n->priority));
+  // At most kDrainBatch nodes: plain threads pushing faster than one worker moves nodes would
+  // otherwise keep it here, and every other worker of the pool waiting above, for as long as
+  // they push. What is left stays visible (maybe_nonempty): the next pop drains on.
+  for (int moved = 0; moved < kDrainBatch; ++moved) {
+    SchedNode* n = q.nodes.pop();
+    if (n == nullptr) break;
+    pool_queues_[pool].push(n, level_of(n->priority));
+  }
 }
 
 SchedNode* PriorityPolicy::pop_oldest(PerWorker& me, LeveledQueue<true>& shared) {

@@ -67,6 +67,8 @@ class PriorityPolicy final : public Policy {
   static constexpr int kHighestPriority = 2;
   static constexpr int kLevels = kHighestPriority - kLowestPriority + 1;
   static constexpr int kAgingInterval = 16;
+  // Most nodes one pop moves from the outside queue into the pool's (drain_outside).
+  static constexpr int kDrainBatch = 64;
 
   // The level (0 = lowest) a priority maps to.
   static int level_of(int priority);
