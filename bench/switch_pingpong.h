@@ -1,7 +1,7 @@
 // SwitchPingPong: two contexts switching back and forth from one call site, the shape every
 // task switch in the runtime has (weft/task/context.h, "Call sites"). It times the raw
 // context switch: //bench:context_bench reports it, and the main job prints it under its table
-// (the peers' figures in PEERS.md were taken where it ran at 2.8-3.0 ns).
+// (the peers' figures in PEERS.md were taken where it ran at 1.4-1.5 ns).
 //
 // Single-threaded: one object per thread. The two contexts stay suspended when it is
 // destroyed; their stacks are plain memory, freed with it.
@@ -17,22 +17,24 @@ namespace weft::bench {
 
 class SwitchPingPong {
  public:
-  // `batch` switches between the two contexts per run() (even: a run ends where it started).
+  // `batch` round trips between the two contexts per run().
   explicit SwitchPingPong(std::size_t batch);
   ~SwitchPingPong();
   SwitchPingPong(const SwitchPingPong&) = delete;
   SwitchPingPong& operator=(const SwitchPingPong&) = delete;
 
-  // batch + 2 switches: into the first context, the batch, and back to the caller.
+  // 2 * batch + 2 switches: into the first context, there and back `batch` times, and back to
+  // the caller. (Counted as batch + 2 until a review found it: every raw switch time this
+  // harness gave before December 2026, 2.8-4.1 ns, was twice the real one.)
   void run();
-  std::size_t switches_per_run() const { return batch_ + 2; }
+  std::size_t switches_per_run() const { return 2 * batch_ + 2; }
 
  private:
   struct Player {
     internal::Context ctx;
     internal::Context* other = nullptr;
     internal::Context* caller = nullptr;
-    std::size_t batch = 0;  // switches to `other` before going back to the caller
+    std::size_t batch = 0;  // round trips to `other` before going back to the caller
   };
   static void play_entry(void* arg);
 

@@ -28,7 +28,7 @@
 // The resume is a plain `ret`: when all switches go through one call site
 // the return predictor gets it right (see "Call sites" in context.h), and
 // the return stack stays in step for the frames above. Measured against
-// `pop %rcx; jmp *%rcx`: 2.8 vs 3.3 ns per switch from one call site, but
+// `pop %rcx; jmp *%rcx`: 1.4 vs 1.65 ns per switch from one call site, but
 // 9.3 vs 1.5 ns when two sites alternate. The scheduler should switch from
 // one site.
 
