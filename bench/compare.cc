@@ -107,6 +107,15 @@ const PolicyEntry kPolicies[] = {
     {"edf", [] { return std::unique_ptr<Policy>(new plugins::EdfPolicy()); }},
 };
 
+// --policies=a,b: only these (empty: all).
+std::vector<std::string> g_chosen_policies;
+
+bool policy_chosen(const char* name) {
+  return g_chosen_policies.empty() || std::find(g_chosen_policies.begin(),
+                                                g_chosen_policies.end(),
+                                                name) != g_chosen_policies.end();
+}
+
 std::unique_ptr<Runtime> make_runtime(const PolicyEntry& policy, int workers,
                                       int interactive = 0) {
   RuntimeOptions options;
@@ -413,6 +422,7 @@ void register_benchmarks(const std::vector<int>& worker_counts,
     if (!only.empty() && std::find(only.begin(), only.end(), w.id) == only.end()) continue;
     for (int workers : worker_counts) {
       for (const PolicyEntry& p : kPolicies) {
+        if (!policy_chosen(p.name)) continue;
         const std::string name = absl::StrCat(w.id, "/", p.name, "/workers:", workers);
         const Key key{w.id, p.name, workers};
         g_benchmarks[name] = key;
@@ -761,6 +771,24 @@ int main_impl(int argc, char** argv) {
                      known.c_str());
         return 2;
       }
+    } else if (a.rfind("--policies=", 0) == 0) {
+      std::string known;
+      for (const PolicyEntry& p : kPolicies) absl::StrAppend(&known, known.empty() ? "" : ", ", p.name);
+      for (absl::string_view id : absl::StrSplit(a.substr(11), ',', absl::SkipEmpty())) {
+        if (std::none_of(std::begin(kPolicies), std::end(kPolicies),
+                         [&](const PolicyEntry& p) { return id == p.name; })) {
+          std::fprintf(stderr, "compare: no policy named \"%s\" (there are: %s)\n",
+                       std::string(id).c_str(), known.c_str());
+          return 2;
+        }
+        g_chosen_policies.emplace_back(id);
+      }
+      if (g_chosen_policies.empty()) {
+        std::fprintf(stderr, "compare: --policies needs at least one name (there are: %s)\n",
+                     known.c_str());
+        return 2;
+      }
+      own_flags.push_back(a);
     } else if (a.rfind("--repetitions=", 0) == 0) {
       repetitions = std::atoi(a.c_str() + 14);
       if (repetitions < 1) {
@@ -781,6 +809,7 @@ int main_impl(int argc, char** argv) {
           "  --table=PATH   markdown table (default: the chart path with .md)\n"
           "  --workloads=A,B  only these workloads (yield, spawn_join, skynet, fib, pipeline,\n"
           "                 latency_shared, latency_interactive)\n"
+          "  --policies=A,B   only these policies (fifo, work_stealing, priority, lifo, edf)\n"
           "and Google Benchmark's flags (--benchmark_filter=REGEX, --benchmark_out=FILE, ...);\n"
           "without them each workload runs in a fresh process of its own, with them all run\n"
           "in this one.\n",

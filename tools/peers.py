@@ -41,12 +41,21 @@ def first_number(cell):
     return float(m.group(1)) if m else None
 
 
+def repetitions_in(cell):
+    """The n=K a cell carries when fewer repetitions ran than asked for (its time budget), or None."""
+    m = re.search(r"n=([0-9]+)", cell)
+    return int(m.group(1)) if m else None
+
+
 def compare_figures(binary, reps):
-    """{(workload, scheduler, workers): median} from //bench:compare's markdown table."""
+    """{(workload, scheduler, workers): (median, repetitions or None)} from //bench:compare's
+    markdown table. Each workload runs in a process of its own, as in the main job (no Google
+    Benchmark flag): in one shared process what one leaves in the heap and the stack pool (FIFO's
+    fib parks 1.3M tasks) would tax the next."""
     workloads = sorted({src[1] for _, _, src, _, _ in ROWS if src[0] == "compare"})
     with tempfile.TemporaryDirectory() as tmp:
         table = os.path.join(tmp, "compare.md")
-        run([binary, "--benchmark_filter=(%s)/(%s)/" % ("|".join(workloads), "|".join(SCHEDULERS)),
+        run([binary, "--workloads=" + ",".join(workloads), "--policies=" + ",".join(SCHEDULERS),
              "--repetitions=%d" % reps, "--chart=" + os.path.join(tmp, "compare.svg"),
              "--table=" + table])
         lines = open(table).read().splitlines()
@@ -60,17 +69,24 @@ def compare_figures(binary, reps):
         for workload, label in labels.items():
             if cells[0].startswith(label):
                 for sched in SCHEDULERS:
-                    v = first_number(cells[header.index(sched)])
+                    cell = cells[header.index(sched)]
+                    v = first_number(cell)
                     if v is not None:
-                        figures[(workload, sched, int(cells[1]))] = v
+                        figures[(workload, sched, int(cells[1]))] = (v, repetitions_in(cell))
     return figures
 
 
-def gbench_figure(binary, name, counter, reps):
-    out = run([binary, "--benchmark_filter=^" + re.escape(name), "--benchmark_format=json",
-               "--benchmark_repetitions=%d" % reps])
-    values = [b[counter] for b in json.loads(out)["benchmarks"]
-              if b.get("run_type") == "iteration" and counter in b]
+def gbench_figure(binary, name, counter, reps, fresh_process=False):
+    def values_of(out):
+        return [b[counter] for b in json.loads(out)["benchmarks"]
+                if b.get("run_type") == "iteration" and counter in b]
+
+    cmd = [binary, "--benchmark_filter=^" + re.escape(name), "--benchmark_format=json"]
+    if fresh_process:
+        # As for the peers: a later repetition would reuse the memory an earlier one faulted in.
+        values = [v for _ in range(reps) for v in values_of(run(cmd + ["--benchmark_repetitions=1"]))]
+    else:
+        values = values_of(run(cmd + ["--benchmark_repetitions=%d" % reps]))
     if not values:
         return None
     # Inverted rate counters (ns_per_...) come out in seconds.
@@ -109,15 +125,19 @@ def main():
     print("running weft's workloads...", file=sys.stderr)
     compare = compare_figures(os.path.join(args.weft, "fifo", "compare"), args.reps)
     rows = []
+    short_cells = []  # weft cells whose time budget ran out before all repetitions
     for label, unit, src, peer, workers in ROWS:
         cells = {}
         for n in workers:
             for sched in SCHEDULERS:
                 if src[0] == "compare":
-                    v = compare.get((src[1], sched, n))
+                    v, ran = compare.get((src[1], sched, n), (None, None))
+                    if ran is not None:
+                        short_cells.append("%s, %s, %d worker(s): %d" % (label, sched, n, ran))
                 else:
                     binary = os.path.join(args.weft, sched, src[0])
-                    v = gbench_figure(binary, src[1].format(w=n), src[2], args.reps)
+                    v = gbench_figure(binary, src[1].format(w=n), src[2], args.reps,
+                                      fresh_process=(peer == "rss"))
                 cells[(sched, n)] = v
             print("running %s on %d for Go and Boost.Fiber..." % (peer, n), file=sys.stderr)
             cells[("go", n)] = peer_figure(go_cmd, peer, n, args.reps)
@@ -132,6 +152,9 @@ def main():
         out = [" / ".join(fmt(cells[(key, n)]) for n in workers) for key, _ in cols]
         print("| %s | %s | %s |" % (label, unit, " | ".join(out)))
     print("\nMedians of %d repetitions, all measured in this run. Lower is better." % args.reps)
+    if short_cells:
+        print("Fewer repetitions (the main job's time budget per cell ran out): " +
+              "; ".join(short_cells) + ".")
 
 
 if __name__ == "__main__":
