@@ -192,28 +192,35 @@ std::vector<TaskInfo> dump_tasks(RuntimeCore* rt, bool backtraces) {
   std::vector<TaskCore*> tasks = rt->registered_tasks();
   std::vector<TaskInfo> out;
   out.reserve(tasks.size());
-  void* pcs[kMaxFrames];
+  // One batch's inspections, kept until the whole batch is let go: symbolizing takes
+  // milliseconds (symbol tables, demangling), and a held task's worker waits to resume it.
+  struct Inspected {
+    TaskInfo info;
+    int frames = 0;
+    void* pcs[kMaxFrames];
+  };
+  std::vector<Inspected> batch;
   for (std::size_t first = 0; first < tasks.size(); first += kHoldBatch) {
     const std::size_t n = std::min(kHoldBatch, tasks.size() - first);
+    batch.clear();
     hold_tasks(&tasks[first], n);
     for (std::size_t i = first; i < first + n; ++i) {
       TaskCore* t = tasks[i];
-      TaskInfo info;
-      int frames = 0;
-      const bool alive = inspect(rt, t, backtraces, &info, pcs, &frames);
+      Inspected seen;
+      const bool alive = inspect(rt, t, backtraces, &seen.info, seen.pcs, &seen.frames);
       let_go(t);
-      if (alive) {
-        // Symbolized after the task is let go: reading symbol tables takes milliseconds.
-        if (frames >= 0) {
-          info.backtrace = symbolize(pcs, frames);
-        } else {
-          info.backtrace.push_back(absl::StrCat("(no backtrace: under ",
-                                                kUnwindStackReserve / 1024,
-                                                " KiB of its stack free for the unwinder)"));
-        }
-        out.push_back(std::move(info));
-      }
+      if (alive) batch.push_back(std::move(seen));
       t->release_ref();
+    }
+    for (Inspected& seen : batch) {
+      if (seen.frames >= 0) {
+        seen.info.backtrace = symbolize(seen.pcs, seen.frames);
+      } else {
+        seen.info.backtrace.push_back(absl::StrCat("(no backtrace: under ",
+                                                   kUnwindStackReserve / 1024,
+                                                   " KiB of its stack free for the unwinder)"));
+      }
+      out.push_back(std::move(seen.info));
     }
   }
   std::sort(out.begin(), out.end(),
@@ -244,7 +251,9 @@ void install_sigquit_dump() {
     struct sigaction sa {};
     sa.sa_handler = &on_sigquit;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
+    // On the worker's alternate stack when it has one: the signal may land on a task close to
+    // its stack's guard, where the kernel could not build the signal frame.
+    sa.sa_flags = SA_RESTART | SA_ONSTACK;
     sigaction(SIGQUIT, &sa, nullptr);
   });
 }

@@ -493,7 +493,10 @@ void on_fault(int sig, siginfo_t* info, void* ctx) {
   }
   const struct sigaction& prev = sig == SIGBUS ? g_prev_bus : g_prev_segv;
   errno = saved_errno;
-  if ((prev.sa_flags & SA_SIGINFO) != 0) {
+  // SA_SIGINFO with SIG_DFL or SIG_IGN in the union (a handler that was reset, say) is no
+  // function to call: the cases below handle those.
+  if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_handler != SIG_DFL &&
+      prev.sa_handler != SIG_IGN) {
     prev.sa_sigaction(sig, info, ctx);
     return;
   }
