@@ -186,24 +186,35 @@ TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
                                    << kWorkers << " idle workers";
 }
 
+// A runtime of `workers` default-pool workers and no interactive pool.
+RuntimeOptions default_pool_only(int workers) {
+  RuntimeOptions options;
+  options.default_threads = workers;
+  options.interactive_threads = 0;
+  return options;
+}
+
+// A task that waits until a schedule() of it, then sets `ran`; returned once it waits.
+Task<void> parked_until_scheduled(std::atomic<bool>& ran) {
+  auto t = spawn([&ran] {
+    wait();
+    ran.store(true, std::memory_order_release);
+  });
+  while (t.state() != TaskState::kWaiting) yield();
+  return t;
+}
+
 // A task woken by a task that then keeps its worker busy (here: spins until the woken task has
 // run) runs on another worker. A policy may hold a woken task for the worker that woke it
 // (work stealing does, briefly: Policy::holds_for_pusher), but an idle worker takes it in the
 // end, whether that worker was asleep (then the push wakes it) or polling.
 TEST(IdleWakeHeld, ATaskWokenByABusyTaskRunsOnAnotherWorker) {
-  RuntimeOptions options;
-  options.default_threads = 2;
-  options.interactive_threads = 0;
-  Runtime rt(std::move(options));
+  Runtime rt(default_pool_only(2));
   for (int round = 0; round < 40; ++round) {
     const bool asleep = round % 2 == 0;
     rt.run([asleep, round] {
       std::atomic<bool> ran{false};
-      auto woken = spawn([&ran] {
-        wait();
-        ran.store(true, std::memory_order_release);
-      });
-      while (woken.state() != TaskState::kWaiting) yield();
+      auto woken = parked_until_scheduled(ran);
       // Long enough for the other worker to stop polling and sleep for good.
       if (asleep) std::this_thread::sleep_for(milliseconds(5));
       schedule(woken);
@@ -219,19 +230,12 @@ TEST(IdleWakeHeld, ATaskWokenByABusyTaskRunsOnAnotherWorker) {
 // once it has been held for a while, not only a worker that has run out of work; otherwise it
 // waits for as long as its waker keeps its worker.
 TEST(IdleWakeHeld, ATaskHeldByABusyWorkerIsTakenByAnotherBusyOne) {
-  RuntimeOptions options;
-  options.default_threads = 2;
-  options.interactive_threads = 0;
-  Runtime rt(std::move(options));
+  Runtime rt(default_pool_only(2));
   for (int round = 0; round < 10; ++round) {
     rt.run([round] {
       std::atomic<bool> ran{false};
       std::atomic<bool> stop{false};
-      auto woken = spawn([&ran] {
-        wait();
-        ran.store(true, std::memory_order_release);
-      });
-      while (woken.state() != TaskState::kWaiting) yield();
+      auto woken = parked_until_scheduled(ran);
       std::vector<Task<void>> churn;
       for (int i = 0; i < 4; ++i) {
         churn.push_back(spawn([&stop] {
@@ -259,20 +263,13 @@ TEST(IdleWakeHeld, ATaskHeldByABusyWorkerIsTakenByAnotherBusyOne) {
 // task keep their workers. The spawn comes at varying delays after the wake, so that it finds
 // the roused worker at every step: just woken, going idle again, polling.
 TEST(IdleWakeHeld, AWorkerDrawnAwayHandsTheWatchToASleepingOne) {
-  RuntimeOptions options;
-  options.default_threads = 3;
-  options.interactive_threads = 0;
-  Runtime rt(std::move(options));
+  Runtime rt(default_pool_only(3));
   for (int round = 0; round < 60; ++round) {
     const auto delay = std::chrono::microseconds(5 * (round % 12));
     rt.run([delay, round] {
       std::atomic<bool> ran{false};
       std::atomic<bool> release{false};
-      auto woken = spawn([&ran] {
-        wait();
-        ran.store(true, std::memory_order_release);
-      });
-      while (woken.state() != TaskState::kWaiting) yield();
+      auto woken = parked_until_scheduled(ran);
       std::this_thread::sleep_for(milliseconds(5));  // the other two workers asleep for good
       schedule(woken);
       for (const auto until = SteadyClock::now() + delay; SteadyClock::now() < until;) {
