@@ -18,13 +18,16 @@ const char* to_string(TimedWaitResult result) {
 }
 
 TimedWaitResult timedwait(absl::FunctionRef<bool()> testcb, double timeout, double pollint) {
-  const Clock::time_point deadline = internal::deadline_after(timeout, "timedwait");
-  if (std::isnan(pollint) || pollint < 0) {
+  // Julia: pollint >= 1e-3 || throw(ArgumentError("pollint must be ≥ 1 millisecond")).
+  if (std::isnan(pollint) || pollint < 1e-3) {
     throw std::invalid_argument(absl::StrCat(
-        "timedwait: pollint must be a non-negative number of seconds, not ", pollint));
+        "timedwait: pollint must be at least 1 millisecond (0.001 seconds), not ", pollint));
   }
+  // A timeout already past (negative) still polls once, as Julia's does; NaN is no timeout.
+  const Clock::time_point deadline =
+      internal::deadline_after(timeout < 0 ? 0.0 : timeout, "timedwait");
   const Clock::duration interval = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(std::clamp(pollint, 1e-3, 1e9)));
+      std::chrono::duration<double>(std::min(pollint, 1e9)));
   if (testcb()) return TimedWaitResult::kOk;
   for (;;) {
     const Clock::time_point now = Clock::now();

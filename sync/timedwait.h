@@ -3,9 +3,9 @@
 // Calls testcb() at once and then every `pollint` seconds until it returns true (kOk) or
 // `timeout` seconds have passed (kTimedOut; testcb is polled one last time at the deadline).
 // Between polls the caller sleeps: a task parks (its worker runs other tasks), a plain thread
-// sleeps. As in Julia, the poll interval is at least 1 ms: smaller values are raised to it.
-// Errors: a negative or NaN timeout or pollint throws std::invalid_argument; what testcb throws
-// propagates.
+// sleeps. A negative timeout polls once, as 0 does.
+// Errors: as in Julia, a pollint under 1 ms throws (std::invalid_argument, Julia's
+// ArgumentError), as does a NaN timeout or pollint; what testcb throws propagates.
 #ifndef WEFT_SYNC_TIMEDWAIT_H_
 #define WEFT_SYNC_TIMEDWAIT_H_
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <any>
 #include <atomic>
+#include <cmath>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -228,6 +229,35 @@ TEST_P(SyncExamples, TimedwaitDocExample) {
     EXPECT_EQ(timedwait([&] { return istaskdone(t); }, 0.26, 0.01), TimedWaitResult::kOk);
     EXPECT_STREQ(to_string(TimedWaitResult::kOk), "ok");
     EXPECT_STREQ(to_string(TimedWaitResult::kTimedOut), "timed_out");
+  });
+}
+
+// "The minimum value for pollint is 0.001 seconds": smaller ones are refused, as Julia refuses
+// them (ArgumentError); the default is 0.1. A timeout already past still polls once.
+TEST_P(SyncExamples, TimedwaitPollintAndTimeoutBounds) {
+  run([] {
+    int calls = 0;
+    auto never = [&calls] {
+      ++calls;
+      return false;
+    };
+    for (double bad : {0.0005, 0.0, -1.0, std::nan("")}) {
+      try {
+        timedwait(never, 1.0, bad);
+        ADD_FAILURE() << "pollint " << bad << " was accepted";
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("pollint must be at least 1 millisecond"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+    EXPECT_EQ(calls, 0) << "testcb ran although the arguments were refused";
+    EXPECT_EQ(timedwait(never, 0.001, 0.001), TimedWaitResult::kTimedOut);
+    calls = 0;
+    EXPECT_EQ(timedwait(never, -1.0), TimedWaitResult::kTimedOut);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(timedwait([] { return true; }, -1.0), TimedWaitResult::kOk);
+    EXPECT_THROW(timedwait(never, std::nan("")), std::invalid_argument);
   });
 }
 
