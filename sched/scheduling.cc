@@ -224,12 +224,20 @@ using internal::current_worker;
 using internal::TaskCore;
 using internal::Worker;
 
-void schedule(const TaskRef& t) { internal::schedule_impl(t.core(), nullptr, nullptr); }
+const TaskRef& schedule(const TaskRef& t) {
+  internal::schedule_impl(t.core(), nullptr, nullptr);
+  return t;
+}
 
-void schedule(const TaskRef& t, std::any value, ScheduleOptions options) {
+std::any fetch(const TaskRef& t) {
+  wait(t);
+  return t.core()->result_as_any();
+}
+
+const TaskRef& schedule(const TaskRef& t, std::any value, ScheduleOptions options) {
   if (!options.error) {
     internal::schedule_impl(t.core(), &value, nullptr);
-    return;
+    return t;
   }
   auto* e = std::any_cast<std::exception_ptr>(&value);
   if (e == nullptr || *e == nullptr) {
@@ -239,6 +247,7 @@ void schedule(const TaskRef& t, std::any value, ScheduleOptions options) {
   }
   std::exception_ptr error = *e;
   internal::schedule_impl(t.core(), nullptr, &error);
+  return t;
 }
 
 std::any yield() {

@@ -44,8 +44,19 @@ struct ScheduleOptions {
 // Throws TaskStateError when t has finished, is already queued, or is parked inside a
 // primitive (a Condition, lock, channel, ...) or in a timed wait, or on its way into one,
 // whose wake-up schedule() would steal.
-void schedule(const TaskRef& t);
-void schedule(const TaskRef& t, std::any value, ScheduleOptions options = {});
+// Returns t, as Julia's schedule does (wait(schedule(t)), fetch(schedule(make_task(f)))).
+const TaskRef& schedule(const TaskRef& t);
+const TaskRef& schedule(const TaskRef& t, std::any value, ScheduleOptions options = {});
+template <typename T>
+const Task<T>& schedule(const Task<T>& t) {
+  schedule(static_cast<const TaskRef&>(t));
+  return t;
+}
+template <typename T>
+const Task<T>& schedule(const Task<T>& t, std::any value, ScheduleOptions options = {}) {
+  schedule(static_cast<const TaskRef&>(t), std::move(value), options);
+  return t;
+}
 
 // yield(): lets other runnable tasks run; the caller stays runnable and continues at once when
 // nothing else is. Returns the value a schedule() that raced with it passed (usually empty).
@@ -74,6 +85,10 @@ T fetch(const Task<T>& t) {
   wait(t);
   if constexpr (!std::is_void_v<T>) return *t.result_core()->value;
 }
+// fetch on an untyped handle (current_task(), a channel's taskref, TaskFailedException::task()):
+// the result as a std::any holding a copy (empty for a void task). Throws std::logic_error
+// when the result type is not copyable (fetch it through its Task<T>), and as fetch(t) above.
+std::any fetch(const TaskRef& t);
 
 // The running task (Julia's current_task()); an invalid TaskRef on a plain thread.
 TaskRef current_task();

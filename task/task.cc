@@ -1,5 +1,7 @@
 #include "weft/task/task.h"
 
+#include <stdexcept>
+
 #include "absl/strings/str_cat.h"
 #include "weft/task/errors.h"
 
@@ -60,6 +62,12 @@ TaskState TaskRef::state() const {
 }
 
 namespace internal {
+void throw_result_not_copyable(const TaskCore* core) {
+  throw std::logic_error(absl::StrCat("fetch: task ", core->id(),
+                                      "'s result type cannot be copied into a std::any; fetch "
+                                      "it through its typed Task<T>"));
+}
+
 void check_before_schedule(const TaskCore* core, const char* what) {
   if (core->state.load(std::memory_order_acquire) != kCreated) {
     throw TaskStateError(absl::StrCat(what, ": task ", core->id(),

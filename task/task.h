@@ -58,10 +58,20 @@ bool istaskfailed(const TaskRef& t);
 
 namespace internal {
 
+[[noreturn]] void throw_result_not_copyable(const TaskCore* core);
+
 template <typename T>
 class TaskResult : public TaskCore {
  public:
   std::optional<T> value;
+
+  std::any result_as_any() const override {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      return value.has_value() ? std::any(*value) : std::any();
+    } else {
+      throw_result_not_copyable(this);
+    }
+  }
 };
 
 template <>

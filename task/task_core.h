@@ -12,6 +12,7 @@
 #ifndef WEFT_TASK_TASK_CORE_H_
 #define WEFT_TASK_TASK_CORE_H_
 
+#include <any>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,10 @@ class TaskCore : public Waiter {
 
   // Runs the body and stores its result; an exception propagates to the caller (the runtime).
   virtual void run_body() = 0;
+  // A copy of the result of a task that finished without failing, for fetch() on an untyped
+  // handle (empty for a void task). Throws std::logic_error when the result type cannot be
+  // copied into a std::any: such a result is fetched through its typed Task<T>.
+  virtual std::any result_as_any() const { return {}; }
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // add_ref() for a task no other thread can reach yet (being spawned): no read-modify-write.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@ namespace weft {
 namespace {
 
 using testing::RuntimeTest;
+using testing::until_waiting;
 class TaskApi : public RuntimeTest {};
 
 // The calling task's next wait() raises the std::runtime_error `what` that a schedule() left.
@@ -45,6 +47,41 @@ Task<void> lock_holder(ReentrantLock& l, Event& held, Event& go) {
     notify(held);
     wait(go);
     unlock(l);
+  });
+}
+
+// schedule returns its task, as Julia's does: wait(schedule(t)), fetch(schedule(@task f)).
+TEST_P(TaskApi, ScheduleReturnsTheTask) {
+  run([] {
+    EXPECT_EQ(fetch(schedule(make_task([] { return 5; }))), 5);
+    auto t = make_task([] {});
+    wait(schedule(t));
+    EXPECT_TRUE(istaskdone(t));
+    auto waiter = make_task([] { return std::any_cast<int>(wait()); });
+    schedule(waiter);
+    until_waiting(waiter);
+    EXPECT_EQ(fetch(schedule(waiter, 9)), 9);
+  });
+}
+
+// fetch on an untyped handle: the result in a std::any (empty for a void task), the failure as
+// TaskFailedException, and a clear error for a result a std::any cannot hold.
+TEST_P(TaskApi, FetchOnAnUntypedHandle) {
+  run([] {
+    TaskRef five = spawn([] { return 5; });
+    EXPECT_EQ(std::any_cast<int>(fetch(five)), 5);
+    TaskRef nothing = spawn([] {});
+    EXPECT_FALSE(fetch(nothing).has_value());
+    TaskRef failing = spawn([]() -> int { throw std::runtime_error("no result"); });
+    EXPECT_THROW(fetch(failing), TaskFailedException);
+    TaskRef move_only = spawn([] { return std::make_unique<int>(1); });
+    try {
+      fetch(move_only);
+      ADD_FAILURE() << "a move-only result was fetched untyped";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot be copied into a std::any"), std::string::npos)
+          << e.what();
+    }
   });
 }
 
