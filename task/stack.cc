@@ -1,7 +1,7 @@
 // Stack pool and stack-overflow reporting; see stack.h for the contract.
 //
 // Layout: a slab is one anonymous mapping of `per_slab` slots; slot k is
-// [guard page][usable stack] at base + k * stride. One mapping per slab keeps
+// [guard][usable stack] at base + k * stride (the guard: kGuardBytes, below). One mapping per slab keeps
 // the VMA count tiny (100k default stacks ~ 1600 slabs, and adjacent slabs
 // usually merge into one VMA). Slabs are never unmapped: their address range
 // is cheap, and the overflow handler reads the slab registry without locks,
@@ -72,6 +72,19 @@ std::size_t page_size() {
   return p;
 }
 
+// Below each stack: not one page but 64 KiB. A function whose frame is larger than the guard
+// and that does not probe its stack as it grows it (code built without
+// -fstack-clash-protection: Debian 12's libraries; or with GCC's AArch64 default, which assumes
+// 64 KiB guards) would step over a one-page guard into the stack below, where an overflow
+// corrupts another task silently instead of being reported. The guard costs address space
+// only, and no more mappings than a page: it is one marked range (or one PROT_NONE mapping).
+constexpr std::size_t kGuardBytes = 64 * 1024;
+
+std::size_t guard_size() {
+  static const std::size_t g = std::max(kGuardBytes, page_size());
+  return g;
+}
+
 std::size_t round_size(std::size_t n) {
   const std::size_t pg = page_size();
   n = std::max(n, kMinStackSize);
@@ -99,7 +112,7 @@ std::atomic<std::uint64_t>& owner_cell(const Stack& s) {
 struct GuardHit {
   std::uint64_t owner;
   std::uintptr_t stack_lo;  // bottom of the usable stack above the guard
-  std::size_t guard;        // guard size (one page)
+  std::size_t guard;        // guard size (guard_size())
 };
 
 // Which slab slot's guard page holds `addr`; false if none.
@@ -149,7 +162,7 @@ ClassPool& class_for(GlobalPool& g, std::size_t size) {
   ClassPool& c = g.classes[size];
   if (c.size == 0) {
     c.size = size;
-    c.stride = size + page_size();
+    c.stride = size + guard_size();
     c.per_slab = std::clamp<std::size_t>(kSlabTargetBytes / c.stride, 1, kMaxPerSlab);
     c.warm_limit = std::max<std::size_t>(kBatch, kWarmBytes / size);
   }
@@ -234,14 +247,14 @@ void add_slab(GlobalPool& g, ClassPool& c) {
   madvise(base, bytes, MADV_NOHUGEPAGE);
   try {
     for (std::size_t k = 0; k < c.per_slab; ++k) {
-      install_guard(base + k * c.stride, page_size(), &g.mprotect_guards, &g.guard_checked);
+      install_guard(base + k * c.stride, guard_size(), &g.mprotect_guards, &g.guard_checked);
     }
   } catch (...) {
     munmap(base, bytes);
     throw;
   }
   auto* owners = new std::atomic<std::uint64_t>[c.per_slab]();
-  g_slabs[index] = SlabRecord{reinterpret_cast<std::uintptr_t>(base), c.stride, page_size(),
+  g_slabs[index] = SlabRecord{reinterpret_cast<std::uintptr_t>(base), c.stride, guard_size(),
                               c.per_slab, owners};
   g_slab_count.store(index + 1, std::memory_order_release);
   c.slab = index;
@@ -285,7 +298,7 @@ std::size_t take(std::size_t size, Stack* out, std::size_t want) {
 // Returns the pages of `v` to the kernel, one madvise per run of adjacent slots.
 void trim(std::vector<Stack>& v) {
   std::sort(v.begin(), v.end(), [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
-  const std::size_t guard = page_size();
+  const std::size_t guard = guard_size();
   std::size_t i = 0;
   while (i < v.size()) {
     char* start = static_cast<char*>(v[i].lo);

@@ -1,5 +1,6 @@
-// Task stacks: page-aligned, mmap-backed stacks with a guard page below each,
-// recycled through a per-thread cache and a global pool.
+// Task stacks: page-aligned, mmap-backed stacks with a 64 KiB guard below each
+// (larger than any frame a function that does not probe its stack is likely to
+// have: see stack.cc), recycled through a per-thread cache and a global pool.
 //
 // Promises:
 //  * A stack costs only the pages its task touched: memory comes from large
@@ -14,7 +15,7 @@
 //  * allocate_stack/release_stack are thread-safe and never block on the hot
 //    path (default size, per-thread cache hit: no lock, no syscall). Release may
 //    happen on any thread. Misses take a std::mutex briefly; growth mmaps.
-//  * Running off the bottom of a stack hits the guard page; once
+//  * Running off the bottom of a stack hits the guard; once
 //    install_stack_overflow_handler() ran and the faulting thread has an
 //    alternate signal stack (ensure_signal_stack()), the process writes
 //    "stack overflow in task <id>" to stderr and dies with SIGSEGV.

@@ -77,6 +77,21 @@ void run_on_stack(const Stack& s, void (*fn)()) {
   ASSERT_EQ(swapcontext(&g_caller, &g_on_stack), 0);
 }
 
+// A frame of 32 KiB that its function never probes (code built without
+// -fstack-clash-protection): the stack pointer moves that far below the stack's bottom at once,
+// and the first touch is there.
+char* g_unprobed_target = nullptr;
+
+void unprobed_big_frame_entry() {
+#if defined(__x86_64__)
+  asm volatile("mov %0, %%rsp\n\tmovb $0, (%%rsp)" : : "r"(g_unprobed_target) : "memory");
+#elif defined(__aarch64__)
+  asm volatile("mov sp, %0\n\tstrb wzr, [sp]" : : "r"(g_unprobed_target) : "memory");
+#endif
+  std::fprintf(stderr, "the frame landed outside the guard, in another stack\n");
+  std::abort();
+}
+
 void overflow_stack_of_task(std::size_t size, std::uint64_t owner, bool relabel_to_99 = false) {
   install_stack_overflow_handler();
   ensure_signal_stack();
@@ -265,6 +280,23 @@ TEST(StackTest, RssPerStackTouchingOnePage) {
 TEST(StackDeathTest, OverflowIsReportedWithTaskId) {
   use_fresh_process_for_death_tests();
   EXPECT_DEATH(overflow_stack_of_task(0, 42), "stack overflow in task 42\n");
+}
+
+// The guard is larger than a page (64 KiB): a frame of up to that size that skips the guard
+// page by page still lands in the guard, and is reported, instead of in the stack below.
+TEST(StackDeathTest, AnUnprobedBigFrameLandsInTheGuard) {
+  use_fresh_process_for_death_tests();
+  EXPECT_DEATH(
+      {
+        install_stack_overflow_handler();
+        ensure_signal_stack();
+        Stack below = allocate_stack(0, 1);  // so that the next stack has a neighbour below
+        Stack s = allocate_stack(0, 43);
+        static_cast<void>(below);
+        g_unprobed_target = static_cast<char*>(s.lo) - 32 * 1024;
+        run_on_stack(s, unprobed_big_frame_entry);
+      },
+      "stack overflow in task 43\n");
 }
 
 TEST(StackDeathTest, OverflowDiesWithSigsegv) {
