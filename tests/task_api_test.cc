@@ -251,8 +251,7 @@ TEST_P(TaskApi, AScheduleWithAValueRacingATasksEndLeavesItDone) {
       auto t = spawn([&go, spins = round % 200] {
         while (!go.load(std::memory_order_acquire)) {
         }
-        for (volatile int i = 0; i < spins; i = i + 1) {
-        }
+        for (int i = 0; i < spins; ++i) asm volatile("" ::: "memory");  // kept: a delay
       });
       bool lost = false;
       std::thread other([&] {
@@ -817,8 +816,7 @@ TEST_P(TaskApi, ErrormonitorRacingAFailureReportsItOnce) {
       // throw takes microseconds).
       std::thread other([&, spins = (round % 100) * 50] {
         go.store(true, std::memory_order_release);
-        for (volatile int i = 0; i < spins; i = i + 1) {
-        }
+        for (int i = 0; i < spins; ++i) asm volatile("" ::: "memory");  // kept: a delay
         errormonitor(t);
       });
       EXPECT_THROW(wait(t), TaskFailedException);
