@@ -113,18 +113,12 @@ bool WorkStealingPolicy::has_work_for_others(int worker) const {
 }
 
 // A task another worker has held in its runnext slot past kBusyWorkerHold (held_slot.h): a busy
-// worker never reaches steal(), and the holder's current task may run on and on. (The index is worked out
-// here, not passed: pop() would keep it in a saved register on its every call.)
+// worker never reaches steal(), and the holder's current task may run on and on.
 SchedNode* WorkStealingPolicy::steal_long_held(PerWorker& me) {
   const int worker = static_cast<int>(&me - workers_.data());
-  for (int v = me.pool_first; v < me.pool_first + me.pool_count; ++v) {
-    if (v == worker) continue;
-    if (SchedNode* n = steal_runnext(v, me, kBusyWorkerHold)) {
-      trace_steal(n, v, worker);
-      return n;
-    }
-  }
-  return nullptr;
+  return steal_held_in_pool(worker, me.pool_first, me.pool_count, me.runnext_seen,
+                            kBusyWorkerHold,
+                            [this](int v) -> HeldSlot& { return workers_[v].runnext; });
 }
 
 SchedNode* WorkStealingPolicy::pop_fair(PerWorker& me) {
