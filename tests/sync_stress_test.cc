@@ -180,9 +180,22 @@ void release_sentinel_waiter(Condition& after) {
   while (notify(after, kSentinel, {.all = false}) == 0) yield();
 }
 
+// How the rounds of a timeout race ended: both endings must have been exercised, or the test
+// showed nothing about the race (the spread of timeouts and delays makes each near-certain).
+struct Outcomes {
+  std::atomic<int> delivered{0};
+  std::atomic<int> timed_out{0};
+  void count(bool got) { (got ? delivered : timed_out).fetch_add(1, std::memory_order_relaxed); }
+  void expect_both() const {
+    EXPECT_GT(delivered.load(), 0);
+    EXPECT_GT(timed_out.load(), 0);
+  }
+};
+
 TEST_P(SyncStress, ConditionTimeoutRacesNotify) {
   const int n = rounds(2000, 200000);
-  run([n] {
+  Outcomes outcomes;
+  run([n, &outcomes] {
     Condition c, after;
     for (int i = 0; i < n; ++i) {
       const double timeout = (i % 50) * 1e-6;
@@ -200,13 +213,16 @@ TEST_P(SyncStress, ConditionTimeoutRacesNotify) {
       const bool got = fetch(waiter);
       ASSERT_EQ(woken, got ? 1 : 0) << "round " << i;
       ASSERT_FALSE(c.has_waiters());
+      outcomes.count(got);
     }
   });
+  outcomes.expect_both();
 }
 
 TEST_P(SyncStress, ThreadsConditionTimeoutRacesNotify) {
   const int n = rounds(2000, 200000);
-  run([n] {
+  Outcomes outcomes;
+  run([n, &outcomes] {
     threads::Condition c;
     Condition after;
     for (int i = 0; i < n; ++i) {
@@ -226,14 +242,18 @@ TEST_P(SyncStress, ThreadsConditionTimeoutRacesNotify) {
       });
       const int woken = fetch(notifier);
       release_sentinel_waiter(after);
-      ASSERT_EQ(woken, fetch(waiter) ? 1 : 0) << "round " << i;
+      const bool got = fetch(waiter);
+      ASSERT_EQ(woken, got ? 1 : 0) << "round " << i;
+      outcomes.count(got);
     }
   });
+  outcomes.expect_both();
 }
 
 TEST_P(SyncStress, AutoresetEventTimeoutRacesNotify) {
   const int n = rounds(2000, 200000);
-  run([n] {
+  Outcomes outcomes;
+  run([n, &outcomes] {
     Event e(true);
     Condition after;
     for (int i = 0; i < n; ++i) {
@@ -253,13 +273,16 @@ TEST_P(SyncStress, AutoresetEventTimeoutRacesNotify) {
       // Exactly one: the waiter took the notification, or the event kept it.
       ASSERT_NE(got, e.isset()) << "round " << i;
       reset(e);
+      outcomes.count(got);
     }
   });
+  outcomes.expect_both();
 }
 
 TEST_P(SyncStress, SemaphoreTimeoutRacesRelease) {
   const int n = rounds(2000, 200000);
-  run([n] {
+  Outcomes outcomes;
+  run([n, &outcomes] {
     Semaphore s(1);
     Condition after;
     acquire(s);
@@ -277,13 +300,14 @@ TEST_P(SyncStress, SemaphoreTimeoutRacesRelease) {
       });
       wait(releaser);
       release_sentinel_waiter(after);
-      wait(waiter);
+      outcomes.count(fetch(waiter));
       // Whoever won, the permit is back in the pool: not lost, not duplicated.
       ASSERT_EQ(s.in_use(), 0) << "round " << i;
       ASSERT_TRUE(s.try_acquire());
     }
     release(s);
   });
+  outcomes.expect_both();
 }
 
 TEST_P(SyncStress, FdTimeoutRacesReadiness) {
@@ -312,7 +336,9 @@ TEST_P(SyncStress, FdTimeoutRacesReadiness) {
       char byte;
       ASSERT_EQ(::read(p[0], &byte, 1), 1);
     }
-    EXPECT_EQ(ready + timed_out, n);
+    // Both endings were exercised (the spread of timeouts and delays makes each near-certain).
+    EXPECT_GT(ready, 0);
+    EXPECT_GT(timed_out, 0);
     ::close(p[0]);
     ::close(p[1]);
   });
