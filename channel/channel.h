@@ -4,7 +4,8 @@
 //                             item, and take until a put brings one. Channel<>: T = std::any,
 //                             Julia's Channel{Any}.
 //   Channel<T>(n)             buffered: holds up to n items; put blocks while it is full.
-//   Channel<T>(kUnbounded)    Julia's Channel(Inf); also Channel<T>::unbounded(). Never full.
+//   Channel<T>(kUnbounded)    Julia's Channel(Inf); also Channel<T>(INFINITY) and
+//                             Channel<T>::unbounded(). Never full.
 //   make_channel<T>(f, ...)   the producer-task constructor (weft/channel/make_channel.h).
 //
 // Operations (each a member and a free function, as Julia's put!(c, v), take!(c), ...):
@@ -102,6 +103,10 @@ class Channel {
   // Holds up to `size` items (0: unbuffered, kUnbounded: no limit). A negative size throws
   // std::invalid_argument naming it.
   explicit Channel(std::int64_t size) : state_(std::make_shared<internal::ChannelState<T>>(size)) {}
+  // Julia's Channel(Inf): a floating-point size is infinity (unbounded) or a whole number;
+  // anything else (2.5, NaN, a negative) throws std::invalid_argument naming it.
+  template <std::floating_point D>
+  explicit Channel(D size) : Channel(internal::channel_size_from(static_cast<double>(size))) {}
   static Channel unbounded() { return Channel(kUnbounded); }
 
   // Copies share the channel. There is deliberately no move constructor: a moved-from handle

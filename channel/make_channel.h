@@ -35,10 +35,13 @@ struct ChannelTaskOptions {
   std::optional<Pool> threadpool;  // set: implies spawn
 };
 
-template <typename T = std::any, typename F>
-Channel<T> make_channel(F&& func, std::int64_t size = 0, ChannelTaskOptions options = {}) {
+template <typename T = std::any, typename F, typename Size = std::int64_t>
+Channel<T> make_channel(F&& func, Size size = 0, ChannelTaskOptions options = {}) {
   static_assert(std::is_invocable_v<std::decay_t<F>&, Channel<T>&>,
                 "make_channel<T>(func, ...): func must accept the Channel<T>");
+  static_assert(std::is_arithmetic_v<Size>,
+                "make_channel<T>(func, size, ...): size is a number (kUnbounded or "
+                "INFINITY for no limit)");
   Channel<T> channel(size);
   // The task moves the channel and func out of its closure as it starts, so that nothing of
   // theirs outlives the run: a finished task keeps its closure while any handle to it exists,

@@ -88,6 +88,9 @@ RuntimeCore::RuntimeCore(Runtime* owner_runtime, RuntimeOptions options)
       detect_deadlocks(env_switch("WEFT_DEADLOCK_DETECTION", true) && options.detect_deadlocks) {
   prefer_huge_pages();  // for task cores (weft/task/core_allocator.h)
   ThreadCounts counts = resolve_thread_counts(options);
+  // A malformed WEFT_STACK_SIZE is refused here, as WEFT_NUM_THREADS is, rather than failing
+  // every task of the default size at its first run (silently, for one nobody waits on).
+  default_stack_size();
   for (int i = 0; i < counts.default_threads; ++i) topology.pool_of.push_back(Pool::kDefault);
   for (int i = 0; i < counts.interactive_threads; ++i) {
     topology.pool_of.push_back(Pool::kInteractive);
@@ -408,7 +411,7 @@ Runtime& Runtime::global() {
 }
 
 void Runtime::submit(const TaskRef& t) {
-  internal::TaskCore* core = t.core();
+  internal::TaskCore* core = t.checked_core("Runtime::submit");
   internal::check_before_schedule(core, "Runtime::submit");
   internal::Worker* w = internal::current_worker();
   core_->submit(core, (w != nullptr && w->rt == core_.get()) ? w : nullptr);

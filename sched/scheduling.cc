@@ -1,6 +1,7 @@
 // The user-facing scheduling calls (scheduling.h) on top of the runtime's switch and park.
 #include "weft/sched/scheduling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -225,16 +226,18 @@ using internal::TaskCore;
 using internal::Worker;
 
 const TaskRef& schedule(const TaskRef& t) {
-  internal::schedule_impl(t.core(), nullptr, nullptr);
+  internal::schedule_impl(t.checked_core("schedule"), nullptr, nullptr);
   return t;
 }
 
 std::any fetch(const TaskRef& t) {
+  TaskCore* core = t.checked_core("fetch");
   wait(t);
-  return t.core()->result_as_any();
+  return core->result_as_any();
 }
 
 const TaskRef& schedule(const TaskRef& t, std::any value, ScheduleOptions options) {
+  t.checked_core("schedule");
   if (!options.error) {
     internal::schedule_impl(t.core(), &value, nullptr);
     return t;
@@ -264,8 +267,8 @@ std::any yield() {
 }
 
 std::any yield(const TaskRef& t, std::any arg) {
+  TaskCore* target = t.checked_core("yield(t)");
   TaskCore* cur = current_task_core();
-  TaskCore* target = t.core();
   if (target == cur) throw TaskStateError("yield(t): t is the calling task");
   if (cur == nullptr) {
     schedule(t, std::move(arg));
@@ -282,8 +285,8 @@ std::any yield(const TaskRef& t, std::any arg) {
 }
 
 std::any yieldto(const TaskRef& t, std::any arg) {
+  TaskCore* target = t.checked_core("yieldto");
   TaskCore* cur = current_task_core();
-  TaskCore* target = t.core();
   if (cur == nullptr) throw TaskStateError("yieldto: only a task can switch to another task");
   if (target == cur) return arg;
   Worker* w = current_worker();
@@ -318,7 +321,7 @@ std::any wait() {
 }
 
 void wait(const TaskRef& t) {
-  TaskCore* target = t.core();
+  TaskCore* target = t.checked_core("wait");
   // Not done() alone: a finishing task is marked done before it reports to errormonitor and
   // runs its on_done callbacks; wait returns once those are over, when it closes this list.
   if (target->done_waiters.load(std::memory_order_acquire) != internal::kDoneWaitersClosed) {
@@ -353,8 +356,9 @@ void sleep(absl::Duration duration) {
     throw std::invalid_argument(
         absl::StrCat("sleep: cannot sleep for a negative duration (", absl::FormatDuration(duration), ")"));
   }
-  // Julia's minimum sleep is 1 ms.
-  duration = std::max(duration, absl::Milliseconds(1));
+  // Julia's minimum sleep is 1 ms; the cap (~31 years, as sleep(double)'s) keeps now + duration
+  // inside the clock's range: an infinite duration must not wrap into the past.
+  duration = std::clamp(duration, absl::Milliseconds(1), absl::Seconds(1e9));
   auto deadline = Clock::now() + absl::ToChronoNanoseconds(duration);
   if (current_task_core() == nullptr) {
     std::this_thread::sleep_until(deadline);
@@ -368,7 +372,7 @@ void sleep(absl::Duration duration) {
 }
 
 const TaskRef& errormonitor(const TaskRef& t) {
-  internal::monitor_errors(t.core());
+  internal::monitor_errors(t.checked_core("errormonitor"));
   return t;
 }
 

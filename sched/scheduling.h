@@ -82,6 +82,7 @@ void wait(const TaskRef& t);
 // fetch(t): wait(t), then t's result.
 template <typename T>
 T fetch(const Task<T>& t) {
+  t.checked_core("fetch");
   wait(t);
   if constexpr (!std::is_void_v<T>) return *t.result_core()->value;
 }

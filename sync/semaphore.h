@@ -17,6 +17,7 @@
 #define WEFT_SYNC_SEMAPHORE_H_
 
 #include <atomic>
+#include <concepts>
 #include <cstdint>
 #include <utility>
 
@@ -31,6 +32,9 @@ class Semaphore {
  public:
   // Semaphore(sem_size).
   explicit Semaphore(std::int64_t sem_size);
+  // A fractional size (Semaphore(1.5)) is refused when compiling, not truncated.
+  template <std::floating_point D>
+  explicit Semaphore(D sem_size) = delete;
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
 

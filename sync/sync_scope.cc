@@ -30,6 +30,7 @@ SyncScope* SyncScope::current() {
 }
 
 void SyncScope::add(const TaskRef& t) {
+  t.checked_core("SyncScope::add");
   lock_.lock();
   try {
     tasks_.push_back(t);  // may throw std::bad_alloc: not with the lock held

@@ -20,7 +20,8 @@ std::string describe_exception(const std::exception_ptr& e) {
 TaskFailedException::TaskFailedException(TaskRef task, std::exception_ptr cause)
     : task_(std::move(task)),
       cause_(std::move(cause)),
-      message_(absl::StrCat("TaskFailedException: task ", task_.id(),
+      message_(absl::StrCat("TaskFailedException: ",
+                            task_.valid() ? absl::StrCat("task ", task_.id()) : "a task",
                             " failed: ", describe_exception(cause_))) {}
 
 }  // namespace weft

@@ -44,6 +44,7 @@ const char* to_string(WaitKind kind) {
 }
 
 TaskState TaskRef::state() const {
+  checked_core("TaskRef::state");
   std::uint32_t s = core_->state.load(std::memory_order_acquire) & ~internal::kClaimBit;
   // An owned park leaves the state word as it was (sched/park.cc).
   switch (core_->owned_park.load(std::memory_order_relaxed)) {
@@ -62,6 +63,18 @@ TaskState TaskRef::state() const {
 }
 
 namespace internal {
+void throw_empty_task_handle(const char* op) {
+  throw std::invalid_argument(absl::StrCat(
+      op, ": the task handle is empty (default-constructed, moved from, or current_task() on "
+          "a thread that is not running a task)"));
+}
+
+void throw_empty_callable() {
+  throw std::invalid_argument(
+      "Task: the function is empty (an empty std::function or AnyInvocable, or a null function "
+      "pointer)");
+}
+
 void throw_result_not_copyable(const TaskCore* core) {
   throw std::logic_error(absl::StrCat("fetch: task ", core->id(),
                                       "'s result type cannot be copied into a std::any; fetch "
@@ -78,32 +91,32 @@ void check_before_schedule(const TaskCore* core, const char* what) {
 }  // namespace internal
 
 void TaskRef::set_sticky(bool sticky) {
-  internal::check_before_schedule(core(), "set_sticky");
+  internal::check_before_schedule(checked_core("set_sticky"), "set_sticky");
   core_->sticky = sticky;
 }
 
 void TaskRef::set_pool(Pool pool) {
-  internal::check_before_schedule(core(), "set_pool");
+  internal::check_before_schedule(checked_core("set_pool"), "set_pool");
   core_->node.pool = pool;
 }
 
 void TaskRef::set_priority(int priority) {
-  internal::check_before_schedule(core(), "set_priority");
+  internal::check_before_schedule(checked_core("set_priority"), "set_priority");
   core_->node.priority = priority;
 }
 
 void TaskRef::set_stack_size(std::size_t bytes) {
-  internal::check_before_schedule(core(), "set_stack_size");
+  internal::check_before_schedule(checked_core("set_stack_size"), "set_stack_size");
   core_->request_stack_size(bytes);
 }
 
 void TaskRef::set_policy_arg(std::int64_t arg) {
-  internal::check_before_schedule(core(), "set_policy_arg");
+  internal::check_before_schedule(checked_core("set_policy_arg"), "set_policy_arg");
   core_->node.policy_arg = arg;
 }
 
-bool istaskstarted(const TaskRef& t) { return t.core()->started(); }
-bool istaskdone(const TaskRef& t) { return t.core()->done(); }
-bool istaskfailed(const TaskRef& t) { return t.core()->failed(); }
+bool istaskstarted(const TaskRef& t) { return t.checked_core("istaskstarted")->started(); }
+bool istaskdone(const TaskRef& t) { return t.checked_core("istaskdone")->done(); }
+bool istaskfailed(const TaskRef& t) { return t.checked_core("istaskfailed")->failed(); }
 
 }  // namespace weft

@@ -12,6 +12,7 @@
 #ifndef WEFT_TASK_TASK_H_
 #define WEFT_TASK_TASK_H_
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <type_traits>
@@ -25,27 +26,40 @@ namespace weft {
 enum class TaskState { kCreated, kQueued, kRunning, kWaiting, kDone, kFailed };
 const char* to_string(TaskState state);
 
+namespace internal {
+[[noreturn, gnu::cold]] void throw_empty_task_handle(const char* op);
+}  // namespace internal
+
+// An empty handle (default-constructed, moved from, or current_task() on a plain thread) names
+// no task: every call below, and every function taking a handle, throws std::invalid_argument
+// for it, naming the call. valid() tells them apart.
 class TaskRef {
  public:
   TaskRef() = default;
   explicit TaskRef(internal::TaskPtr core) : core_(std::move(core)) {}
 
   bool valid() const { return static_cast<bool>(core_); }
-  std::uint64_t id() const { return core_->id(); }
+  std::uint64_t id() const { return checked_core("TaskRef::id")->id(); }
   TaskState state() const;
 
-  bool sticky() const { return core_->sticky; }
+  bool sticky() const { return checked_core("TaskRef::sticky")->sticky; }
   // Only before the task is first scheduled; afterwards throws TaskStateError.
   void set_sticky(bool sticky);
   // Pool the task runs in, priority and stack size: settable before the first schedule.
-  Pool pool() const { return core_->node.pool; }
+  Pool pool() const { return checked_core("TaskRef::pool")->node.pool; }
   void set_pool(Pool pool);
-  int priority() const { return core_->node.priority; }
+  int priority() const { return checked_core("TaskRef::priority")->node.priority; }
   void set_priority(int priority);
   void set_stack_size(std::size_t bytes);
   void set_policy_arg(std::int64_t arg);
 
+  // nullptr for an empty handle.
   internal::TaskCore* core() const { return core_.get(); }
+  // The core, or std::invalid_argument naming `op` for an empty handle.
+  internal::TaskCore* checked_core(const char* op) const {
+    if (__builtin_expect(!core_, 0)) internal::throw_empty_task_handle(op);
+    return core_.get();
+  }
   friend bool operator==(const TaskRef& a, const TaskRef& b) { return a.core_ == b.core_; }
 
  protected:
@@ -104,6 +118,22 @@ class TaskImpl final : public TaskResult<T> {
 
 void check_before_schedule(const TaskCore* core, const char* what);
 
+[[noreturn, gnu::cold]] void throw_empty_callable();
+
+// f, refused (std::invalid_argument) if it is an empty std::function or AnyInvocable or a null
+// function pointer: run as a task body it would fail only later, or crash the process.
+template <typename F>
+F&& checked_callable(F&& f) {
+  // A function named directly (a reference to it) is never null.
+  if constexpr (!std::is_function_v<std::remove_reference_t<F>> &&
+                requires(const std::decay_t<F>& g) {
+                  { g == nullptr } -> std::convertible_to<bool>;
+                }) {
+    if (f == nullptr) throw_empty_callable();
+  }
+  return std::forward<F>(f);
+}
+
 }  // namespace internal
 
 template <typename T = void>
@@ -112,13 +142,15 @@ class Task : public TaskRef {
   using value_type = T;
   Task() = default;
 
-  // Julia's Task(func): a task that will run f() when scheduled; not started.
+  // Julia's Task(func): a task that will run f() when scheduled; not started. An empty f (an
+  // empty std::function, a null function pointer) throws std::invalid_argument.
   template <typename F,
             typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Task> &&
                                         std::is_invocable_r_v<T, std::decay_t<F>&>>>
   explicit Task(F&& f)
-      : TaskRef(internal::TaskPtr(
-            new internal::TaskImpl<T, std::decay_t<F>>(std::forward<F>(f)), /*adopt=*/true)) {}
+      : TaskRef(internal::TaskPtr(new internal::TaskImpl<T, std::decay_t<F>>(
+                                      internal::checked_callable(std::forward<F>(f))),
+                                  /*adopt=*/true)) {}
 
   // The result of a finished, successful task (used by fetch after waiting).
   internal::TaskResult<T>* result_core() const {

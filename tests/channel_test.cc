@@ -1,6 +1,7 @@
 // Channel behaviour beyond the spec's examples: close and its exceptions, bad input, bind with
 // several tasks and channels, unbounded and move-only items, and plain threads.
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -43,6 +44,21 @@ TEST(ChannelBadInput, NegativeSizeNamesTheValue) {
     FAIL() << "Channel(-3) was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("-3"), std::string::npos) << e.what();
+  }
+}
+
+// Julia's Channel(Inf); a floating-point size that is no whole number is refused, not cut.
+TEST(ChannelBadInput, AFloatingPointSizeIsInfinityOrAWholeNumber) {
+  EXPECT_EQ(Channel<int>(INFINITY).capacity(), kUnbounded);
+  EXPECT_EQ(Channel<int>(3.0).capacity(), 3);
+  EXPECT_EQ(make_channel<int>([](Channel<int>&) {}, INFINITY).capacity(), kUnbounded);
+  for (double bad : {2.5, -1.0, -double{INFINITY}, double{NAN}, 1e300}) {
+    try {
+      Channel<int> c(bad);
+      ADD_FAILURE() << "Channel(" << bad << ") was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("whole number"), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <thread>
 #include <vector>
 
@@ -148,6 +149,11 @@ TEST_P(SemaphoreTest, BadSizesAreRejectedByName) {
     }
   }
 }
+
+// Semaphore(1.5) would silently be Semaphore(1): a floating-point size does not compile.
+static_assert(!std::is_constructible_v<Semaphore, double>);
+static_assert(!std::is_constructible_v<Semaphore, float>);
+static_assert(std::is_constructible_v<Semaphore, int>);
 
 TEST_P(SemaphoreTest, ReleasingMoreThanAcquiredIsAClearError) {
   run([] {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cerrno>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -141,11 +142,10 @@ TEST_P(StackFailure, AWorkerLoopThatStartsItCarriesOn) {
 
 WEFT_INSTANTIATE_WORKER_COUNTS(StackFailure);
 
-// With WEFT_STACK_SIZE invalid, a task of the default size that is to start on the stack a
-// finishing task of an explicit size leaves (no switch, no pool: switch.cc) fails with the
-// setting's error, as when it is to start anywhere else; the process goes on. In a child
-// process: the setting is read once.
-TEST(StackSettingDeathTest, AnInvalidDefaultFailsOnlyTheTasksThatNeedIt) {
+// With WEFT_STACK_SIZE invalid, no runtime starts: the error names the setting, rather than
+// every task of the default size failing with it at its first run. In a child process: the
+// setting is read once.
+TEST(StackSettingDeathTest, AnInvalidDefaultIsRefusedWhenARuntimeStarts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
@@ -153,28 +153,15 @@ TEST(StackSettingDeathTest, AnInvalidDefaultFailsOnlyTheTasksThatNeedIt) {
         RuntimeOptions options;
         options.default_threads = 1;
         options.interactive_threads = 0;
-        Runtime rt(std::move(options));
-        constexpr std::size_t kSized = 128 * 1024;
-        // On this runtime of one worker (not the global one spawn() from a plain thread uses).
-        auto parent = make_task([] {
-          // Both queued before either runs: `plain` is next when `sized` finishes.
-          auto sized = spawn([] {}, {.stack_size = kSized});
-          auto plain = spawn([] {});
-          wait(sized);
-          try {
-            wait(plain);
-          } catch (const TaskFailedException& e) {
-            std::fprintf(stderr, "%s\n", e.what());
-            _exit(0);
-          }
-          _exit(1);
-        });
-        parent.set_stack_size(kSized);
-        rt.submit(parent);
-        wait(parent);
-        _exit(2);
+        try {
+          Runtime rt(std::move(options));
+        } catch (const std::invalid_argument& e) {
+          std::fprintf(stderr, "%s\n", e.what());
+          _exit(0);
+        }
+        _exit(1);
       },
-      ::testing::ExitedWithCode(0), "WEFT_STACK_SIZE");
+      ::testing::ExitedWithCode(0), "WEFT_STACK_SIZE=\"lots\"");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,59 @@ Task<void> lock_holder(ReentrantLock& l, Event& held, Event& go) {
     notify(held);
     wait(go);
     unlock(l);
+  });
+}
+
+// An empty handle (default-constructed, moved from, current_task() on a plain thread) names no
+// task: every call taking one says so, naming the call, instead of dereferencing null.
+TEST_P(TaskApi, AnEmptyHandleIsRefusedByName) {
+  auto expect_refused = [](const char* op, const std::function<void()>& call) {
+    try {
+      call();
+      ADD_FAILURE() << op << " accepted an empty handle";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(op), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+    }
+  };
+  const TaskRef none = current_task();  // on this plain thread
+  ASSERT_FALSE(none.valid());
+  expect_refused("TaskRef::id", [&] { none.id(); });
+  expect_refused("TaskRef::state", [&] { none.state(); });
+  expect_refused("istaskdone", [&] { istaskdone(none); });
+  expect_refused("set_sticky", [&] {
+    TaskRef copy = none;
+    copy.set_sticky(false);
+  });
+  expect_refused("TaskRef::pool", [&] { threadpool(none); });
+  expect_refused("wait", [&] { wait(none); });
+  expect_refused("fetch", [&] { fetch(none); });
+  expect_refused("schedule", [&] { schedule(none); });
+  expect_refused("schedule", [&] { schedule(none, 1); });
+  expect_refused("errormonitor", [&] { errormonitor(none); });
+  run([&] {
+    Task<int> t = spawn([] { return 1; });
+    Task<int> moved = std::move(t);
+    expect_refused("wait", [&] { wait(t); });
+    expect_refused("yield(t)", [&] { yield(t); });
+    expect_refused("yieldto", [&] { yieldto(t); });
+    EXPECT_EQ(fetch(moved), 1);
+  });
+}
+
+// An empty function fails where the task is made, not later as its failure (or a crash).
+TEST_P(TaskApi, AnEmptyFunctionIsRefusedWhereTheTaskIsMade) {
+  run([] {
+    EXPECT_THROW(make_task(std::function<int()>()), std::invalid_argument);
+    EXPECT_THROW(spawn(std::function<void()>()), std::invalid_argument);
+    void (*null_fn)() = nullptr;
+    try {
+      async(null_fn);
+      ADD_FAILURE() << "a null function pointer was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(fetch(spawn(std::function<int()>([] { return 2; }))), 2);
   });
 }
 

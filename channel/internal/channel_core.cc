@@ -1,6 +1,8 @@
 #include "weft/channel/internal/channel_core.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -34,6 +36,17 @@ ChannelCore::ChannelCore(std::int64_t capacity) : capacity_(capacity) {
 }
 
 ChannelCore::~ChannelCore() = default;
+
+std::int64_t channel_size_from(double size) {
+  if (size == std::numeric_limits<double>::infinity()) return std::numeric_limits<std::int64_t>::max();  // kUnbounded
+  // 2^63 is the first double past the largest int64: no cast of it or above is defined.
+  if (!(size >= 0 && size < 0x1p63) || size != std::floor(size)) {
+    throw std::invalid_argument(absl::StrCat(
+        "Channel: a floating-point size must be a whole number >= 0 or infinity (Julia's "
+        "Channel(Inf): no limit), got ", size));
+  }
+  return static_cast<std::int64_t>(size);
+}
 
 namespace {
 

@@ -145,6 +145,10 @@ class alignas(64) ChannelCore {
 // no task, no scheduler, one small allocation; closes at once if the task already ended.
 void bind_channel(std::shared_ptr<ChannelCore> channel, const TaskRef& task);
 
+// A channel size given as a floating-point number (Julia's Channel(Inf)): +infinity is
+// unbounded, a whole number is itself; anything else throws std::invalid_argument.
+std::int64_t channel_size_from(double size);
+
 }  // namespace weft::internal
 
 #endif  // WEFT_CHANNEL_INTERNAL_CHANNEL_CORE_H_
