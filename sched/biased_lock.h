@@ -69,6 +69,18 @@ class BiasedLock {
     }
   }
 
+  // Returns once nobody holds the lock, without taking it: for one who must not leave while
+  // another is still inside the object the lock guards (a waiter its waker released, which may
+  // then destroy the primitive: weft/sync/wait_queue.h). An unlock's releasing store is its last
+  // touch of the lock, so once this sees it, the holder is done with the object. Read-only: it
+  // revokes no bias and writes no shared line. Acquire, as a lock would.
+  void wait_unlocked() const {
+    int pauses = 0;
+    while (busy_.load(std::memory_order_acquire) || spin_.is_locked()) {
+      SpinLock::wait_step(pauses);
+    }
+  }
+
   // Whether the lock is still biased (for tests and benchmarks).
   bool biased() const { return owner_.load(std::memory_order_acquire) != kRevoked; }
 

@@ -56,6 +56,7 @@ std::any Condition::wait(WaitOptions options) {
   } else {
     queue_.push_back(me);
   }
+  internal::AwaitWakerUnlock after_wake(lock_);
   park(lock_, WaitKind::kCondition, this);
   return std::exchange(me->value, std::any());
 }
@@ -72,6 +73,7 @@ std::optional<std::any> Condition::wait_until(Clock::time_point deadline, WaitOp
   } else {
     queue_.push_back(me);
   }
+  internal::AwaitWakerUnlock after_wake(lock_);
   if (park_until(lock_, deadline, WaitKind::kCondition, this) == ParkResult::kTimedOut) {
     lock_.lock();
     if (me->wq_linked) {

@@ -9,7 +9,8 @@
 // your state and then calling wait() is not atomic with respect to a notify() on another thread,
 // so such a wake-up can be missed; use it among tasks of one worker (e.g. @async tasks), or use
 // threads::Condition, whose lock makes check-then-wait atomic. (Internally a BiasedLock keeps the
-// queue itself memory-safe whatever the use; used from one worker it costs no atomic.)
+// queue itself memory-safe whatever the use; used from one worker it costs no atomic. A woken
+// waiter may destroy the condition as soon as its wait returns, the notify still running.)
 //
 // Extension beyond Julia: wait_until / wait_for give up at a deadline (nullopt); a timeout that
 // races with a notify has exactly one winner: either the waiter gets the value and counts in

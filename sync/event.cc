@@ -8,7 +8,10 @@
 namespace weft {
 
 void Event::wait() {
-  if (try_consume()) return;
+  if (try_consume()) {
+    lock_.wait_unlocked();  // a notify that set it may still be inside (wait_queue.h)
+    return;
+  }
   internal::Waiter* me = current_waiter();
   internal::WaitTicket ticket;
   lock_.lock();
@@ -18,11 +21,15 @@ void Event::wait() {
   }
   me->wq_data = &ticket;
   queue_.push_back(me);
+  internal::AwaitWakerUnlock after_wake(lock_);
   park(lock_, WaitKind::kEvent, this);
 }
 
 bool Event::wait_until(Clock::time_point deadline) {
-  if (try_consume()) return true;
+  if (try_consume()) {
+    lock_.wait_unlocked();  // as in wait()
+    return true;
+  }
   if (Clock::now() >= deadline) return false;
   internal::Waiter* me = current_waiter();
   internal::WaitTicket ticket;
@@ -33,6 +40,7 @@ bool Event::wait_until(Clock::time_point deadline) {
   }
   me->wq_data = &ticket;
   queue_.push_back(me);
+  internal::AwaitWakerUnlock after_wake(lock_);
   if (park_until(lock_, deadline, WaitKind::kEvent, this) == ParkResult::kWoken) return true;
   lock_.lock();
   if (me->wq_linked) {

@@ -11,6 +11,8 @@
 // notify has exactly one winner (with autoreset, a notify whose waiter timed out wakes the next
 // waiter or leaves the event set: the notification is never lost).
 // Thread safety: every member may be called from any task or plain thread.
+// Lifetime: a waiter may destroy the event as soon as its wait returns, even while the notify
+// that released it is still running on another thread (a stack-local Event set by a task).
 #ifndef WEFT_SYNC_EVENT_H_
 #define WEFT_SYNC_EVENT_H_
 

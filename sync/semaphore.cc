@@ -27,6 +27,7 @@ bool Semaphore::try_acquire() {
   while (free_of(s) > 0) {
     if (state_.compare_exchange_weak(s, s - 1, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
+      lock_.wait_unlocked();  // as in acquire()
       return true;
     }
   }
@@ -65,6 +66,7 @@ bool Semaphore::acquire_slow(const Clock::time_point* deadline) {
   }
   me->wq_data = &ticket;
   queue_.push_back(me);
+  internal::AwaitWakerUnlock after_wake(lock_);
   if (deadline == nullptr) {
     park(lock_, WaitKind::kSemaphore, this);
     return true;  // a release handed us its permit

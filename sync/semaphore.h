@@ -13,6 +13,8 @@
 // deadline; a deadline racing with a release has exactly one winner, and a permit handed to a
 // waiter that has just timed out goes to the next waiter (or back to the pool), never lost.
 // Thread safety: every member may be called from any task or plain thread.
+// Lifetime: whoever acquired may destroy the semaphore once nobody else uses it, even while the
+// release that handed it the permit is still running on another thread.
 #ifndef WEFT_SYNC_SEMAPHORE_H_
 #define WEFT_SYNC_SEMAPHORE_H_
 
@@ -44,6 +46,8 @@ class Semaphore {
     while (free_of(s) > 0) {
       if (state_.compare_exchange_weak(s, s - 1, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
+        // The permit may come from a release still inside, under lock_ (wait_queue.h).
+        lock_.wait_unlocked();
         return;
       }
     }

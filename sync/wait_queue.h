@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "weft/sched/biased_lock.h"
 #include "weft/sched/park.h"
 #include "weft/sched/wait_queue.h"
 #include "weft/task/waiter.h"
@@ -45,6 +46,26 @@ bool wake_dequeued(Waiter* w, WakeFn&& wake_fn) {
   ticket->delivered = false;
   return false;
 }
+
+// Keeps a woken waiter from returning before its waker has let go of the primitive. Wakers in
+// sync/ wake (and publish state) under the primitive's lock and unlock after -- notify may wake
+// several -- while the waiter they released may return at once and destroy the primitive: a
+// stack-local Event that a task notifies to release the thread that owns it is the usual way
+// to wait for work. Made just before the park; its destructor, on return or on a raised
+// wake-up, waits for the lock to be free (BiasedLock::wait_unlocked), which orders the return
+// after the waker's unlock, its last touch of the primitive: two loads when it already is. A
+// wait that returns without parking, on state a waker published under the lock (a set Event,
+// a permit), calls wait_unlocked() itself.
+class AwaitWakerUnlock {
+ public:
+  explicit AwaitWakerUnlock(const BiasedLock& lock) : lock_(lock) {}
+  AwaitWakerUnlock(const AwaitWakerUnlock&) = delete;
+  AwaitWakerUnlock& operator=(const AwaitWakerUnlock&) = delete;
+  ~AwaitWakerUnlock() { lock_.wait_unlocked(); }
+
+ private:
+  const BiasedLock& lock_;
+};
 
 // A dequeued waiter whose ticket says a wake was delivered parks once more to consume it: its
 // state is already "notified", so the park returns at once (a task passes through the run queue).

@@ -3,15 +3,17 @@
 // timed variants, plain threads, and the clear errors for bad sizes and over-release.
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/test_runtime.h"
 #include "weft/sched/scheduling.h"
+#include "weft/sync/condition.h"
 #include "weft/sync/event.h"
 #include "weft/sync/semaphore.h"
 #include "weft/sync/sync_scope.h"
@@ -268,6 +270,60 @@ TEST_P(SemaphoreTest, MutualExclusionAcrossTasksAndThreads) {
 
 WEFT_INSTANTIATE_WORKER_COUNTS(EventTest);
 WEFT_INSTANTIATE_WORKER_COUNTS(SemaphoreTest);
+
+}  // namespace
+}  // namespace weft
+
+namespace weft {
+namespace {
+
+// A waiter its waker released may destroy the primitive at once -- a stack-local Event that a
+// task notifies to release the thread that owns it -- while the waker is still inside notify()
+// (waking the rest, unlocking). The waiter must not return before the waker is done with it
+// (weft/sync/wait_queue.h). Heap-allocated, so that ASan sees a late touch as a use after free.
+// The waiter is this plain thread: a woken thread runs at once, where a woken task would wait
+// to be popped.
+class FreedByTheWokenWaiter : public testing::RuntimeTest {};
+
+constexpr int kFreeRounds = 3000;
+
+TEST_P(FreedByTheWokenWaiter, Event) {
+  for (int i = 0; i < kFreeRounds; ++i) {
+    auto e = std::make_unique<Event>();
+    auto notifier = testing::submit_free(runtime(), [p = e.get()] { notify(*p); });
+    e->wait();
+    e.reset();
+    wait(notifier);
+  }
+}
+
+TEST_P(FreedByTheWokenWaiter, Semaphore) {
+  for (int i = 0; i < kFreeRounds; ++i) {
+    auto s = std::make_unique<Semaphore>(1);
+    acquire(*s);
+    auto releaser = testing::submit_free(runtime(), [p = s.get()] { release(*p); });
+    acquire(*s);
+    release(*s);
+    s.reset();
+    wait(releaser);
+  }
+}
+
+TEST_P(FreedByTheWokenWaiter, Condition) {
+  for (int i = 0; i < kFreeRounds; ++i) {
+    auto c = std::make_unique<Condition>();
+    auto notifier = testing::submit_free(runtime(), [p = c.get()] {
+      // Until the thread has queued: it needs a CPU for that, which a task yielding to nobody
+      // would keep busy.
+      while (notify(*p) == 0) std::this_thread::yield();
+    });
+    c->wait();
+    c.reset();
+    wait(notifier);
+  }
+}
+
+WEFT_INSTANTIATE_WORKER_COUNTS(FreedByTheWokenWaiter);
 
 }  // namespace
 }  // namespace weft

@@ -180,8 +180,13 @@ void release_sentinel_waiter(Condition& after) {
   while (notify(after, kSentinel, {.all = false}) == 0) yield();
 }
 
+// Round i's timeout in a timeout race: 0 to 49 steps, spread so that the deadline lands before,
+// at and after the notification; and every 50th round a second, which the notification always
+// beats, and 0, which it never does, so that both endings happen however loaded the machine.
+double race_timeout(int i, double step) { return i % 50 == 49 ? 1.0 : (i % 50) * step; }
+
 // How the rounds of a timeout race ended: both endings must have been exercised, or the test
-// showed nothing about the race (the spread of timeouts and delays makes each near-certain).
+// showed nothing about the race (race_timeout makes sure each can happen).
 struct Outcomes {
   std::atomic<int> delivered{0};
   std::atomic<int> timed_out{0};
@@ -198,7 +203,7 @@ TEST_P(SyncStress, ConditionTimeoutRacesNotify) {
   run([n, &outcomes] {
     Condition c, after;
     for (int i = 0; i < n; ++i) {
-      const double timeout = (i % 50) * 1e-6;
+      const double timeout = race_timeout(i, 1e-6);
       auto waiter = spawn([&, timeout] {
         const bool got = c.wait_for(timeout).has_value();
         expect_no_leaked_wake(after);
@@ -226,7 +231,7 @@ TEST_P(SyncStress, ThreadsConditionTimeoutRacesNotify) {
     threads::Condition c;
     Condition after;
     for (int i = 0; i < n; ++i) {
-      const double timeout = (i % 50) * 1e-6;
+      const double timeout = race_timeout(i, 1e-6);
       auto waiter = spawn([&, timeout] {
         lock(c);
         const bool got = c.wait_for(timeout).has_value();
@@ -257,7 +262,7 @@ TEST_P(SyncStress, AutoresetEventTimeoutRacesNotify) {
     Event e(true);
     Condition after;
     for (int i = 0; i < n; ++i) {
-      const double timeout = (i % 50) * 1e-6;
+      const double timeout = race_timeout(i, 1e-6);
       auto waiter = spawn([&, timeout] {
         const bool got = e.wait_for(timeout);
         expect_no_leaked_wake(after);
@@ -287,7 +292,7 @@ TEST_P(SyncStress, SemaphoreTimeoutRacesRelease) {
     Condition after;
     acquire(s);
     for (int i = 0; i < n; ++i) {
-      const double timeout = (i % 50) * 1e-6;
+      const double timeout = race_timeout(i, 1e-6);
       auto waiter = spawn([&, timeout] {
         const bool got = s.try_acquire_for(timeout);
         if (got) release(s);
@@ -318,7 +323,7 @@ TEST_P(SyncStress, FdTimeoutRacesReadiness) {
     Condition after;
     int ready = 0, timed_out = 0;
     for (int i = 0; i < n; ++i) {
-      const double timeout = (i % 50) * 2e-6;
+      const double timeout = race_timeout(i, 2e-6);
       auto waiter = spawn([&, timeout] {
         FdEvent ev = poll_fd(p[0], timeout, {.readable = true});
         expect_no_leaked_wake(after);
@@ -336,7 +341,7 @@ TEST_P(SyncStress, FdTimeoutRacesReadiness) {
       char byte;
       ASSERT_EQ(::read(p[0], &byte, 1), 1);
     }
-    // Both endings were exercised (the spread of timeouts and delays makes each near-certain).
+    // Both endings were exercised (race_timeout makes sure each can happen).
     EXPECT_GT(ready, 0);
     EXPECT_GT(timed_out, 0);
     ::close(p[0]);
