@@ -477,6 +477,13 @@ void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
 
 ParkResult park_until_impl(UnlockFn unlock, void* lock, Clock::time_point deadline,
                            WaitKind kind, const void* object) {
+  // Never (what a timeout past ~31 years becomes: sync/deadline.h) is no deadline at all. As a
+  // timer it would never fire, yet keep the runtime from ever looking quiescent: deadlock
+  // detection would not see the wait, and shutdown would wait for it for good.
+  if (deadline == Clock::time_point::max()) {
+    park_impl(unlock, lock, kind, object);
+    return ParkResult::kWoken;
+  }
   return park_common(unlock, lock, &deadline, kind, object);
 }
 

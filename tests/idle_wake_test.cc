@@ -21,6 +21,7 @@
 #include "tests/test_runtime.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
+#include "weft/sync/event.h"
 #include "weft/task/task.h"
 
 namespace weft {
@@ -315,6 +316,32 @@ TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
   for (auto& t : parked) schedule(t);
   std::this_thread::sleep_for(milliseconds(20));
   for (auto& t : parked) EXPECT_FALSE(istaskdone(t));
+}
+
+// A timeout too long to ever end (past ~31 years: "never") is no timer: shutdown sees the task
+// parked for good, reports it and returns, instead of waiting for a deadline that never comes.
+TEST(IdleWakeShutdown, ATimeoutOfNeverIsNoPendingTimer) {
+  auto rt = std::make_unique<Runtime>([] {
+    RuntimeOptions options;
+    options.default_threads = 1;
+    options.interactive_threads = 0;
+    return options;
+  }());
+  Event never_set;
+  std::atomic<bool> returned{false};
+  auto waiter = submit_free(*rt, [&] {
+    if (never_set.wait_for(1e12)) ADD_FAILURE() << "wait_for returned true, the event unset";
+    returned.store(true);
+  });
+  while (waiter.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
+  ::testing::internal::CaptureStderr();
+  const auto start = SteadyClock::now();
+  rt.reset();
+  const auto took = SteadyClock::now() - start;
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_NE(err.find("1 tasks still waiting"), std::string::npos) << err;
+  EXPECT_FALSE(returned.load());
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(IdleWake);
