@@ -1,7 +1,8 @@
 // The park/wake state machine (Waiter::state), for tasks and for plain threads.
 //
 //   task:   Created --schedule--> Queued --popped--> Running --park--> Parked --wake--> Queued
-//           Running --wake before it parks--> Notified --park (after the switch)--> Queued
+//           Running --timed park--> Arming --park--> Parked   (see timed waits below)
+//           Running/Arming --wake before it parks--> Notified --park (after the switch)--> Queued
 //           Running/Notified --finish--> Done   (a store: see finish_task in switch.cc)
 //   thread: Running --park--> Parked --wake--> Notified --resumes--> Running
 //           Running --wake before it parks--> Notified --park returns at once--> Running
@@ -36,6 +37,18 @@
 // compare-and-swap, so it either loses to the claim (and waits for the wake untimed: kWoken)
 // or the waker finds it armed and races the deadline as usual. Each park clears the token,
 // except an owned one, which leaves a claim to the Notified wake-up it belongs to.
+//
+// schedule() never touches the token: it decides on the state word alone, and moves it with one
+// compare-and-swap from the state it decided on. (Were it to claim the token and then move the
+// state, the task could finish a park and enter a timed wait in between, and the late state
+// change would end that wait as if its primitive had woken it.) No timed wait is one a
+// schedule() may end, so a task's timed park says on the state word that it is on its way into
+// one: it moves it Running -> Arming with a compare-and-swap before it arms the token, and parks
+// from Arming instead of Running (finish_park). A schedule() refuses an Arming task, as a parked
+// one it may not wake, and marks a Running one Notified for its next wait(); the timed park's
+// compare-and-swap finds such a mark with nothing armed yet, and declines it if the task holds
+// its primitive's lock (decline_marked_timed_park), or takes it, returning at once, if not. A
+// primitive's waker, the timer included, treats Arming as Running: the park then requeues.
 
 #include <cerrno>
 #include <climits>
@@ -91,16 +104,13 @@ void push_woken(TaskCore* t, RuntimeCore* rt) {
 
 // A waker's side of the race with the waiter's deadline (`s`: the waiter's state, loaded
 // before this looks at the token; refreshed here when it went stale). kLost when the deadline
-// won: nothing may be delivered. kInTimedWait for a schedule() that finds the deadline armed:
-// the task is in a timed wait, or on its way into one (armed, not yet parked: its state still
-// says running), and no timed wait is one a schedule() may end -- taking the token would end
-// it as if its primitive had woken it, still in the primitive's queue.
-enum class DeadlineRace { kBeat, kLost, kInTimedWait };
-DeadlineRace beat_deadline(Waiter* w, std::uint32_t& s, WakeSource source) {
+// won: nothing may be delivered.
+enum class DeadlineRace { kBeat, kLost };
+DeadlineRace beat_deadline(Waiter* w, std::uint32_t& s) {
   for (;;) {
     std::uint32_t t = w->timed.load(std::memory_order_acquire);
     if (t == kUntimed) {
-      if (s != kRunning) {
+      if (s != kRunning && s != kArming) {
         // Parked untimed, or not waiting at all (the state machine reports that) -- unless the
         // state moved on since we read it: a waiter queued by its deadline may have run since,
         // cleared its token and be running now (a wake that lands after park_until returned
@@ -110,17 +120,34 @@ DeadlineRace beat_deadline(Waiter* w, std::uint32_t& s, WakeSource source) {
         s = now;
         continue;
       }
-      // Only a running waiter may still arm a deadline for the park this wake is meant for.
+      // Only a running waiter may still arm a deadline for the park this wake is meant for
+      // (an Arming task arms right after it publishes that: park_common).
       if (w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)) {
         return DeadlineRace::kBeat;
       }
     }
     if (t != kArmed) return DeadlineRace::kLost;
-    if (source == WakeSource::kSchedule) return DeadlineRace::kInTimedWait;
     return w->timed.compare_exchange_strong(t, kWokenFirst, std::memory_order_acq_rel)
                ? DeadlineRace::kBeat
                : DeadlineRace::kLost;
   }
+}
+
+// Marks a task found running (`s`: kRunning, or kArming for a primitive's waker) Notified for
+// its next park. A payload is put aside (Waiter::pending_payload): the task may still be reading
+// the payload of the wake that ended its last park. False, with `s` refreshed, if the state was
+// not `s` any more.
+bool mark_running(TaskCore* t, std::uint32_t& s, bool payload, std::any* value,
+                  std::exception_ptr* error) {
+  if (!payload) return t->state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel);
+  if (!t->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) return false;
+  write_pending_payload(t, value, error);
+  // A running task may finish meanwhile and store kDone over our claim (finish_task): then it
+  // stays done, and the payload waits for its destructor.
+  std::uint32_t claimed = s | kClaimBit;
+  t->state.compare_exchange_strong(claimed, kNotified, std::memory_order_release,
+                                   std::memory_order_relaxed);
+  return true;
 }
 
 // Wakes a task in an owned park: no one else may queue it, so it needs no read-modify-write.
@@ -151,30 +178,24 @@ WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::except
     }
     switch (s) {
       case kParked:
-      case kRunning: {
-        const std::uint32_t target = s == kParked ? kQueued : kNotified;
         if (!payload) {
-          if (!t->state.compare_exchange_weak(s, target, std::memory_order_acq_rel)) continue;
+          if (!t->state.compare_exchange_weak(s, kQueued, std::memory_order_acq_rel)) continue;
         } else {
-          if (!t->state.compare_exchange_weak(s, s | kClaimBit, std::memory_order_acq_rel)) {
+          if (!t->state.compare_exchange_weak(s, kParked | kClaimBit,
+                                              std::memory_order_acq_rel)) {
             continue;
           }
-          if (s == kParked) {
-            write_payload(t, value, error);
-            t->state.store(target, std::memory_order_release);
-          } else {
-            write_pending_payload(t, value, error);
-            // The running task may finish meanwhile and store kDone over our claim
-            // (finish_task): then it stays done, and the payload waits for its destructor.
-            std::uint32_t claimed = kRunning | kClaimBit;
-            t->state.compare_exchange_strong(claimed, target, std::memory_order_release,
-                                             std::memory_order_relaxed);
-          }
+          write_payload(t, value, error);
+          t->state.store(kQueued, std::memory_order_release);
         }
         if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
-        if (s == kParked) push_woken(t, rt);
+        push_woken(t, rt);
         return WakeOutcome::kOk;
-      }
+      case kRunning:
+      case kArming:
+        if (!mark_running(t, s, payload, value, error)) continue;
+        if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
+        return WakeOutcome::kOk;
       case kQueued:
       case kNotified:
         return WakeOutcome::kAlreadyScheduled;
@@ -300,15 +321,16 @@ inline bool is_running_or_marked(const TaskCore* cur) {
   return s == kRunning || s == kNotified;
 }
 
-// A timed park of a task that holds its primitive's lock found its deadline token claimed. No
-// waker of that primitive can have done it (they need the lock), so a schedule() did, marking
-// the running task for its next wait() (scheduling.h). This park cannot tell that wake-up from
-// its own (an untimed park with a lock can: it is owned), and taking it would end the wait as
-// if the primitive had woken it, still in the primitive's queue. So it leaves the mark -- state,
-// payload and claim -- for the next wait() and ends as timed out: the primitive then unlinks
-// the waiter under its lock, as after any timeout. It lets the worker's other tasks run first,
-// as the wait would have, so that a loop of timed waits does not keep them from running while
-// the mark waits for a wait().
+// A timed park of a task that holds its primitive's lock found the task marked Notified before
+// it armed. No waker of that primitive can have done it (they need the lock), so a schedule()
+// did, marking the running task for its next wait() (scheduling.h). This park cannot tell that
+// wake-up from its own (an untimed park with a lock can: it is owned), and taking it would end
+// the wait as if the primitive had woken it, still in the primitive's queue. So it leaves the
+// mark -- state and payload -- for the next wait() and ends as timed out: the primitive then
+// unlinks the waiter under its lock, as after any timeout. (The same for a deadline token that
+// an early wake claimed: not this primitive's either.) It lets the worker's other tasks run
+// first, as the wait would have, so that a loop of timed waits does not keep them from running
+// while the mark waits for a wait().
 [[gnu::noinline, gnu::cold]] ParkResult decline_marked_timed_park(Worker* w, TaskCore* cur,
                                                                   UnlockFn unlock, void* lock) {
   unlock(lock);
@@ -322,6 +344,29 @@ inline bool is_running_or_marked(const TaskCore* cur) {
 bool fire_own_deadline(Waiter* me) {
   std::uint32_t armed = kArmed;
   return me->timed.compare_exchange_strong(armed, kFiredTimer, std::memory_order_acq_rel);
+}
+
+// A timed task park's Running -> Arming, before it arms (see the top of this file). False when
+// the task was marked Notified first; that mark stays. A wake writing its payload holds the
+// claim bit for a few instructions, then publishes Notified.
+bool enter_arming(TaskCore* cur) {
+  for (std::uint32_t s = kRunning;; s = kRunning) {
+    if (cur->state.compare_exchange_weak(s, kArming, std::memory_order_acq_rel)) return true;
+    if (s == kNotified) return false;
+    if (s & kClaimBit) SpinLock::pause();
+  }
+}
+
+// Arming -> Running, for a timed park that ends without parking and lets other tasks run first:
+// it then waits in the run queue as a yield does, whose state prepare() keeps only if it is
+// Running or Notified. A waker that won the token first may be marking the task Notified: that
+// mark stays (waited for while it is being written, which prepare() would overwrite).
+void leave_arming(TaskCore* cur) {
+  for (std::uint32_t s = kArming;; s = kArming) {
+    if (cur->state.compare_exchange_weak(s, kRunning, std::memory_order_acq_rel)) return;
+    if (s == kNotified) return;
+    if (s & kClaimBit) SpinLock::pause();
+  }
 }
 
 // Every park: a plain thread's, a timed one (park_impl takes the untimed task park itself).
@@ -338,16 +383,28 @@ bool fire_own_deadline(Waiter* me) {
   // primitive's lock: then the mark is a schedule()'s, and the park declines it.
   const bool owned = cur != nullptr && unlock != nullptr && deadline == nullptr &&
                      cur->state.load(std::memory_order_relaxed) == kRunning;
+  Leave how = owned ? Leave::kParkOwned : Leave::kPark;
   set_wait(me, kind, object);
   if (deadline != nullptr) {
     if (cur != nullptr) {
       cur->wait_deadline.store(deadline->time_since_epoch().count(), std::memory_order_relaxed);
+      if (enter_arming(cur)) {
+        how = Leave::kParkTimed;
+      } else if (unlock != nullptr) {
+        return decline_marked_timed_park(worker, cur, unlock, lock);
+      } else {
+        deadline = nullptr;  // takes the mark: the park below returns at once
+      }
     }
+  }
+  if (deadline != nullptr) {
     std::uint32_t untimed = kUntimed;
     // Fails only when an early wake claimed the token (see the top of this file): it is
-    // delivered or on its way, so this park waits for it without a deadline.
+    // delivered or on its way, so this park waits for it without a deadline -- unless the task
+    // holds its primitive's lock, whose wakers cannot have come early: declined as a mark is.
     if (!me->timed.compare_exchange_strong(untimed, kArmed, std::memory_order_acq_rel)) {
       if (cur != nullptr && unlock != nullptr) {
+        leave_arming(cur);
         return decline_marked_timed_park(worker, cur, unlock, lock);
       }
       deadline = nullptr;
@@ -365,7 +422,9 @@ bool fire_own_deadline(Waiter* me) {
     // wake claimed the token first, the park below would wait for that wake-up, which is on
     // its way (the timer entry it then cancels is not there: harmless). The worker's other
     // tasks run first, as they would have during the wait: a sleep retrying until its
-    // deadline must not keep them from running.
+    // deadline must not keep them from running. Meanwhile the task is running, and a
+    // schedule() may mark it as such.
+    leave_arming(cur);
     if (unlock != nullptr) unlock(lock);
     run_others_first(worker, cur);
     result = ParkResult::kTimedOut;
@@ -373,7 +432,7 @@ bool fire_own_deadline(Waiter* me) {
     Worker* w = worker;
     w->unlock = unlock;
     w->unlock_arg = lock;
-    leave(w, cur, owned ? Leave::kParkOwned : Leave::kPark);
+    leave(w, cur, how);
     result = ParkResult::kWoken;
     if (deadline != nullptr) {
       if (me->timed.load(std::memory_order_acquire) == kFiredTimer) {
@@ -400,26 +459,49 @@ bool fire_own_deadline(Waiter* me) {
 
 WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::any* value,
                            std::exception_ptr* error) {
+  // Every compare-and-swap that fails starts over from the state it found: so a parked task is
+  // always claimed, and asked may_wake, whatever it was when we first looked.
   for (;;) {
     std::uint32_t s = load_unclaimed(t->state);
-    if (s != kParked) return wake_waiter(t, value, error, WakeSource::kSchedule);
-    if (!t->state.compare_exchange_weak(s, kParked | kClaimBit, std::memory_order_acq_rel)) {
-      continue;
+    switch (s) {
+      case kParked: {
+        if (!t->state.compare_exchange_weak(s, kParked | kClaimBit, std::memory_order_acq_rel)) {
+          continue;
+        }
+        // Claimed: t stays parked on what it parked on until we let go.
+        if (!may_wake(t)) {
+          t->state.store(kParked, std::memory_order_release);
+          return WakeOutcome::kNotWaiting;
+        }
+        // A wait a schedule() may end (wait(), yieldto) has no deadline: nothing to beat.
+        auto* rt = static_cast<RuntimeCore*>(t->runtime);
+        const std::uint64_t traced_id = __builtin_expect(rt->tracer != nullptr, 0) ? t->id() : 0;
+        write_payload(t, value, error);
+        t->state.store(kQueued, std::memory_order_release);
+        // Traced once the claim is gone (as wake_task does): tracing may lock and allocate.
+        if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
+        push_woken(t, rt);
+        return WakeOutcome::kOk;
+      }
+      case kRunning: {
+        // For its next wait(); a timed park it enters first finds the mark (park_common). Our
+        // caller's reference keeps t alive past the mark, however soon t takes it and finishes.
+        if (!mark_running(t, s, has_payload(value, error), value, error)) continue;
+        auto* rt = static_cast<RuntimeCore*>(t->runtime);
+        if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
+        return WakeOutcome::kOk;
+      }
+      case kArming:
+        // On its way into a timed wait: its wake-up is its primitive's or its deadline's.
+        return WakeOutcome::kNotWaiting;
+      case kQueued:
+      case kNotified:
+        return WakeOutcome::kAlreadyScheduled;
+      case kDone:
+        return WakeOutcome::kFinished;
+      default:
+        return WakeOutcome::kNotWaiting;
     }
-    // Claimed: t stays parked on what it parked on until we let go.
-    if (!may_wake(t)) {
-      t->state.store(kParked, std::memory_order_release);
-      return WakeOutcome::kNotWaiting;
-    }
-    // A wait a schedule() may end (wait(), yieldto) has no deadline: nothing to beat.
-    auto* rt = static_cast<RuntimeCore*>(t->runtime);
-    const std::uint64_t traced_id = __builtin_expect(rt->tracer != nullptr, 0) ? t->id() : 0;
-    write_payload(t, value, error);
-    t->state.store(kQueued, std::memory_order_release);
-    // Traced once the claim is gone (as wake_task does): tracing may lock and allocate.
-    if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
-    push_woken(t, rt);
-    return WakeOutcome::kOk;
   }
 }
 
@@ -433,15 +515,8 @@ WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error,
   }
   // The state first: a waiter arms its token before it publishes kParked.
   std::uint32_t s = load_unclaimed(w->state);
-  if (source != WakeSource::kTimer) {
-    switch (beat_deadline(w, s, source)) {
-      case DeadlineRace::kBeat:
-        break;
-      case DeadlineRace::kLost:
-        return WakeOutcome::kTimedOut;
-      case DeadlineRace::kInTimedWait:
-        return WakeOutcome::kNotWaiting;
-    }
+  if (source != WakeSource::kTimer && beat_deadline(w, s) == DeadlineRace::kLost) {
+    return WakeOutcome::kTimedOut;
   }
   return w->kind == Waiter::Kind::kTask
              ? wake_task(static_cast<TaskCore*>(w), s, value, error)
@@ -461,8 +536,8 @@ void park_impl(UnlockFn unlock, void* lock, WaitKind kind, const void* object) {
   // can have woken this wait yet -- even if a schedule() marked the task Notified while it ran:
   // that mark is for the task's next wait() (scheduling.h), and ending this park on it would be
   // a spurious end (an Event wait returning unset, a put returning with its item still queued).
-  // An owned park leaves the state word as it is, so the mark (and its payload, and the
-  // deadline token the schedule claimed) waits untouched for the next park that is not owned.
+  // An owned park leaves the state word as it is, so the mark (and its payload) waits untouched
+  // for the next park that is not owned.
   const bool owned = unlock != nullptr && is_running_or_marked(cur);
   set_wait(cur, kind, object);
   worker->unlock = unlock;

@@ -34,8 +34,11 @@ class RuntimeCore;
 class TraceBuffer;
 class Tracer;
 
-// What the task that just switched away asked the arriving context to finish for it.
-enum class Leave : std::uint8_t { kNone, kYield, kYieldBehind, kPark, kParkOwned, kFinish };
+// What the task that just switched away asked the arriving context to finish for it. kParkTimed:
+// a park whose state is kArming rather than kRunning (park.cc).
+enum class Leave : std::uint8_t {
+  kNone, kYield, kYieldBehind, kPark, kParkTimed, kParkOwned, kFinish
+};
 
 struct alignas(64) Worker {
   RuntimeCore* rt = nullptr;
@@ -207,14 +210,14 @@ bool run_others_first(Worker* w, TaskCore* cur);
 // Wakes a waiter: the state machine in park.cc. kOk, or why nothing happened.
 enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiting };
 // Who wakes: the one who unlinked the waiter from what it waits on (a primitive's queue, a
-// task's list of waiters), its deadline, or a schedule() (which may not wake an owned park:
-// park.cc).
-enum class WakeSource { kOwner, kTimer, kSchedule };
+// task's list of waiters), or its deadline. schedule() has wake_scheduled().
+enum class WakeSource { kOwner, kTimer };
 WakeOutcome wake_waiter(Waiter* w, std::any* value, std::exception_ptr* error, WakeSource source);
-// schedule()'s wake of task t: as wake_waiter(kSchedule), but a parked t is claimed before
-// `may_wake(t)` (its wait is one a schedule() may end) is asked, and woken while still claimed,
-// so t cannot be woken by another, run and park on something else in between. kNotWaiting
-// when a parked t's wait is not one of those.
+// schedule()'s wake of task t, decided on t's state word alone (never its deadline token:
+// park.cc). A parked t is claimed before `may_wake(t)` (its wait is one a schedule() may end) is
+// asked, and woken while still claimed, so t cannot be woken by another, run and park on
+// something else in between; a running t is marked for its next park. kNotWaiting when a
+// parked t's wait is not one of those, or t is on its way into a timed wait (kArming).
 WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::any* value,
                            std::exception_ptr* error);
 // Moves the payload of a wake that found w running (Waiter::pending_payload) to where a park's

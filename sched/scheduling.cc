@@ -41,6 +41,7 @@ bool parked_by_user(const TaskCore* t) {
       why = "is running on another worker";
       break;
     case kParked:
+    case kArming:  // on its way into a timed wait
       why = absl::StrCat("is waiting on a ", to_string(t->wait_kind.load()),
                          ", whose wake-up this would steal");
       break;
@@ -109,8 +110,8 @@ std::any take_wake_value(Waiter* w) {
 // wake-up is published (kNotified). A wake still claiming the state may be writing it; it then
 // stays pending for the next park, which takes it. `consume`: the task carries on without
 // switching (nothing else to run), so the wake-up ends here, as at a park -- with the deadline
-// token it claimed on its way (kWokenFirst: park.cc), or the next timed wait could not arm it
-// and would never time out.
+// token an early wake claimed on its way (kWokenFirst: park.cc), or the next timed wait could
+// not arm it and would never time out.
 [[gnu::noinline]] std::any take_notified_yield_value(TaskCore* cur, bool consume) {
   if (load_unclaimed(cur->state) != kNotified) return {};
   std::exception_ptr error;
@@ -186,12 +187,18 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
     return;
   }
   if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned) state_error("schedule", t, s);
-  WakeOutcome outcome = wake_scheduled(t, &parked_by_user, value, error);
-  // kNotWaiting: t waits on something only its own waker may end -- parked, or on its way into
-  // a timed wait (park.cc), its state still saying running.
-  if (outcome != WakeOutcome::kOk) {
-    state_error("schedule", t,
-                outcome == WakeOutcome::kNotWaiting ? kParked : load_unclaimed(t->state));
+  // The state wake_scheduled() decided on, not one read again: by now a queued t may run.
+  switch (wake_scheduled(t, &parked_by_user, value, error)) {
+    case WakeOutcome::kOk:
+      return;
+    case WakeOutcome::kAlreadyScheduled:
+      state_error("schedule", t, kQueued);
+    case WakeOutcome::kFinished:
+      state_error("schedule", t, kDone);
+    default:
+      // t waits on something only its own waker may end: parked, or on its way into a timed
+      // wait (kArming).
+      state_error("schedule", t, kParked);
   }
 }
 
@@ -298,8 +305,8 @@ std::any yieldto(const TaskRef& t, std::any arg) {
     return wait();
   }
   internal::leave(w, cur, internal::Leave::kPark, target);
-  // As at the end of any park that is not owned (park.cc): a schedule() of this task while it
-  // ran claimed the deadline token on its way (kWokenFirst); left so, the next timed wait could
+  // As at the end of any park that is not owned (park.cc): an early wake of this task while it
+  // ran may have claimed the deadline token (kWokenFirst); left so, the next timed wait could
   // not arm it and would never time out.
   if (cur->timed.load(std::memory_order_relaxed) != internal::kUntimed) {
     cur->timed.store(internal::kUntimed, std::memory_order_release);

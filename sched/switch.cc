@@ -154,10 +154,11 @@ void queue_unstarted_failure(Worker* w, TaskCore* t) {
 bool prepare(Worker* w, TaskCore* next) {
   if (next->stack.lo == nullptr && !give_stack(w, next)) return false;
   // Popped tasks are kQueued (spawned, woken) and now ours; yielded ones and those woken from
-  // an owned park are kRunning or kNotified, which must stay as it is (see requeue), even
-  // while a wake writing its payload claims it (kRunning | kClaimBit): that wake publishes
-  // kNotified itself, and the task reads the payload only after (take_yield_value). Other
-  // claims (yieldto's, of a created or parked task) are ours.
+  // an owned park are kRunning or kNotified (a timed park that yields leaves kArming first:
+  // park.cc), which must stay as it is (see requeue), even while a wake writing its payload
+  // claims it (kRunning | kClaimBit): that wake publishes kNotified itself, and the task reads
+  // the payload only after (take_yield_value). Other claims (yieldto's, of a created or parked
+  // task) are ours.
   const std::uint32_t s = next->state.load(std::memory_order_relaxed);
   bool was_parked = false;
   if ((s & ~kClaimBit) != kRunning && s != kNotified) {
@@ -210,8 +211,8 @@ bool can_take_stack(const Stack& stack, std::uint32_t requested) {
 }
 #endif
 
-void finish_park(Worker* w, TaskCore* t) {
-  std::uint32_t expected = kRunning;
+// `expected`: kRunning, or kArming for a timed park (park.cc).
+void finish_park(Worker* w, TaskCore* t, std::uint32_t expected) {
   if (!t->state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel)) {
     // A wake-up arrived while it was still running or switching away: it goes straight back.
     load_unclaimed(t->state);
@@ -263,14 +264,15 @@ void Worker::finish_leaving(TaskCore* p) {
     case Leave::kYieldBehind:
       requeue(this, p, PushReason::kYieldedTo);
       break;
-    case Leave::kPark: {
+    case Leave::kPark:
+    case Leave::kParkTimed: {
       // Unlock first: once finish_park() has marked the task parked, a lock-free waker (a
       // timer) may queue it and another worker resume it -- and the lock may live in the frame
-      // it returns from. A waker that gets in between sees kRunning and leaves kNotified,
-      // which finish_park() turns into a requeue: nothing is lost either way.
+      // it returns from. A waker that gets in between sees kRunning (or kArming) and leaves
+      // kNotified, which finish_park() turns into a requeue: nothing is lost either way.
       UnlockFn fn = std::exchange(unlock, nullptr);
       if (fn != nullptr) fn(unlock_arg);
-      finish_park(this, p);
+      finish_park(this, p, prev_leave == Leave::kParkTimed ? kArming : kRunning);
       break;
     }
     case Leave::kParkOwned:
@@ -300,7 +302,8 @@ namespace {
 
 Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   if (__builtin_expect(w->trace != nullptr, 0)) {
-    trace_leave(w, cur, how == Leave::kPark || how == Leave::kParkOwned);
+    trace_leave(w, cur,
+                how == Leave::kPark || how == Leave::kParkTimed || how == Leave::kParkOwned);
   }
   if (next == nullptr) next = w->rt->pop(w->index);
   w->prev = cur;

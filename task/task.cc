@@ -56,7 +56,8 @@ TaskState TaskRef::state() const {
     case internal::kCreated: return TaskState::kCreated;
     case internal::kQueued: return TaskState::kQueued;
     case internal::kRunning:
-    case internal::kNotified: return TaskState::kRunning;
+    case internal::kNotified:
+    case internal::kArming: return TaskState::kRunning;
     case internal::kParked: return TaskState::kWaiting;
     default: return core_->exception ? TaskState::kFailed : TaskState::kDone;
   }

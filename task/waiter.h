@@ -41,7 +41,7 @@ const char* to_string(WaitKind kind);
 
 namespace internal {
 
-// States of a Waiter's `state` word; transitions are described in sched/runtime_park.cc.
+// States of a Waiter's `state` word; transitions are described in sched/park.cc.
 enum WaiterState : std::uint32_t {
   kCreated = 0,   // task only: not yet scheduled
   kQueued = 1,    // task only: in a policy's queue
@@ -49,6 +49,7 @@ enum WaiterState : std::uint32_t {
   kNotified = 3,  // a wake-up arrived while running or parking: the next park returns at once
   kParked = 4,
   kDone = 5,      // task only: finished (successfully or not)
+  kArming = 6,    // task only: running, on its way into a timed park (not yet parked)
   kClaimBit = 0x100,  // a waker is writing the wake value; readers spin until it clears
 };
 

@@ -492,8 +492,7 @@ TEST_P(TaskApi, ScheduleWithAValueReachesAYieldingTaskOnce) {
 }
 
 // A schedule() of a running task that its next yield() consumes (nothing else to run) must not
-// leave anything behind for a later timed wait: the wake-up claimed the task's deadline token,
-// and a sleep afterwards must still time out.
+// leave anything behind for a later timed wait: a sleep afterwards must still time out.
 TEST_P(TaskApi, AScheduleConsumedByAYieldLeavesLaterSleepsTimed) {
   run([] {
     auto t = spawn([] {

@@ -9,6 +9,8 @@
 #include <any>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -23,6 +25,7 @@
 #include "weft/sched/timers.h"
 #include "weft/sync/event.h"
 #include "weft/sync/semaphore.h"
+#include "weft/task/errors.h"
 #include "weft/task/task.h"
 
 namespace weft {
@@ -116,6 +119,138 @@ TEST_P(TimedParkTest, ADeadlineThatCannotBeRegisteredEndsTheWaitAsTimedOut) {
   internal::Timers::fail_next_adds_for_testing(0);
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("could not register its deadline"), std::string::npos) << err;
+}
+
+// A task whose deadline could not be registered ends its timed wait at once, and lets its
+// worker's other tasks run first: meanwhile it is running (queued behind them), its deadline
+// spent. A schedule() from one of them then marks it for its next wait(), as for any running
+// task. The spent deadline must not make schedule() take it for a task in a timed wait, nor
+// report it "running on another worker" (as it did while schedule() read the token).
+TEST_P(TimedParkTest, AScheduleWhileATimedOutWaitLetsOthersRunMarksTheTask) {
+  run([] {
+    Event e;
+    TaskRef me = current_task();
+    bool ran = false;
+    std::string refused;
+    // Sticky (async): it runs on this worker, so only once the wait below lets it.
+    auto scheduler = async([me, &ran, &refused] {
+      ran = true;
+      try {
+        schedule(me, 7);
+      } catch (const TaskStateError& err) {
+        refused = err.what();
+      }
+    });
+    internal::Timers::fail_next_adds_for_testing(1);
+    EXPECT_FALSE(e.wait_for(30.0));
+    internal::Timers::fail_next_adds_for_testing(0);
+    ASSERT_TRUE(ran) << "the timed-out wait did not let the scheduler run first";
+    ASSERT_EQ(refused, "");
+    wait(scheduler);
+    EXPECT_EQ(std::any_cast<int>(wait()), 7);
+  });
+  internal::Timers::fail_next_adds_for_testing(0);
+}
+
+// schedule() from plain threads, as fast as they can, at a task that takes each schedule with
+// wait() and then enters a short timed Event wait that nobody notifies. Every schedule lands
+// somewhere in that cycle: on the task parked in wait() (it resumes), running (it is marked,
+// and the timed wait declines the mark, which the next wait() takes), on its way into the
+// timed wait or parked in it (refused: "waiting on a event"), or queued (refused: "already
+// scheduled"). So: the timed wait never ends as notified, nor leaves the task in the Event's
+// queue (the notify after it would find it); no schedule() is refused as "running"; and each
+// accepted schedule is taken by exactly one wait().
+TEST_P(TimedParkTest, SchedulesRacingTimedWaitsMarkTheTaskOrAreRefused) {
+  const int n = rounds(3000, 200000);
+  constexpr int kEnd = -1;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> task_done{false};  // so that a task that failed is not waited for
+  TaskRef target;  // published through `started`
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused_timed{0};  // refused as waiting on the Event (parked or on its way)
+  std::atomic<int> refused_running{0};
+  std::string first_running_error;  // guarded by error_mu
+  std::mutex error_mu;
+  std::atomic<int> received{0};  // schedules taken by a wait() (not kEnd)
+  int marked = 0;                // timed waits entered with a mark pending
+  int notified = 0;              // timed waits that ended as notified (none should)
+  int left_queued = 0;           // timed waits that left the task in the Event's queue
+
+  auto sender = [&] {
+    while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
+    while (!stop.load(std::memory_order_acquire)) {
+      try {
+        schedule(target, 1);
+        accepted.fetch_add(1, std::memory_order_relaxed);
+      } catch (const TaskStateError& err) {
+        const std::string what = err.what();
+        if (what.find("running") != std::string::npos) {
+          if (refused_running.fetch_add(1, std::memory_order_relaxed) == 0) {
+            std::lock_guard<std::mutex> l(error_mu);
+            first_running_error = what;
+          }
+        } else if (what.find("waiting on") != std::string::npos) {
+          refused_timed.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }
+  };
+  std::thread s1(sender), s2(sender);
+  // Once the task has taken n schedules: stops the senders, then ends the task with one more.
+  std::thread closer([&] {
+    while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
+    while (received.load(std::memory_order_relaxed) < n &&
+           !task_done.load(std::memory_order_acquire)) {
+      std::this_thread::yield();
+    }
+    stop.store(true, std::memory_order_release);
+    s1.join();
+    s2.join();
+    while (!task_done.load(std::memory_order_acquire)) {
+      try {
+        schedule(target, kEnd);
+        return;
+      } catch (const TaskStateError&) {
+        std::this_thread::yield();  // a sender's mark not yet taken, or in the timed wait
+      }
+    }
+  });
+  run([&] {
+    Event e;
+    internal::Waiter* me = current_waiter();
+    target = current_task();
+    started.store(true, std::memory_order_release);
+    try {
+      for (;;) {
+        if (std::any_cast<int>(wait()) == kEnd) break;
+        const int i = received.fetch_add(1, std::memory_order_relaxed);
+        spin_for(microseconds(i % 5));  // running a while: room for a schedule to mark it
+        const std::uint32_t state = me->state.load(std::memory_order_acquire);
+        if ((state & ~internal::kClaimBit) == internal::kNotified) ++marked;
+        if (e.wait_for(20e-6)) ++notified;
+        notify(e);  // nobody waits: the event stays set
+        if (!e.isset()) ++left_queued;
+        reset(e);
+      }
+    } catch (const std::exception& err) {
+      // A wait() woken with no value: a wake-up meant for a wait that had ended.
+      ADD_FAILURE() << "the task's loop raised: " << err.what();
+    }
+    task_done.store(true, std::memory_order_release);
+  });
+  closer.join();
+  EXPECT_EQ(notified, 0) << "timed waits that nobody notified ended as notified";
+  EXPECT_EQ(left_queued, 0) << "timed waits left the task in the Event's queue";
+  EXPECT_EQ(refused_running.load(), 0) << first_running_error;
+  EXPECT_EQ(received.load(), accepted.load()) << "accepted schedules not taken by one wait()";
+  RecordProperty("accepted", accepted.load());
+  RecordProperty("marked", marked);
+  RecordProperty("refused_timed", refused_timed.load());
+  // Both races ran: schedules marked the running task before a timed wait, and others found it
+  // in one (on its way in or parked).
+  EXPECT_GT(marked, 0);
+  EXPECT_GT(refused_timed.load(), 0);
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(TimedParkTest);
