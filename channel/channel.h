@@ -262,7 +262,19 @@ decltype(auto) lock(F&& f, const Channel<T>& c) {
   c.lock();
   struct Unlock {
     const Channel<T>& c;
-    ~Unlock() noexcept(false) { c.unlock(); }
+    const int unwinding = std::uncaught_exceptions();
+    ~Unlock() noexcept(false) {
+      if (std::uncaught_exceptions() == unwinding) {
+        c.unlock();  // its error (f unlocked c itself) propagates
+        return;
+      }
+      // f threw: its exception goes on. An unlock that threw now, while it unwinds, would end
+      // the process instead.
+      try {
+        c.unlock();
+      } catch (...) {
+      }
+    }
   } unlock{c};
   return std::forward<F>(f)();
 }

@@ -412,7 +412,7 @@ Runtime& Runtime::global() {
 
 void Runtime::submit(const TaskRef& t) {
   internal::TaskCore* core = t.checked_core("Runtime::submit");
-  internal::check_before_schedule(core, "Runtime::submit");
+  internal::check_before_schedule(core, "Runtime::submit", " (a task is submitted once)");
   internal::Worker* w = internal::current_worker();
   core_->submit(core, (w != nullptr && w->rt == core_.get()) ? w : nullptr);
 }

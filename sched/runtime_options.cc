@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -38,7 +39,7 @@ int cpu_count() {
 int parse_count(absl::string_view part, absl::string_view text, const char* source, int minimum,
                 int automatic) {
   part = absl::StripAsciiWhitespace(part);
-  if (part == "auto") return automatic;
+  if (part == "auto") return std::min(automatic, kMaxWorkers);
   int n = 0;
   if (!absl::SimpleAtoi(part, &n)) bad(text, source, absl::StrCat("\"", part, "\" is not a number"));
   if (n < minimum || n > kMaxWorkers) {

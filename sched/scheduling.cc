@@ -205,6 +205,7 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
 }  // namespace
 
 void spawn_new(TaskCore* t, const SpawnOptions& options) {
+  check_pool(options.pool, "spawn");
   t->sticky = false;
   t->node.pool = options.pool;
   t->node.priority = options.priority;

@@ -353,6 +353,8 @@ ProcessStatus wait(Process process) { return *wait_child(process.pid, nullptr); 
 ProcessStatus wait_process(pid_t pid) { return *wait_child(pid, nullptr); }
 
 std::optional<ProcessStatus> wait_process(pid_t pid, double timeout_s) {
+  if (std::isnan(timeout_s)) throw std::invalid_argument("wait_process: the timeout is NaN");
+  if (timeout_s < 0) return wait_child(pid, nullptr);
   const Clock::time_point deadline = internal::deadline_after(timeout_s, "wait_process");
   return wait_child(pid, &deadline);
 }

@@ -76,6 +76,7 @@ struct Process {
 ProcessStatus wait(Process process);
 ProcessStatus wait_process(pid_t pid);
 // As wait_process, giving up after timeout_s seconds (nullopt; the child is not reaped then).
+// A negative timeout_s waits without a deadline, as poll_fd's does; NaN is invalid_argument.
 std::optional<ProcessStatus> wait_process(pid_t pid, double timeout_s);
 
 }  // namespace weft

@@ -70,6 +70,14 @@ void throw_empty_task_handle(const char* op) {
           "a thread that is not running a task)"));
 }
 
+void check_pool(Pool pool, const char* what) {
+  if (static_cast<int>(pool) >= kNumPools) {
+    throw std::invalid_argument(absl::StrCat(what, ": ", static_cast<int>(pool),
+                                             " is not a pool (Pool::kDefault or "
+                                             "Pool::kInteractive)"));
+  }
+}
+
 void throw_empty_callable() {
   throw std::invalid_argument(
       "Task: the function is empty (an empty std::function or AnyInvocable, or a null function "
@@ -82,11 +90,10 @@ void throw_result_not_copyable(const TaskCore* core) {
                                       "it through its typed Task<T>"));
 }
 
-void check_before_schedule(const TaskCore* core, const char* what) {
+void check_before_schedule(const TaskCore* core, const char* what, const char* advice) {
   if (core->state.load(std::memory_order_acquire) != kCreated) {
-    throw TaskStateError(absl::StrCat(what, ": task ", core->id(),
-                                      " has already been scheduled; set it before the first "
-                                      "schedule"));
+    throw TaskStateError(
+        absl::StrCat(what, ": task ", core->id(), " has already been scheduled", advice));
   }
 }
 }  // namespace internal
@@ -98,6 +105,7 @@ void TaskRef::set_sticky(bool sticky) {
 
 void TaskRef::set_pool(Pool pool) {
   internal::check_before_schedule(checked_core("set_pool"), "set_pool");
+  internal::check_pool(pool, "set_pool");
   core_->node.pool = pool;
 }
 

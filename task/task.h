@@ -116,7 +116,11 @@ class TaskImpl final : public TaskResult<T> {
   std::optional<F> fn_;
 };
 
-void check_before_schedule(const TaskCore* core, const char* what);
+// Throws TaskStateError naming `what` if the task was scheduled already; `advice` follows.
+void check_before_schedule(const TaskCore* core, const char* what,
+                           const char* advice = "; set it before the first schedule");
+// Throws std::invalid_argument naming `what` unless `pool` is one of the Pool values.
+void check_pool(Pool pool, const char* what);
 
 [[noreturn, gnu::cold]] void throw_empty_callable();
 

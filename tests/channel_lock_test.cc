@@ -226,6 +226,17 @@ TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {
     EXPECT_THROW(lock([]() -> int { throw std::runtime_error("inside"); }, c), std::runtime_error);
     EXPECT_FALSE(islocked(c));
     const Channel<int>& as_const = c;
+    // f unlocks c itself (against the rule) and throws: its exception propagates, rather than
+    // the unlock's, thrown while it unwinds, ending the process. (Through a const reference:
+    // channel.h's own lock(f, c), which the generic one in sync/lock.h outranks otherwise.)
+    EXPECT_THROW(lock(
+                     [&] {
+                       unlock(as_const);
+                       throw std::runtime_error("after unlocking");
+                     },
+                     as_const),
+                 std::runtime_error);
+    EXPECT_FALSE(islocked(c));
     lock([&] { put(as_const, 1); }, as_const);
     EXPECT_EQ(take(c), 1);
     // A named callable and a channel of a std:: type: qualified, as channel.h asks.

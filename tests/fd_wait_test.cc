@@ -330,6 +330,17 @@ TEST_P(FdWaitTest, WaitProcessTimesOutWithoutReaping) {
   });
 }
 
+// A negative timeout waits without a deadline, as poll_fd's does; NaN says what is wrong.
+TEST_P(FdWaitTest, WaitProcessWithANegativeTimeoutHasNoDeadline) {
+  run([] {
+    pid_t pid = spawn_shell("exit 3");
+    auto status = wait_process(pid, -1);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->exit_code, 3);
+    EXPECT_THROW(wait_process(pid, std::nan("")), std::invalid_argument);
+  });
+}
+
 TEST_P(FdWaitTest, WaitingOnANonChildIsAClearError) {
   run([] {
     try {

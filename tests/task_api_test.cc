@@ -88,6 +88,21 @@ TEST_P(TaskApi, AnEmptyHandleIsRefusedByName) {
   });
 }
 
+// A Pool value that names no pool would index past the runtime's tables.
+TEST_P(TaskApi, APoolOutOfRangeIsRefused) {
+  run([] {
+    const Pool bogus = static_cast<Pool>(7);
+    EXPECT_THROW(spawn([] {}, {.pool = bogus}), std::invalid_argument);
+    Task<void> t([] {});
+    try {
+      t.set_pool(bogus);
+      ADD_FAILURE() << "set_pool(7) was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("7 is not a pool"), std::string::npos) << e.what();
+    }
+  });
+}
+
 // An empty function fails where the task is made, not later as its failure (or a crash).
 TEST_P(TaskApi, AnEmptyFunctionIsRefusedWhereTheTaskIsMade) {
   run([] {
