@@ -23,6 +23,9 @@
 // Errors: unlock() by a task or thread that does not hold the lock throws TaskStateError, as
 // does locking more than 2^32-1 times recursively.
 // Thread safety: every member may be called from any task or plain thread.
+// A task or thread that ends holding the lock leaves it locked for good, as in Julia. The
+// holder is known by its address, which a later task or thread may be given: it would then be
+// taken for the holder. Pair every lock() with an unlock(), or use lock(f, l).
 #ifndef WEFT_SYNC_LOCK_H_
 #define WEFT_SYNC_LOCK_H_
 
