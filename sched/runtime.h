@@ -46,7 +46,9 @@ struct RuntimeOptions {
   int spin_before_sleep = 200;   // idle polls before a worker sleeps on its futex
   // Seeing inside (README, "Seeing inside the runtime"). The environment can turn the first
   // two off for the whole process: WEFT_DEADLOCK_DETECTION=0, WEFT_SIGQUIT_DUMP=0.
-  bool detect_deadlocks = true;  // DeadlockError (weft/sched/deadlock_error.h)
+  // DeadlockError (weft/sched/deadlock_error.h). A deadlock is found only when every runtime
+  // is asleep, so while a runtime with this false exists none is reported, on any runtime.
+  bool detect_deadlocks = true;
   bool sigquit_dump = true;      // task dump on SIGQUIT (weft/sched/task_dump.h)
   std::string trace_path;        // Chrome trace file written at shutdown; "": WEFT_TRACE if set
 };
