@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <system_error>
 
 #include "weft/sched/policy.h"
 #include "weft/sched/runtime_core.h"
@@ -124,6 +126,14 @@ void TraceBuffer::add(const TraceEvent& e) {
 }
 
 Tracer::Tracer(std::string path, int num_workers) : path_(std::move(path)) {
+  // An unwritable path is refused now, rather than found out at shutdown with the run's trace
+  // lost. (Created empty: a run that dies before shutdown leaves no stale trace behind.)
+  if (std::FILE* f = std::fopen(path_.c_str(), "w")) {
+    std::fclose(f);
+  } else {
+    throw std::system_error(errno, std::generic_category(),
+                            "Runtime: cannot write the trace to " + path_);
+  }
   trace_origin();  // fix the origin before the first event
   for (int i = 0; i < num_workers; ++i) workers_.push_back(std::make_unique<TraceBuffer>());
   steal_trace_hook.store(&record_steal, std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <tuple>
 #include <utility>
 
@@ -77,6 +78,22 @@ std::string string_of(const Json& e, const std::string& key) {
 std::uint64_t task_of(const Json& e) {
   const Json* args = e.get("args");
   return args == nullptr ? 0 : static_cast<std::uint64_t>(number_of(*args, "task"));
+}
+
+// A trace that could not be written is refused when the runtime starts, not found out at its
+// shutdown, with the run's events lost.
+TEST(TraceBadInput, AnUnwritablePathIsRefusedAtStart) {
+  RuntimeOptions options;
+  options.default_threads = 1;
+  options.interactive_threads = 0;
+  options.trace_path = "/nonexistent-dir/trace.json";
+  try {
+    Runtime rt(std::move(options));
+    ADD_FAILURE() << "an unwritable trace path was accepted";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/trace.json"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_P(Trace, ASmallRunWritesAWellFormedChromeTrace) {
