@@ -182,39 +182,44 @@ TEST_P(ChannelTest, CloseWakesEveryBlockedWaiter) {
 // A plain thread's first blocking operation makes the thread's waiter outside the channel's
 // lock (it allocates) and starts over: take, put, fetch and a wait for another's lock(c), each
 // the first weft call of a fresh thread. (What it guards is the starting over: that the
-// allocation is no longer under the lock shows only when it fails.)
+// allocation is no longer under the lock shows only when it fails.) Each matching operation
+// comes once the thread is blocked, so each blocks for sure.
 TEST_P(ChannelTest, APlainThreadsFirstOperationMayBlock) {
   run([] {
     Channel<int> c(1);
-    std::thread taker([c] { EXPECT_EQ(take(c), 1); });
-    sleep(0.02);
-    put(c, 1);
-    taker.join();
+    {
+      testing::BlockingThread taker([c] { EXPECT_EQ(take(c), 1); });
+      EXPECT_TRUE(taker.until_blocked()) << "take from an empty channel did not block";
+      put(c, 1);
+    }
 
     put(c, 2);
-    std::thread putter([c] { put(c, 3); });  // full: blocks
-    sleep(0.02);
-    EXPECT_EQ(take(c), 2);
-    putter.join();
+    {
+      testing::BlockingThread putter([c] { put(c, 3); });  // full: blocks
+      EXPECT_TRUE(putter.until_blocked()) << "put into a full channel did not block";
+      EXPECT_EQ(take(c), 2);
+    }
     EXPECT_EQ(take(c), 3);
 
-    std::thread fetcher([c] { EXPECT_EQ(fetch(c), 4); });
-    sleep(0.02);
-    put(c, 4);
-    fetcher.join();
+    {
+      testing::BlockingThread fetcher([c] { EXPECT_EQ(fetch(c), 4); });
+      EXPECT_TRUE(fetcher.until_blocked()) << "fetch from an empty channel did not block";
+      put(c, 4);
+    }
     EXPECT_EQ(take(c), 4);
 
     lock(c);
     std::atomic<bool> got{false};
-    std::thread locker([c, &got] {
-      lock(c);
-      got = true;
+    {
+      testing::BlockingThread locker([c, &got] {
+        lock(c);
+        got = true;
+        unlock(c);
+      });
+      EXPECT_TRUE(locker.until_blocked()) << "lock(c) held by another did not block";
+      EXPECT_FALSE(got.load());
       unlock(c);
-    });
-    sleep(0.02);
-    EXPECT_FALSE(got.load());
-    unlock(c);
-    locker.join();
+    }
     EXPECT_TRUE(got.load());
   });
 }

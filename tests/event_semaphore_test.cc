@@ -122,9 +122,9 @@ TEST_P(EventTest, NotifyWaitOrdersMemory) {
 
 TEST_P(EventTest, PlainThreadWaitsForATask) {
   Event e;
-  std::thread waiter([&] { wait(e); });
+  testing::BlockingThread waiter([&] { wait(e); });
   run([&] {
-    sleep(0.002);
+    EXPECT_TRUE(waiter.until_blocked()) << "the wait for an unset event did not block";
     notify(e);
   });
   waiter.join();

@@ -76,7 +76,7 @@ TEST_P(FdWaitTest, PipeBecomesReadableWhenWrittenTo) {
       EXPECT_TRUE(written.load());  // not before the write
       return ev;
     });
-    sleep(0.005);
+    testing::until_waiting(reader);  // parked on the descriptor: the wake path runs
     written = true;
     ASSERT_EQ(::write(p.write_end(), "abc", 3), 3);
     FdEvent ev = fetch(reader);
@@ -142,7 +142,7 @@ TEST_P(FdWaitTest, ManyWaitersOnOneDescriptor) {
     }
     auto writable = spawn([&] { return wait(RawFD(p.write_end()), kWritable).writable; });
     EXPECT_TRUE(fetch(writable));
-    sleep(0.003);
+    for (auto& r : readers) testing::until_waiting(r);  // all parked on the descriptor
     ASSERT_EQ(::write(p.write_end(), "x", 1), 1);
     for (auto& r : readers) EXPECT_TRUE(fetch(r));  // level-triggered: all see it
   });
@@ -158,8 +158,8 @@ TEST_P(FdWaitTest, WritableAfterAFullPipeDrains) {
     FdEvent full = poll_fd(p.write_end(), 0.003, kWritable);
     EXPECT_TRUE(full.timedout);
     EXPECT_EQ(to_string(full), "FdEvent(timedout)");
-    auto drainer = spawn([&] {
-      sleep(0.003);
+    auto drainer = spawn([&, main = current_task()] {
+      testing::until_waiting(main);  // parked in poll_fd below: the wake path runs
       while (::read(p.read_end(), block, sizeof block) > 0) {
       }
     });
@@ -174,7 +174,7 @@ TEST_P(FdWaitTest, ClosedWriteEndIsADisconnect) {
   run([] {
     Pipe p;
     auto reader = spawn([&] { return poll_fd(p.read_end(), 5, kReadable); });
-    sleep(0.003);
+    testing::until_waiting(reader);  // parked on the descriptor when the peer goes
     p.close_write();
     FdEvent ev = fetch(reader);
     EXPECT_TRUE(ev.disconnect);
@@ -235,9 +235,9 @@ TEST_P(FdWaitTest, TimeoutThenReadiness) {
 TEST_P(FdWaitTest, PlainThreadWaitsOnAPipe) {
   Pipe p;
   FdEvent ev;
-  std::thread reader([&] { ev = wait(RawFD(p.read_end()), kReadable); });
+  testing::BlockingThread reader([&] { ev = wait(RawFD(p.read_end()), kReadable); });
   run([&] {
-    sleep(0.003);
+    EXPECT_TRUE(reader.until_blocked()) << "the wait on an empty pipe did not block";
     ASSERT_EQ(::write(p.write_end(), "x", 1), 1);
   });
   reader.join();

@@ -2,17 +2,17 @@
 // losing a wake-up (bursts from plain threads, from tasks, and from timers, right as workers
 // fall asleep), one push does not wake the whole pool, and shutdown with parked tasks is
 // defined: the runtime stops, reports them, and does not hang.
-#include <dirent.h>
-#include <sys/resource.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,32 +33,66 @@ using testing::submit_free;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-double process_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+// A worker thread of a runtime: its kernel id and its CPU-time clock.
+struct WorkerThread {
+  pid_t tid;
+  clockid_t cpu_clock;
+};
+
+// The `workers` threads of rt's default pool, which the runtime does not expose: found by as
+// many free tasks, pushed from this plain thread, each of which reports the thread it runs on
+// and then spins until all have started, so that each holds a worker of its own. The idle
+// measurements below then count these threads only, not the test's other threads (the timer
+// thread, the watchdog, a sanitizer's background thread). Fails the test if the tasks never all
+// ran at once (a push that woke no worker: the tests below catch that too).
+std::vector<WorkerThread> find_worker_threads(Runtime& rt, int workers) {
+  std::vector<WorkerThread> found(workers);
+  std::atomic<int> arrived{0};
+  std::atomic<int> gave_up{0};
+  std::vector<Task<void>> tasks;
+  for (int i = 0; i < workers; ++i) {
+    tasks.push_back(submit_free(rt, [&, workers] {
+      const int slot = arrived.fetch_add(1, std::memory_order_acq_rel);
+      found[slot].tid = gettid();
+      EXPECT_EQ(pthread_getcpuclockid(pthread_self(), &found[slot].cpu_clock), 0);
+      const auto deadline = SteadyClock::now() + milliseconds(5000);
+      while (arrived.load(std::memory_order_acquire) < workers) {
+        if (SteadyClock::now() > deadline) {
+          gave_up.fetch_add(1);
+          break;
+        }
+      }
+    }));
+  }
+  for (auto& t : tasks) wait(t);
+  std::set<pid_t> distinct;
+  for (const WorkerThread& w : found) distinct.insert(w.tid);
+  EXPECT_EQ(gave_up.load(), 0) << "the finding tasks never all ran at once";
+  EXPECT_EQ(static_cast<int>(distinct.size()), workers) << "workers found";
+  return found;
 }
 
-// Voluntary context switches of every thread of the process but the calling one, by thread id.
-std::map<int, long> voluntary_switches_of_other_threads() {
-  std::map<int, long> out;
-  const int self = static_cast<int>(gettid());
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return out;
-  while (dirent* e = readdir(dir)) {
-    const int tid = std::atoi(e->d_name);
-    if (tid <= 0 || tid == self) continue;
-    std::ifstream status(std::string("/proc/self/task/") + e->d_name + "/status");
+double cpu_seconds(const std::vector<WorkerThread>& threads) {
+  double sum = 0;
+  for (const WorkerThread& w : threads) {
+    timespec ts{};
+    clock_gettime(w.cpu_clock, &ts);
+    sum += static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  }
+  return sum;
+}
+
+// Voluntary context switches of these threads, summed.
+long voluntary_switches(const std::vector<WorkerThread>& threads) {
+  long sum = 0;
+  for (const WorkerThread& w : threads) {
+    std::ifstream status("/proc/self/task/" + std::to_string(w.tid) + "/status");
     std::string line;
     while (std::getline(status, line)) {
-      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
-        out[tid] = std::atol(line.c_str() + 24);
-      }
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) sum += std::atol(line.c_str() + 24);
     }
   }
-  closedir(dir);
-  return out;
+  return sum;
 }
 
 // Waits (as a plain thread) until counter reaches `target` or `limit` passes.
@@ -74,16 +108,12 @@ bool wait_for_count(const std::atomic<int>& counter, int target, milliseconds li
 class IdleWake : public RuntimeTest {};
 
 TEST_P(IdleWake, IdleWorkersUseNoCpu) {
-  // Some work first, so that the workers have run and gone idle rather than never started.
-  run([] {
-    std::vector<Task<void>> ts;
-    for (int i = 0; i < 100; ++i) ts.push_back(spawn([] { yield(); }));
-    for (auto& t : ts) wait(t);
-  });
+  // Finding the workers is work for all of them first: they have run and then go idle.
+  const std::vector<WorkerThread> workers = find_worker_threads(runtime(), GetParam());
   std::this_thread::sleep_for(milliseconds(20));
-  const double before = process_cpu_seconds();
+  const double before = cpu_seconds(workers);
   std::this_thread::sleep_for(milliseconds(200));
-  const double used = process_cpu_seconds() - before;
+  const double used = cpu_seconds(workers) - before;
   // A spinning worker would burn ~200 ms per worker here; sleeping ones burn next to nothing.
   EXPECT_LT(used, 0.02) << GetParam() << " idle workers used " << used * 1e3
                         << " ms of CPU in 200 ms";
@@ -157,8 +187,9 @@ TEST_P(IdleWake, BurstsFromTasksAndTimersAreNeverLost) {
   });
 }
 
-// One task pushed into an idle pool wakes one worker, not all of them. Counted as voluntary
-// context switches (a worker that wakes up and finds nothing goes back to sleep: one switch).
+// One task pushed into an idle pool wakes one worker, not all of them. Counted as the workers'
+// voluntary context switches (a worker that wakes up and finds nothing goes back to sleep: one
+// switch).
 TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
   constexpr int kWorkers = 4;
   constexpr int kPushes = 20;
@@ -166,9 +197,9 @@ TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
   options.default_threads = kWorkers;
   options.interactive_threads = 0;
   Runtime rt(std::move(options));
-  rt.run([] {});
+  const std::vector<WorkerThread> workers = find_worker_threads(rt, kWorkers);
   std::this_thread::sleep_for(milliseconds(50));
-  const auto before = voluntary_switches_of_other_threads();
+  const long before = voluntary_switches(workers);
   for (int i = 0; i < kPushes; ++i) {
     std::atomic<int> ran{0};
     auto t = submit_free(rt, [&ran] { ran.store(1, std::memory_order_release); });
@@ -176,12 +207,7 @@ TEST(IdleWakePool, OnePushDoesNotWakeEveryWorker) {
     wait(t);
     std::this_thread::sleep_for(milliseconds(5));  // back to sleep
   }
-  const auto after = voluntary_switches_of_other_threads();
-  long switches = 0;
-  for (const auto& [tid, n] : after) {
-    auto it = before.find(tid);
-    switches += n - (it == before.end() ? 0 : it->second);
-  }
+  const long switches = voluntary_switches(workers) - before;
   // One woken worker per push gives about kPushes; waking all would give kWorkers * kPushes.
   EXPECT_LT(switches, 2 * kPushes) << switches << " wake-ups for " << kPushes << " pushes into "
                                    << kWorkers << " idle workers";

@@ -211,21 +211,25 @@ TEST_P(LockTest, WaitingTaskParksInsteadOfBlockingItsWorker) {
 }
 
 // The lock stays with a task across a migration between workers (owner = the task, not the
-// thread), and recursion works after it moved.
+// thread), and recursion works after it moved. The task moves itself each round (left to
+// itself a lone task may stay on one worker throughout); fails if it never moved.
 TEST_P(LockTest, OwnershipFollowsTheTaskAcrossWorkers) {
+  if (GetParam() < 2) GTEST_SKIP() << "migration needs two workers";
   run([] {
     ReentrantLock l;
     auto t = spawn([&] {
       lock(l);
-      for (int i = 0; i < 50; ++i) {
-        sleep(0.001);  // may resume on another worker
+      int moves = 0;
+      for (int i = 0; i < 5; ++i) {
+        moves += testing::move_to_another_worker();
         EXPECT_TRUE(l.held_by_caller());
         lock(l);
         unlock(l);
       }
       unlock(l);
+      return moves;
     });
-    wait(t);
+    EXPECT_GT(fetch(t), 0) << "the task never resumed on another worker";
     EXPECT_FALSE(islocked(l));
   });
 }

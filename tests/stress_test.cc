@@ -43,13 +43,14 @@ constexpr int kLongRounds = 10;
 constexpr int kShortRounds = 2;
 
 struct Graph {
-  explicit Graph(std::int64_t max, bool interactive)
-      : max_tasks(max), has_interactive(interactive), runs(max) {
+  Graph(std::int64_t max, bool interactive, int round)
+      : max_tasks(max), has_interactive(interactive), round(round), runs(max) {
     for (auto& r : runs) r.store(0, std::memory_order_relaxed);
   }
 
   const std::int64_t max_tasks;
   const bool has_interactive;
+  const int round;  // mixed into every node's seed: each round a different graph
   std::atomic<std::int64_t> created{1};  // id 0 is the root
   std::vector<std::atomic<int>> runs;    // per id: how many times its body started
   std::atomic<std::int64_t> wrong_results{0};
@@ -60,7 +61,8 @@ struct Graph {
 // A node of the graph; returns its own id (checked by whoever fetches it).
 std::int64_t node(Graph& g, std::int64_t id, int depth) {
   g.runs[id].fetch_add(1, std::memory_order_relaxed);
-  std::minstd_rand rng(static_cast<std::uint32_t>(id * 2654435761u + depth));
+  std::minstd_rand rng(static_cast<std::uint32_t>(id * 2654435761u + depth) ^
+                       (static_cast<std::uint32_t>(g.round) * 0x85EBCA6Bu));
   // Wide at the root, then 0-4 children (2 on average) until the task budget runs out.
   const int fanout = depth == 0 ? 32 : depth < 16 ? static_cast<int>(rng() % 5) : 0;
   std::vector<std::pair<Task<std::int64_t>, std::int64_t>> children;
@@ -126,8 +128,8 @@ std::int64_t node(Graph& g, std::int64_t id, int depth) {
   return id;
 }
 
-void run_graph(Runtime& rt, std::int64_t max_tasks, bool interactive) {
-  Graph g(max_tasks, interactive);
+void run_graph(Runtime& rt, std::int64_t max_tasks, bool interactive, int round) {
+  Graph g(max_tasks, interactive, round);
   const std::int64_t root = rt.run([&g] {
     const std::int64_t r = node(g, 0, 0);
     // Join what the nodes left behind (joining may add more: loop until nothing is left).
@@ -162,7 +164,7 @@ class Stress : public RuntimeTest {};
 TEST_P(Stress, RandomGraphsRunEveryTaskExactlyOnce) {
   const int rounds = stress_mode() ? kLongRounds : kShortRounds;
   const std::int64_t tasks = stress_mode() ? kLongTasks : kShortTasks;
-  for (int round = 0; round < rounds; ++round) run_graph(runtime(), tasks, false);
+  for (int round = 0; round < rounds; ++round) run_graph(runtime(), tasks, false, round);
 }
 
 TEST_P(Stress, RandomGraphsWithAnInteractivePool) {
@@ -172,7 +174,7 @@ TEST_P(Stress, RandomGraphsWithAnInteractivePool) {
   Runtime rt(std::move(options));
   const int rounds = stress_mode() ? kLongRounds : kShortRounds;
   const std::int64_t tasks = stress_mode() ? kLongTasks : kShortTasks;
-  for (int round = 0; round < rounds; ++round) run_graph(rt, tasks, true);
+  for (int round = 0; round < rounds; ++round) run_graph(rt, tasks, true, round);
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(Stress);

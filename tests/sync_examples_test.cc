@@ -35,10 +35,10 @@ TEST_P(SyncExamples, ErrormonitorReportsTheFailure) {
   ::testing::internal::CaptureStderr();
   run([] {
     auto t = spawn([] { throw std::runtime_error("task failed"); });
+    // No pause needed before reading stderr: the report is out before wait() returns (the
+    // finishing task prints it before it wakes its waiters, sched/switch.cc announce_done, and
+    // errormonitor of a task already done prints it itself).
     EXPECT_THROW(wait(errormonitor(t)), TaskFailedException);
-    // The report is printed by the finishing task after it wakes its waiters, so it may still
-    // be on its way out on the other worker when wait() returns: give it a moment.
-    sleep(0.05);
   });
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("Unhandled Task ERROR"), std::string::npos) << err;
@@ -72,6 +72,7 @@ TEST_P(SyncExamples, SyncWaitsForBothSpawns) {
       const std::string& line = lines[task - 1];
       EXPECT_NE(line.find(", task " + std::to_string(task)), std::string::npos) << line;
       const int id = std::stoi(line.substr(std::string("Thread-id ").size()));
+      // On one worker: id == 1, still a check (a plain thread's threadid() is 0).
       EXPECT_GE(id, 1);
       EXPECT_LE(id, workers);
     }
@@ -102,7 +103,7 @@ TEST_P(SyncExamples, ThreadsConditionIdiom) {
       unlock(c);
       return 42;
     });
-    sleep(0.002);
+    testing::until_waiting(waiter);  // in wait(c), so notify has a waiter to wake
     lock(c);
     thing_we_are_waiting_for = true;
     notify(c);
@@ -189,30 +190,36 @@ TEST_P(SyncExamples, ReentrantLockPattern) {
 //       trylock(lock) && break
 //       backoff()
 //   end
+// The holder keeps the lock until the contender has seen it locked (or, were islocked wrong,
+// has failed a trylock), so the contender's wait loop surely runs: nspins > 0.
 TEST_P(SyncExamples, IslockedTrylockBackoff) {
   run([] {
     ReentrantLock l;
     lock(l);
+    std::atomic<bool> saw_locked{false};
+    std::atomic<bool> backed_off{false};
     auto contender = spawn([&] {
       constexpr int kLimit = 100000000;
       int nspins = 0;
       int backoff_ms = 1;
       for (;;) {
         while (islocked(l)) {
+          saw_locked.store(true);
           yield();  // GC.safepoint(): let the holder run on a single worker
           if (++nspins > kLimit) throw std::runtime_error("timeout");
         }
         if (trylock(l)) break;
+        backed_off.store(true);
         sleep(backoff_ms * 1e-3);
         backoff_ms *= 2;
       }
-      const bool mine = l.held_by_caller();
+      EXPECT_TRUE(l.held_by_caller());
       unlock(l);
-      return mine;
+      return nspins;
     });
-    sleep(0.003);
+    while (!saw_locked.load() && !backed_off.load()) yield();
     unlock(l);
-    EXPECT_TRUE(fetch(contender));
+    EXPECT_GT(fetch(contender), 0) << "the contender never saw the lock held";
   });
 }
 
@@ -221,12 +228,14 @@ TEST_P(SyncExamples, IslockedTrylockBackoff) {
 //   julia> t = @async cb();
 //   julia> timedwait(()->istaskdone(t), 1)    -> :timed_out
 //   julia> timedwait(()->istaskdone(t), 6.5)  -> :ok
-// (times divided by 25)
+// (the task's 5 s and the first timeout divided by 25)
 TEST_P(SyncExamples, TimedwaitDocExample) {
   run([] {
     auto t = async([] { sleep(0.2); });
     EXPECT_EQ(timedwait([&] { return istaskdone(t); }, 0.04, 0.01), TimedWaitResult::kTimedOut);
-    EXPECT_EQ(timedwait([&] { return istaskdone(t); }, 0.26, 0.01), TimedWaitResult::kOk);
+    // Only :ok matters here: a timeout of many times the task's 0.2 s, so that a busy machine
+    // running the task late cannot fail it; it costs nothing, the wait ends with the task.
+    EXPECT_EQ(timedwait([&] { return istaskdone(t); }, 5.0, 0.01), TimedWaitResult::kOk);
     EXPECT_STREQ(to_string(TimedWaitResult::kOk), "ok");
     EXPECT_STREQ(to_string(TimedWaitResult::kTimedOut), "timed_out");
   });
@@ -326,7 +335,7 @@ TEST_P(SyncExamples, WaitDispatchesOnEveryKind) {
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     auto reader = spawn([&] { return wait(RawFD(sv[0]), {.readable = true}); });
-    sleep(0.002);
+    testing::until_waiting(reader);  // parked on the descriptor: the wake path runs
     ASSERT_EQ(::write(sv[1], "x", 1), 1);
     FdEvent ev = fetch(reader);
     EXPECT_TRUE(ev.readable);

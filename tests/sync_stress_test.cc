@@ -151,19 +151,33 @@ TEST_P(SyncStress, LockHandoffStorm) {
 TEST_P(SyncStress, PlainThreadAndTaskPingPong) {
   const int n = rounds(5000, 200000);
   Event ping(true), pong(true);
+  // Each side numbers its notifies and checks, when its wait returns, that the other side's
+  // count is exactly one round on: a wait that returned without its notify (early, or on a
+  // notify meant for an earlier round) sees the count one short, and a lost wake-up hangs.
+  std::atomic<int> pings{0}, pongs{0};
+  int thread_off_turn = 0, task_off_turn = 0;
   std::thread thread([&] {
     for (int i = 0; i < n; ++i) {
       wait(ping);
+      thread_off_turn += pings.load(std::memory_order_relaxed) != i + 1;
+      pongs.store(i + 1, std::memory_order_relaxed);
       notify(pong);
     }
   });
   run([&] {
     for (int i = 0; i < n; ++i) {
+      pings.store(i + 1, std::memory_order_relaxed);
       notify(ping);
       wait(pong);
+      task_off_turn += pongs.load(std::memory_order_relaxed) != i + 1;
     }
   });
   thread.join();
+  EXPECT_EQ(thread_off_turn, 0) << "plain thread's waits that returned out of turn";
+  EXPECT_EQ(task_off_turn, 0) << "task's waits that returned out of turn";
+  // Every notify was taken by its wait: an autoreset event left set had one too many.
+  EXPECT_FALSE(ping.isset());
+  EXPECT_FALSE(pong.isset());
 }
 
 // After a timed wait, the waiter waits on `after` for `kSentinel`: a wake-up leaked by the

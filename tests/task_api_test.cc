@@ -793,7 +793,24 @@ TEST_P(TaskApi, YieldTRunsTargetFirst) {
   });
 }
 
+// yield(t, arg) on a task parked in wait(): that wait() returns arg, and t runs ahead of the
+// caller (both on this worker: t is @async), so it has finished by the time yield returns.
+TEST_P(TaskApi, YieldTPassesItsArgumentToTheWaitingTask) {
+  run([] {
+    std::any got;
+    auto t = async([&got] { got = wait(); });
+    until_waiting(t);
+    yield(t, 5);
+    EXPECT_TRUE(istaskdone(t)) << "yield(t, 5) came back before t ran";
+    wait(t);
+    ASSERT_TRUE(got.has_value()) << "wait() returned no value";
+    EXPECT_EQ(std::any_cast<int>(got), 5);
+  });
+}
+
 TEST_P(TaskApi, StickyTasksStayOnTheirWorker) {
+  // On one worker there is nowhere else to go: threadid() could not change.
+  if (GetParam() < 2) GTEST_SKIP() << "stickiness needs a second worker to stay off";
   run([] {
     std::vector<Task<bool>> tasks;
     for (int i = 0; i < 20; ++i) {

@@ -24,24 +24,39 @@ constexpr int kSwitchRounds = 500'000;
 TEST_P(TaskScale, MillionSwitchesBetweenTwoTasks) {
   run([] {
     constexpr int kRounds = kSwitchRounds;  // two switches per round
+    // Both players are @async tasks, sticky on this worker, and the only ones that run here:
+    // a working yield() hands the turn to the other player each time, so each yields about
+    // once per round. The rounds alone cannot tell (a player stops only at kRounds); a yield
+    // that came back without running the other would spin here, and the cap turns that into
+    // a failure with a count instead of a watchdog hang.
+    constexpr long kMaxYields = 2L * kRounds;
     std::atomic<int> turn{0};
+    struct Count {
+      int rounds = 0;
+      long yields = 0;
+    };
     auto player = [&turn](int me) {
       return async([&turn, me] {
-        int rounds = 0;
-        while (rounds < kRounds) {
+        Count c;
+        while (c.rounds < kRounds && c.yields < kMaxYields) {
           if (turn.load(std::memory_order_acquire) == me) {
             turn.store(1 - me, std::memory_order_release);
-            ++rounds;
+            ++c.rounds;
           }
           yield();
+          ++c.yields;
         }
-        return rounds;
+        return c;
       });
     };
     auto a = player(0);
     auto b = player(1);
-    EXPECT_EQ(fetch(a), kRounds);
-    EXPECT_EQ(fetch(b), kRounds);
+    for (const Count& c : {fetch(a), fetch(b)}) {
+      EXPECT_EQ(c.rounds, kRounds) << "after " << c.yields << " yields";
+      // A couple of yields more than rounds at most: the one that finds the turn not yet
+      // passed at the start, and the last round's.
+      EXPECT_LE(c.yields, kRounds + 2L);
+    }
   });
 }
 

@@ -3,9 +3,15 @@
 #ifndef WEFT_TESTS_TEST_RUNTIME_H_
 #define WEFT_TESTS_TEST_RUNTIME_H_
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "gtest/gtest.h"
@@ -47,6 +53,55 @@ inline void until_waiting(const TaskRef& t) {
   while (t.state() != TaskState::kWaiting) yield();
 }
 
+// A plain thread running `op`, whose blocking a test can wait for: until_blocked() returns once
+// the thread sits in a futex wait (how weft blocks a plain thread: sched/futex.h), as
+// /proc/self/task/<tid>/syscall shows, or once op has returned. A test calls it before the
+// operation that would release the thread, to be sure the blocking path runs rather than
+// sleeping for a guess. (A futex wait for something else, such as a sanitizer's internal lock,
+// ends it early too: then the run tests less, never wrongly.) Joined on destruction.
+class BlockingThread {
+ public:
+  template <typename F>
+  explicit BlockingThread(F op)
+      : thread_([this, op = std::move(op)]() mutable {
+          tid_.store(gettid(), std::memory_order_release);
+          op();
+          done_.store(true, std::memory_order_release);
+        }) {}
+  ~BlockingThread() { join(); }
+  BlockingThread(const BlockingThread&) = delete;
+  BlockingThread& operator=(const BlockingThread&) = delete;
+
+  // Yields (a task) until the thread blocks or op returns; true if it blocked, false if op
+  // returned first (did not block) -- tests expect true.
+  bool until_blocked() const {
+    for (;;) {
+      const pid_t tid = tid_.load(std::memory_order_acquire);
+      if (done_.load(std::memory_order_acquire)) return false;
+      if (tid != 0) {
+        std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/syscall");
+        long nr = -1;
+        if (!f.is_open()) {
+          // The thread publishes done before it ends, so here it is alive: no /proc.
+          if (done_.load(std::memory_order_acquire)) return false;
+          ADD_FAILURE() << "cannot read /proc/self/task/" << tid << "/syscall";
+          return true;
+        }
+        if (f >> nr && nr == SYS_futex) return true;  // else "running", or another call
+      }
+      yield();
+    }
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<pid_t> tid_{0};
+  std::atomic<bool> done_{false};
+  std::thread thread_;  // last: it starts once the fields above exist
+};
+
 // Spins (holding its worker or thread: never parks nor yields) until `flag` is set; false if
 // `limit` passes first.
 inline bool spin_until(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
@@ -55,6 +110,20 @@ inline bool spin_until(const std::atomic<bool>& flag, std::chrono::milliseconds 
     if (std::chrono::steady_clock::now() > deadline) return false;
   }
   return true;
+}
+
+// Moves the calling task (not sticky) to another worker of its pool; true if it resumed on
+// another. A lone task may well stay on one worker, so: yield(hog) runs a new sticky task here
+// at once (binding it to this worker) and queues the caller, and the hog spins until the caller
+// runs again, which only another worker can then do. (With no other worker, the hog gives up
+// after 5 s and the caller comes back here: false.)
+inline bool move_to_another_worker() {
+  const int before = threadid();
+  auto back = std::make_shared<std::atomic<bool>>(false);
+  Task<void> hog([back] { spin_until(*back, std::chrono::milliseconds(5000)); });
+  yield(hog);
+  back->store(true, std::memory_order_release);
+  return threadid() != before;
 }
 
 // Submits f to rt as a task free to run on any worker of its pool (not sticky), from a plain
