@@ -13,13 +13,16 @@
 // The options argument is optional and comes last:
 //   ntasks      an int: at most that many tasks (0, the default: one per element up to 100;
 //               100 when a single-pass collection's length is not known in advance);
-//               or a std::function<int()>, called before each element (batch) is handed out: a
+//               or a std::function<int()>, called before each element is handed out: a
 //               new task starts when it returns more than the tasks running (at least one).
 //   batch_size  set: f is called with a std::vector<std::tuple<V1, V2, ...>> of at most
 //               batch_size argument tuples (copies of the elements) and must return a sized
-//               range of as many results. Batch mode is chosen at compile time from f's
-//               parameter (a std::vector of tuples, spelled out: a generic lambda counts as
-//               taking elements); batch_size must then be given, and only then.
+//               range of as many results. As in Julia, each task gathers its own batch from
+//               the elements handed out one by one, until it has batch_size or there are no
+//               more: a batch need not be consecutive elements. Batch mode is chosen at
+//               compile time from f's parameter (a std::vector of tuples, spelled out: a
+//               generic lambda counts as taking elements); batch_size must then be given, and
+//               only then.
 //
 // Tasks: like Julia's (which are @async tasks), they all run on one worker -- the caller's, or
 // one worker of the default runtime when called from a plain thread -- so calls of f overlap

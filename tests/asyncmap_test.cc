@@ -60,11 +60,11 @@ TEST_P(AsyncMapExamples, TwoTasks) {
 // julia> batch_func(input) = map(x->string("args_tuple: ", x, ", element_val: ", x[1],
 //                                           ", task: ", tskoid()), input)
 // julia> asyncmap(batch_func, 1:5; ntasks=2, batch_size=2)
-// Julia's output shows two task ids, alternating by element (its tasks take elements one at a
-// time into their batches). Here a batch is consecutive elements, handed out whole in order,
-// {1,2} to the first task and {3,4} to the second (a task each while the limit allows),
-// {5} to whichever is free first: so elements 1-2 share one task id, 3-4 the other, and 5 has
-// one of the two, which is the scheduler's business.
+// Julia's output shows two task ids, alternating by element: its tasks take elements one at a
+// time into their batches, and so do weft's. Elements 1 and 2 start the two tasks, 3 and 4 go
+// to them in turn through the unbuffered channel, filling batches {1,3} and {2,4}; 5 is the
+// last batch of whichever asks first (in Julia's output the first task's), which is the
+// scheduler's business.
 TEST_P(AsyncMapExamples, Batches) {
   run([] {
     std::vector<std::vector<int>> batches;
@@ -93,11 +93,11 @@ TEST_P(AsyncMapExamples, Batches) {
       ids.push_back(id);
     }
     std::sort(batches.begin(), batches.end());
-    EXPECT_EQ(batches, (std::vector<std::vector<int>>{{1, 2}, {3, 4}, {5}}));
-    EXPECT_EQ(ids[0], ids[1]);
-    EXPECT_EQ(ids[2], ids[3]);
-    EXPECT_NE(ids[0], ids[2]) << "the first two batches went to one task";
-    EXPECT_TRUE(ids[4] == ids[0] || ids[4] == ids[2]) << "a third task: " << ids[4];
+    EXPECT_EQ(batches, (std::vector<std::vector<int>>{{1, 3}, {2, 4}, {5}}));
+    EXPECT_EQ(ids[0], ids[2]);
+    EXPECT_EQ(ids[1], ids[3]);
+    EXPECT_NE(ids[0], ids[1]) << "one task took both first elements";
+    EXPECT_TRUE(ids[4] == ids[0] || ids[4] == ids[1]) << "a third task: " << ids[4];
   });
 }
 
@@ -264,8 +264,10 @@ TEST_P(AsyncMapTest, BatchExceptionAndWrongResultCount) {
                      kOneToFive, AsyncMapOptions{.batch_size = 2}),
                  std::out_of_range);
     try {
+      // Two tasks, so that batches fill (with a task per element, as Julia's default of one
+      // per element up to 100 gives, each batch would be one element).
       asyncmap([](const std::vector<std::tuple<int>>&) { return std::vector<int>{1}; },
-               kOneToFive, AsyncMapOptions{.batch_size = 2});
+               kOneToFive, AsyncMapOptions{.ntasks = 2, .batch_size = 2});
       ADD_FAILURE() << "a short batch result was accepted";
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find("returned 1 results for a batch of 2"),

@@ -71,10 +71,11 @@ struct SingleUnit {
   ArgsTuple<Cs...> args;
 };
 
+// An element on its way into a batch: its index, for its result's place.
 template <typename... Cs>
-struct BatchUnit {
-  std::size_t first;
-  std::vector<BatchTuple<Cs...>> args;
+struct BatchElement {
+  std::size_t index;
+  BatchTuple<Cs...> args;
 };
 
 // Walks the collections in lockstep, one element per next(). An iterator moves on only when
@@ -141,26 +142,24 @@ class LockstepCursor {
   bool ended_ = false;
 };
 
-// Runs the map: each unit next_unit() makes on the driver (std::nullopt: no more) is handed to
-// process() in a mapping task. `elements`: how many there are, or SIZE_MAX if unknown. Returns
-// when every task has finished; rethrows f's first exception.
-template <typename Unit, typename NextUnit, typename Process>
+// Runs the map: each unit next_unit() makes on the driver (std::nullopt: no more) goes to a
+// mapping task, a new one's first unit or through the channel `work`; a mapping task runs
+// consume(first, work, failure), which maps its first unit and then those it takes from work
+// until work ends or `failure` says a task failed. `elements`: how many there are, or SIZE_MAX
+// if unknown. Returns when every task has finished; rethrows f's first exception.
+template <typename Unit, typename NextUnit, typename Consume>
 void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
-               Process& process) {
+               Consume& consume) {
   TaskLimit limit(ntasks, elements);  // validates before any task exists
   if (elements == 0) return;
   auto driver = [&] {
     MapFailure failure;
     Channel<Unit> work;
     std::vector<Task<void>> tasks;
-    auto mapping_task = [&work, &failure, &process](Unit first) {
-      return [&work, &failure, &process, first = std::move(first)]() mutable {
+    auto mapping_task = [&work, &failure, &consume](Unit first) {
+      return [&work, &failure, &consume, first = std::move(first)]() mutable {
         try {
-          process(first);
-          for (Unit& unit : work) {
-            if (failure.failed()) break;
-            process(unit);
-          }
+          consume(std::move(first), work, failure);
         } catch (...) {
           failure.record(std::current_exception());
           work.close();
@@ -183,6 +182,10 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
             tasks.pop_back();  // never started: nothing to wait for
             throw;
           }
+          // As Julia's asyncmap yields once its tasks are started: the new task runs its first
+          // unit until it blocks or waits for the next, so that the units after go out in turn
+          // to the tasks waiting for them (in batch mode, the spec's alternating batches).
+          yield();
         } else {
           try {
             work.put(std::move(*unit));
@@ -262,33 +265,58 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
         store(unit.index, std::apply(f, std::move(unit.args)));
       }
     };
-    run_units<Unit>(ntasks, n, next_unit, process);
+    auto consume = [&process](Unit first, Channel<Unit>& work, const MapFailure& failure) {
+      process(first);
+      for (Unit& unit : work) {
+        if (failure.failed()) break;
+        process(unit);
+      }
+    };
+    run_units<Unit>(ntasks, n, next_unit, consume);
   } else {
-    using Unit = BatchUnit<Cs...>;
+    // As Julia's: the driver hands out single elements, and each task gathers its own batch,
+    // taking elements until it has batch_size of them or the channel ends. So tasks that are
+    // free at once share out consecutive elements, and a batch need not be consecutive (the
+    // spec's example: elements 1, 3 and 5 in one task's batches, 2 and 4 in the other's).
+    using Unit = BatchElement<Cs...>;
     const std::size_t b = static_cast<std::size_t>(*batch_size);
     std::size_t next = 0;
     auto next_unit = [&]() -> std::optional<Unit> {
-      Unit unit{next, {}};
-      // n may be only a bound (or SIZE_MAX): a huge batch_size must not reserve that much.
-      unit.args.reserve(kAllForward<Cs...> ? std::min(b, n - next)
-                                           : std::min<std::size_t>(b, 64));
-      while (unit.args.size() < b) {
-        std::optional<BatchTuple<Cs...>> args = cursor.template next<BatchTuple<Cs...>>();
-        if (!args.has_value()) break;
-        unit.args.push_back(std::move(*args));
+      std::optional<BatchTuple<Cs...>> args = cursor.template next<BatchTuple<Cs...>>();
+      if (!args.has_value()) return std::nullopt;
+      return Unit{next++, std::move(*args)};
+    };
+    auto process = [&f, &store](std::vector<Unit>& batch) {
+      std::vector<BatchTuple<Cs...>> args;
+      args.reserve(batch.size());
+      for (Unit& unit : batch) args.push_back(std::move(unit.args));
+      auto results = f(std::move(args));
+      check_batch_results(static_cast<std::size_t>(std::ranges::size(results)), batch.size());
+      std::size_t i = 0;
+      for (auto&& r : results) store(batch[i++].index, std::move(r));
+    };
+    auto consume = [&process, b](Unit first, Channel<Unit>& work, const MapFailure& failure) {
+      std::vector<Unit> batch;
+      batch.push_back(std::move(first));
+      for (bool ended = false; !ended;) {
+        ended = true;  // unless the batch fills before the channel ends
+        if (batch.size() < b) {
+          for (Unit& unit : work) {  // each step takes one more: break once full
+            batch.push_back(std::move(unit));
+            if (batch.size() == b) {
+              ended = false;
+              break;
+            }
+          }
+        } else {
+          ended = false;
+        }
+        if (batch.empty() || failure.failed()) return;
+        process(batch);
+        batch.clear();
       }
-      if (unit.args.empty()) return std::nullopt;
-      next += unit.args.size();
-      return unit;
     };
-    auto process = [&f, &store](Unit& unit) {
-      const std::size_t count = unit.args.size();
-      auto results = f(std::move(unit.args));
-      check_batch_results(static_cast<std::size_t>(std::ranges::size(results)), count);
-      std::size_t i = unit.first;
-      for (auto&& r : results) store(i++, std::move(r));
-    };
-    run_units<Unit>(ntasks, n, next_unit, process);
+    run_units<Unit>(ntasks, n, next_unit, consume);
   }
 }
 
