@@ -484,11 +484,13 @@ WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::
         return WakeOutcome::kOk;
       }
       case kRunning: {
-        // For its next wait(); a timed park it enters first finds the mark (park_common). Our
-        // caller's reference keeps t alive past the mark, however soon t takes it and finishes.
-        if (!mark_running(t, s, has_payload(value, error), value, error)) continue;
+        // For its next wait(); a timed park it enters first finds the mark (park_common). Read
+        // first: the caller's reference may be the task's own to drop (the spec's OneWayEvent
+        // holds its waiter's handle), so t may take the mark, finish and be freed at once.
         auto* rt = static_cast<RuntimeCore*>(t->runtime);
-        if (__builtin_expect(rt->tracer != nullptr, 0)) trace_wake(rt, t->id());
+        const std::uint64_t traced_id = __builtin_expect(rt->tracer != nullptr, 0) ? t->id() : 0;
+        if (!mark_running(t, s, has_payload(value, error), value, error)) continue;
+        if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
         return WakeOutcome::kOk;
       }
       case kArming:

@@ -6,7 +6,9 @@
 // the lock released only after it can no longer miss a wake-up (for a task: after its context
 // is saved; for a plain thread: the wake is remembered as a permit). To wake, it unlinks a
 // waiter under the lock and calls wake(w) (after or before unlocking, either is fine for an
-// untimed wait; see below for timed ones).
+// untimed wait; see below for timed ones). A woken waiter may return at once and destroy the
+// primitive: a waker that still touches it after the wake (unlocking, waking more) must make
+// its waiters wait for that before they return (sync/'s do: BiasedLock::wait_unlocked).
 //
 // A task that parks gives its worker thread to other tasks; a plain thread blocks on a futex.
 // Both are Waiters, so primitives need not care which they hold.

@@ -42,7 +42,13 @@ class Event {
   // reset(e): clears the event; later waits block until the next notify.
   void reset() { set_.store(false, std::memory_order_release); }
 
-  bool isset() const { return set_.load(std::memory_order_acquire); }
+  // True once notified; a caller that then destroys the event may: a notify still inside it
+  // is waited for (wait_queue.h).
+  bool isset() const {
+    if (!set_.load(std::memory_order_acquire)) return false;
+    lock_.wait_unlocked();
+    return true;
+  }
   bool autoreset() const { return autoreset_; }
 
  private:

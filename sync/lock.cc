@@ -4,11 +4,12 @@
 // queue of parked waiters and woken_in_flight_. A locker that gives up spinning queues itself,
 // sets wake_needed_ (under qlock_), and then -- before it parks -- must make sure the holder
 // cannot have released the lock without noticing it. The unlock fast path is a plain store of
-// owner_ = 0 followed by a read of wake_needed_; the locker's side is "publish wake_needed_,
-// then read owner_". That is Dekker's pattern, which needs a store-load fence on both sides; the
+// owner_ = kReleasing followed by a read of wake_needed_ (and then owner_ = 0, its last touch of
+// the lock); the locker's side is "publish wake_needed_, then read owner_". That is Dekker's pattern, which needs a store-load fence on both sides; the
 // unlock gets away with a compiler barrier because the parking locker runs a heavy fence
 // (membarrier: every running thread passes a full barrier) between its two steps. So either the
-// unlock sees wake_needed_ and wakes someone, or the locker sees owner_ == 0 and does not park.
+// unlock sees wake_needed_ and wakes someone, or the locker sees owner_ released (0 or
+// kReleasing) and does not park.
 // Every uncontended lock+unlock thus costs one atomic read-modify-write instead of two; the
 // heavy fence (~0.1-2 us) is paid only by a locker that is about to park anyway.
 //
@@ -156,7 +157,7 @@ void ReentrantLock::lock_slow(std::uintptr_t mine) {
     // (scheduling.h), with the task still queued here, and return into a loop that would then
     // leave it queued or clear another waiter's woken_in_flight_.
     internal::heavy_fence();  // pairs with unlock()'s light fence (see the top of this file)
-    if (owner_.load(std::memory_order_relaxed) == 0) {
+    if (owner_.load(std::memory_order_relaxed) <= kReleasing) {
       // Released while we queued, possibly by an unlock that did not see us: don't sleep.
       queue_.remove(me);
       publish_wake_needed();

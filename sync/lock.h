@@ -82,11 +82,15 @@ class ReentrantLock {
       unlock_slow();  // waiters known: wake one (or hand the lock over) as we release it
       return;
     }
-    owner_.store(0, std::memory_order_release);
+    // Released in two steps. kReleasing, which no locker takes and none parks on, while this
+    // looks for a waiter to wake; then 0, this unlock's last touch of the lock: whoever takes
+    // it next may unlock it and destroy it at once (the last user of an object freeing it).
+    owner_.store(kReleasing, std::memory_order_release);
     // Pairs with the heavy fence of a locker that announced itself (wake_needed_) and then
     // looked at owner_: one of us sees the other.
     internal::light_fence();
     if (wake_needed_.load(std::memory_order_relaxed)) wake_after_release();
+    owner_.store(0, std::memory_order_release);
   }
 
   // trylock(l): acquires the lock if no other task or thread holds it; never waits. When
@@ -153,9 +157,12 @@ class ReentrantLock {
   std::uint32_t unlock_all();
   void relock_all(std::uint32_t count);
 
-  // The owner's Waiter*, or 0. Set from 0 by compare-and-swap, or by a plain store on the
-  // thread the lock is biased to (or, on a hand-off, by the previous owner); cleared only by
-  // the owner.
+  // owner_ while an unlock looks for a waiter to wake, after the critical section: no Waiter*.
+  static constexpr std::uintptr_t kReleasing = 1;
+
+  // The owner's Waiter*, 0, or kReleasing. Set from 0 by compare-and-swap, or by a plain store
+  // on the thread the lock is biased to (or, on a hand-off, by the previous owner); cleared
+  // only by the owner.
   std::atomic<std::uintptr_t> owner_{0};
   // The thread (internal::current_thread_number) that may acquire without a read-modify-write.
   std::atomic<std::uint64_t> bias_{internal::membarrier_ready() ? kUnbiased : kRevoked};

@@ -14,6 +14,7 @@
 #include "tests/test_runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/condition.h"
+#include "weft/sync/threads_condition.h"
 #include "weft/sync/event.h"
 #include "weft/sync/semaphore.h"
 #include "weft/sync/sync_scope.h"
@@ -318,6 +319,27 @@ TEST_P(FreedByTheWokenWaiter, Condition) {
       while (notify(*p) == 0) std::this_thread::yield();
     });
     c->wait();
+    c.reset();
+    wait(notifier);
+  }
+}
+
+// The Threads.Condition idiom; the waiter destroys the condition (and its lock) once it has
+// seen the flag and unlocked, while the notifier may still be inside its unlock, looking for
+// a waiter to wake (ReentrantLock's two-step release).
+TEST_P(FreedByTheWokenWaiter, ThreadsCondition) {
+  for (int i = 0; i < kFreeRounds; ++i) {
+    auto c = std::make_unique<threads::Condition>();
+    bool ready = false;
+    auto notifier = testing::submit_free(runtime(), [p = c.get(), &ready] {
+      lock(*p);
+      ready = true;
+      notify(*p);
+      unlock(*p);
+    });
+    lock(*c);
+    while (!ready) wait(*c);
+    unlock(*c);
     c.reset();
     wait(notifier);
   }
