@@ -150,6 +150,20 @@ bool mark_running(TaskCore* t, std::uint32_t& s, bool payload, std::any* value,
   return true;
 }
 
+// What a wake reports for a task in state `s` that it cannot wake: queued or marked already,
+// finished, or not waiting at all.
+WakeOutcome not_wakeable(std::uint32_t s) {
+  switch (s) {
+    case kQueued:
+    case kNotified:
+      return WakeOutcome::kAlreadyScheduled;
+    case kDone:
+      return WakeOutcome::kFinished;
+    default:
+      return WakeOutcome::kNotWaiting;
+  }
+}
+
 // Wakes a task in an owned park: no one else may queue it, so it needs no read-modify-write.
 // (A schedule() that raced with the park found the state Running and put its payload aside:
 // it never writes the value this does.)
@@ -196,13 +210,8 @@ WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::except
         if (!mark_running(t, s, payload, value, error)) continue;
         if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
         return WakeOutcome::kOk;
-      case kQueued:
-      case kNotified:
-        return WakeOutcome::kAlreadyScheduled;
-      case kDone:
-        return WakeOutcome::kFinished;
       default:
-        return WakeOutcome::kNotWaiting;
+        return not_wakeable(s);
     }
   }
 }
@@ -496,13 +505,8 @@ WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::
       case kArming:
         // On its way into a timed wait: its wake-up is its primitive's or its deadline's.
         return WakeOutcome::kNotWaiting;
-      case kQueued:
-      case kNotified:
-        return WakeOutcome::kAlreadyScheduled;
-      case kDone:
-        return WakeOutcome::kFinished;
       default:
-        return WakeOutcome::kNotWaiting;
+        return not_wakeable(s);
     }
   }
 }

@@ -314,26 +314,36 @@ TEST(IdleWakeHeld, AWorkerDrawnAwayHandsTheWatchToASleepingOne) {
   }
 }
 
-// Shutdown with a task parked forever: the destructor stops the workers once nothing can run,
-// says how many tasks were left waiting, and returns; a later wake of one of them is harmless.
-TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
-  auto rt = std::make_unique<Runtime>([] {
-    RuntimeOptions options;
-    options.default_threads = 2;
-    options.interactive_threads = 0;
-    return options;
-  }());
-  std::vector<Task<void>> parked;
-  for (int i = 0; i < 3; ++i) parked.push_back(submit_free(*rt, [] { wait(); }));
-  for (auto& t : parked) {
-    while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
-  }
+std::unique_ptr<Runtime> runtime_with(int workers) {
+  RuntimeOptions options;
+  options.default_threads = workers;
+  options.interactive_threads = 0;
+  return std::make_unique<Runtime>(std::move(options));
+}
+
+void until_waiting_from_thread(const TaskRef& t) {
+  while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
+}
+
+// Destroys the runtime; what it reported on stderr, once it has returned within 5 s.
+std::string shut_down_promptly(std::unique_ptr<Runtime>& rt) {
   ::testing::internal::CaptureStderr();
   const auto start = SteadyClock::now();
   rt.reset();
   const auto took = SteadyClock::now() - start;
-  const std::string err = ::testing::internal::GetCapturedStderr();
+  std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_LT(took, std::chrono::seconds(5));
+  return err;
+}
+
+// Shutdown with a task parked forever: the destructor stops the workers once nothing can run,
+// says how many tasks were left waiting, and returns; a later wake of one of them is harmless.
+TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
+  auto rt = runtime_with(2);
+  std::vector<Task<void>> parked;
+  for (int i = 0; i < 3; ++i) parked.push_back(submit_free(*rt, [] { wait(); }));
+  for (auto& t : parked) until_waiting_from_thread(t);
+  const std::string err = shut_down_promptly(rt);
   EXPECT_NE(err.find("3 tasks still waiting"), std::string::npos) << err;
   for (auto& t : parked) EXPECT_EQ(t.state(), TaskState::kWaiting);
   // What they wait on may still wake them, from another thread, after the shutdown: the wake
@@ -347,25 +357,15 @@ TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
 // A timeout too long to ever end (past ~31 years: "never") is no timer: shutdown sees the task
 // parked for good, reports it and returns, instead of waiting for a deadline that never comes.
 TEST(IdleWakeShutdown, ATimeoutOfNeverIsNoPendingTimer) {
-  auto rt = std::make_unique<Runtime>([] {
-    RuntimeOptions options;
-    options.default_threads = 1;
-    options.interactive_threads = 0;
-    return options;
-  }());
+  auto rt = runtime_with(1);
   Event never_set;
   std::atomic<bool> returned{false};
   auto waiter = submit_free(*rt, [&] {
     if (never_set.wait_for(1e12)) ADD_FAILURE() << "wait_for returned true, the event unset";
     returned.store(true);
   });
-  while (waiter.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
-  ::testing::internal::CaptureStderr();
-  const auto start = SteadyClock::now();
-  rt.reset();
-  const auto took = SteadyClock::now() - start;
-  const std::string err = ::testing::internal::GetCapturedStderr();
-  EXPECT_LT(took, std::chrono::seconds(5));
+  until_waiting_from_thread(waiter);
+  const std::string err = shut_down_promptly(rt);
   EXPECT_NE(err.find("1 tasks still waiting"), std::string::npos) << err;
   EXPECT_FALSE(returned.load());
 }
