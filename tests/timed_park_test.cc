@@ -225,10 +225,21 @@ TEST_P(TimedParkTest, SchedulesRacingTimedWaitsMarkTheTaskOrAreRefused) {
       for (;;) {
         if (std::any_cast<int>(wait()) == kEnd) break;
         const int i = received.fetch_add(1, std::memory_order_relaxed);
-        spin_for(microseconds(i % 5));  // running a while: room for a schedule to mark it
-        const std::uint32_t state = me->state.load(std::memory_order_acquire);
-        if ((state & ~internal::kClaimBit) == internal::kNotified) ++marked;
-        if (e.wait_for(20e-6)) ++notified;
+        // Running a while: room for a schedule to mark it. Every 16th round until one has (up
+        // to 5 ms), and every 16th timed wait long (1 ms), so that both races surely run even
+        // when the senders get little CPU.
+        auto is_marked = [me] {
+          return (me->state.load(std::memory_order_acquire) & ~internal::kClaimBit) ==
+                 internal::kNotified;
+        };
+        if (i % 16 == 0) {
+          const auto give_up = std::chrono::steady_clock::now() + milliseconds(5);
+          while (!is_marked() && std::chrono::steady_clock::now() < give_up) SpinLock::pause();
+        } else {
+          spin_for(microseconds(i % 5));
+        }
+        if (is_marked()) ++marked;
+        if (e.wait_for(i % 16 == 8 ? 1e-3 : 20e-6)) ++notified;
         notify(e);  // nobody waits: the event stays set
         if (!e.isset()) ++left_queued;
         reset(e);
