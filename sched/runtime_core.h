@@ -1,9 +1,11 @@
 // RuntimeCore and Worker: the runtime's internals (not part of the public surface).
 //
 // The switching protocol, in one paragraph (why it is lost-wakeup-free): a task never changes
-// its own scheduling state while it is still running on its stack. When it leaves (yield, park,
-// finish), it records what it did in its worker (prev, prev_leave, unlock) and switches
-// directly to the next task (or to the worker's own loop when there is none); the context that
+// its own scheduling state while it is still running on its stack (but for Running <-> Arming
+// on its way into a timed park, which only tells schedule() to keep off: park.cc). When it
+// leaves (yield, park, finish), it records what it did in its worker (prev, prev_leave,
+// unlock) and switches directly to the next task (or to the worker's own loop when there is
+// none); the context that
 // arrives runs after_switch(), which -- now that the leaving task's registers are saved --
 // publishes it: queues it (yield), releases the caller's lock and then marks it parked (park; a
 // wake-up that lands in between finds it still kRunning and leaves kNotified, which turns the

@@ -355,8 +355,7 @@ void sleep(double seconds) {
   if (std::isnan(seconds) || seconds < 0) {
     throw std::invalid_argument(absl::StrCat("sleep: cannot sleep for ", seconds, " seconds"));
   }
-  if (seconds > 1e9) seconds = 1e9;  // ~31 years: the clock's range, not a real limit
-  sleep(absl::Seconds(seconds));
+  sleep(seconds > 1e9 ? absl::InfiniteDuration() : absl::Seconds(seconds));  // ~31 years: never
 }
 
 void sleep(absl::Duration duration) {
@@ -364,14 +363,17 @@ void sleep(absl::Duration duration) {
     throw std::invalid_argument(
         absl::StrCat("sleep: cannot sleep for a negative duration (", absl::FormatDuration(duration), ")"));
   }
-  // Julia's minimum sleep is 1 ms; the cap (~31 years, as sleep(double)'s) keeps now + duration
-  // inside the clock's range: an infinite duration must not wrap into the past.
-  duration = std::clamp(duration, absl::Milliseconds(1), absl::Seconds(1e9));
-  auto deadline = Clock::now() + absl::ToChronoNanoseconds(duration);
+  // Julia's minimum sleep is 1 ms. Past ~31 years (the clock's range: now + duration must not
+  // wrap into the past) a sleep is forever: a task's parks untimed (sync/deadline.h's "never"),
+  // so that it holds up neither shutdown nor deadlock detection as a pending timer would.
+  duration = std::max(duration, absl::Milliseconds(1));
+  const bool forever = duration > absl::Seconds(1e9);
   if (current_task_core() == nullptr) {
-    std::this_thread::sleep_until(deadline);
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(std::min(duration, absl::Seconds(1e9))));
     return;
   }
+  const Clock::time_point deadline =
+      forever ? Clock::time_point::max() : Clock::now() + absl::ToChronoNanoseconds(duration);
   while (Clock::now() < deadline) park_until(deadline, WaitKind::kSleep, nullptr);
   // A schedule()'s value that a park above took (a sleep carries on past a schedule: see
   // scheduling.h) is dropped here, as Julia's sleep drops what its wait returned; left in

@@ -38,7 +38,8 @@ struct ScheduleOptions {
 // untimed wait inside a primitive first (a channel, Condition, Event, Semaphore, ReentrantLock
 // -- also threads::Condition's re-lock --, wait(t)) leaves the mark for that wait(), and a
 // timed one there (wait_until/wait_for of an Event, Condition, threads::Condition or
-// Semaphore) ends as timed out, after letting the worker's other tasks run, and leaves it too.
+// Semaphore) ends as timed out, after letting the worker's other tasks run, and leaves it too
+// (a timeout past ~31 years means never: such a wait is an untimed one).
 // Others take it: sleep and a wait on a descriptor carry on past it (an error ends them). So
 // schedule() a running task only when its next wait is a wait().
 // Throws TaskStateError when t has finished, is already queued, or is parked inside a

@@ -4,12 +4,12 @@
 // queue of parked waiters and woken_in_flight_. A locker that gives up spinning queues itself,
 // sets wake_needed_ (under qlock_), and then -- before it parks -- must make sure the holder
 // cannot have released the lock without noticing it. The unlock fast path is a plain store of
-// owner_ = kReleasing followed by a read of wake_needed_ (and then owner_ = 0, its last touch of
-// the lock); the locker's side is "publish wake_needed_, then read owner_". That is Dekker's pattern, which needs a store-load fence on both sides; the
-// unlock gets away with a compiler barrier because the parking locker runs a heavy fence
-// (membarrier: every running thread passes a full barrier) between its two steps. So either the
-// unlock sees wake_needed_ and wakes someone, or the locker sees owner_ released (0 or
-// kReleasing) and does not park.
+// owner_ = kReleasing followed by a read of wake_needed_ (and then owner_ = 0, its last touch
+// of the lock); the locker's side is "publish wake_needed_, then read owner_". That is
+// Dekker's pattern, which needs a store-load fence on both sides; the unlock gets away with a
+// compiler barrier because the parking locker runs a heavy fence (membarrier: every running
+// thread passes a full barrier) between its two steps. So either the unlock sees wake_needed_
+// and wakes someone, or the locker sees owner_ released (0 or kReleasing) and does not park.
 // Every uncontended lock+unlock thus costs one atomic read-modify-write instead of two; the
 // heavy fence (~0.1-2 us) is paid only by a locker that is about to park anyway.
 //
@@ -202,6 +202,9 @@ void ReentrantLock::wake_after_release() {
   if (next != nullptr) woken_in_flight_ = true;
   publish_wake_needed();
   qlock_.unlock();
+  // The unlock's last touch of the lock, before the wake: that touches only `next` (which
+  // cannot leave before it), and were it to throw, the lock is released all the same.
+  owner_.store(0, std::memory_order_release);
   if (next != nullptr) wake(next);
 }
 

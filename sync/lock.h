@@ -89,7 +89,10 @@ class ReentrantLock {
     // Pairs with the heavy fence of a locker that announced itself (wake_needed_) and then
     // looked at owner_: one of us sees the other.
     internal::light_fence();
-    if (wake_needed_.load(std::memory_order_relaxed)) wake_after_release();
+    if (wake_needed_.load(std::memory_order_relaxed)) {
+      wake_after_release();  // lets go of the lock (owner_ = 0) before it wakes anyone
+      return;
+    }
     owner_.store(0, std::memory_order_release);
   }
 
@@ -147,6 +150,7 @@ class ReentrantLock {
   void lock_slow(std::uintptr_t mine);
   bool spin_for_it(std::uintptr_t mine);
   void unlock_slow();
+  // For unlock() at kReleasing: picks a waiter to wake, sets owner_ = 0, then wakes it.
   void wake_after_release();
   void publish_wake_needed();  // under qlock_
   [[noreturn]] void not_owner(const char* op) const;

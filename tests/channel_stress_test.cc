@@ -116,7 +116,8 @@ TEST_P(ChannelStress, CloseRacesPutAndTake) {
       SCOPED_TRACE(kind.name);
       bool mid_stream = false;
       for (int r = 0; r < rounds; ++r) {
-        close_race_round(kind.size, 3, 2, 200, r % 17, /*plain_thread_producers=*/false, &mid_stream);
+        close_race_round(kind.size, 3, 2, 200, r % 17, /*plain_thread_producers=*/false,
+                         &mid_stream);
         if (::testing::Test::HasFatalFailure()) return;
       }
       // Else every close came before the first put or after the last: no race was run.
@@ -132,7 +133,8 @@ TEST_P(ChannelStress, CloseRacesWithPlainThreadProducers) {
       SCOPED_TRACE(kind.name);
       bool mid_stream = false;
       for (int r = 0; r < rounds; ++r) {
-        close_race_round(kind.size, 2, 2, 300, 3 + r % 5, /*plain_thread_producers=*/true, &mid_stream);
+        close_race_round(kind.size, 2, 2, 300, 3 + r % 5, /*plain_thread_producers=*/true,
+                         &mid_stream);
         if (::testing::Test::HasFatalFailure()) return;
       }
       // Else every close came before the first put or after the last: no race was run.

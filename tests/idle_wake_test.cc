@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/test_runtime.h"
 #include "weft/sched/runtime.h"
@@ -368,6 +370,26 @@ TEST(IdleWakeShutdown, ATimeoutOfNeverIsNoPendingTimer) {
   const std::string err = shut_down_promptly(rt);
   EXPECT_NE(err.find("1 tasks still waiting"), std::string::npos) << err;
   EXPECT_FALSE(returned.load());
+}
+
+// The same for a sleep of forever (past ~31 years), in seconds or as an absl::Duration.
+TEST(IdleWakeShutdown, ASleepOfForeverIsNoPendingTimer) {
+  for (const bool as_duration : {false, true}) {
+    auto rt = runtime_with(1);
+    std::atomic<bool> returned{false};
+    auto sleeper = submit_free(*rt, [&returned, as_duration] {
+      if (as_duration) {
+        sleep(absl::InfiniteDuration());
+      } else {
+        sleep(INFINITY);
+      }
+      returned.store(true);
+    });
+    until_waiting_from_thread(sleeper);
+    const std::string err = shut_down_promptly(rt);
+    EXPECT_NE(err.find("1 tasks still waiting"), std::string::npos) << err;
+    EXPECT_FALSE(returned.load());
+  }
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(IdleWake);

@@ -3,8 +3,9 @@
 // A host task (sticky) runs the driver, so that the driver and every mapping task share one
 // worker whatever the caller is (a task that may migrate, or a plain thread). The driver walks
 // the collections in lockstep, until the first ends, and hands out units -- one element's
-// argument tuple, or a batch of them -- either to a new task (while the task limit allows one
-// more) or through an unbuffered channel to whichever task is free. A task that catches an
+// argument tuple, with its index -- either to a new task (while the task limit allows one more)
+// or through an unbuffered channel to whichever task is free; in batch mode each task gathers
+// its own batches from the units it takes, as Julia's do. A task that catches an
 // exception from f records it (first one wins) and closes the channel: the driver's next put
 // fails, the other tasks' next take ends their loop, and the driver waits for all of them
 // before rethrowing.

@@ -38,7 +38,9 @@ ChannelCore::ChannelCore(std::int64_t capacity) : capacity_(capacity) {
 ChannelCore::~ChannelCore() = default;
 
 std::int64_t channel_size_from(double size) {
-  if (size == std::numeric_limits<double>::infinity()) return std::numeric_limits<std::int64_t>::max();  // kUnbounded
+  if (size == std::numeric_limits<double>::infinity()) {
+    return std::numeric_limits<std::int64_t>::max();  // kUnbounded
+  }
   // 2^63 is the first double past the largest int64: no cast of it or above is defined.
   if (!(size >= 0 && size < 0x1p63) || size != std::floor(size)) {
     throw std::invalid_argument(absl::StrCat(
