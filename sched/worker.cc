@@ -129,8 +129,12 @@ TaskCore* find_work_or_sleep(Worker* w) {
     // nothing, with our flag still set: counting again would leave idle_count above the number
     // of workers for good, and shutdown waits for them to be equal.
     if (!w->idle.load(std::memory_order_relaxed)) {
-      w->idle.store(true, std::memory_order_relaxed);
+      // Counted before the flag is published: a waker that takes the flag uncounts it
+      // (wake_one), and had it come first, idle_count would read one too few meanwhile -- 0
+      // with another worker asleep, whose wake-ups wake_one would then drop for good. Release:
+      // the waker's exchange that reads the flag sees the count too.
       rt->idle_count.fetch_add(1, std::memory_order_seq_cst);
+      w->idle.store(true, std::memory_order_release);
       // Publish idleness, then look once more: a pusher publishes its task, then looks for
       // idle workers (RuntimeCore::wake_one). With a fence on both sides one of us sees the
       // other. Once published and fenced, later looks need no fence while the flag stays set.
