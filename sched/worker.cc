@@ -122,7 +122,12 @@ TaskCore* find_work_or_sleep(Worker* w) {
   HeldWorkPoll poll(w);
   for (;;) {
     rt->release_deferred(w);  // references kept for a task dump (task_registry.h)
-    w->wake_signal.store(0, std::memory_order_relaxed);
+    // A read-modify-write, not a store: a waker's signal may land just before it (a waker that
+    // took the flag while a late signal had woken us, the flag still set, so no fence below).
+    // A plain store could then overwrite that signal while the pop below, which a CPU may run
+    // ahead of the store, misses the waker's task: asleep, with the wake-up spent. Reading the
+    // signal (acquire) sees the task it was raised for; a signal that comes after stays set.
+    w->wake_signal.exchange(0, std::memory_order_acquire);
     // Counted once per idle period, by whoever sets the flag. A waker raises wake_signal a
     // little after it took the flag, so its signal can land after this worker has left that
     // period (found work by itself) and started the next one; such a late signal wakes us for
