@@ -580,11 +580,6 @@ internal::Waiter* current_waiter_if_made() {
   return self != nullptr ? self : internal::thread_waiter_if_made();
 }
 
-internal::CallerIdentity internal::current_identity() {
-  const CallerIds ids = current_caller_ids();
-  return {ids.self != nullptr ? ids.self : thread_waiter(), ids.thread_number};
-}
-
 namespace {
 bool deliver(internal::Waiter* w, std::any* value, std::exception_ptr* error) {
   switch (internal::wake_waiter(w, value, error, internal::WakeSource::kOwner)) {

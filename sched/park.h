@@ -63,15 +63,6 @@ internal::Waiter* current_waiter();
 // holding a spin lock, which then releases it to call current_waiter() and starts over.
 internal::Waiter* current_waiter_if_made();
 
-namespace internal {
-// current_waiter() and current_thread_number() (weft/task/current_task.h) for one call's price.
-struct CallerIdentity {
-  Waiter* waiter;
-  std::uint64_t thread_number;
-};
-CallerIdentity current_identity();
-}  // namespace internal
-
 // park(lock) suspends the caller until a wake(), releasing lock.unlock() atomically with
 // suspending. The lock is NOT held on return. Throws what wake_error() passed.
 template <typename Lock>

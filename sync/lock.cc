@@ -55,7 +55,7 @@ std::string caller_name() {
 
 }  // namespace
 
-bool ReentrantLock::acquire_shared(std::uintptr_t mine, std::uint64_t me) {
+bool ReentrantLock::acquire_shared(std::uint64_t mine, std::uint64_t me) {
   std::uint64_t bias = bias_.load(std::memory_order_acquire);
   while (bias != kRevoked) {
     if (bias == kUnbiased) {
@@ -76,7 +76,7 @@ bool ReentrantLock::acquire_shared(std::uintptr_t mine, std::uint64_t me) {
     }
   }
   while (!revoked_done_.load(std::memory_order_acquire)) SpinLock::pause();
-  std::uintptr_t owner = 0;
+  std::uint64_t owner = 0;
   return owner_.compare_exchange_strong(owner, mine, std::memory_order_acquire,
                                         std::memory_order_relaxed);
 }
@@ -92,8 +92,8 @@ void ReentrantLock::relock() {
 }
 
 bool ReentrantLock::trylock() {
-  const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
-  std::uintptr_t owner = owner_.load(std::memory_order_relaxed);
+  const std::uint64_t mine = internal::current_lock_owner();
+  const std::uint64_t owner = owner_.load(std::memory_order_relaxed);
   if (owner == mine) {
     relock();
     return true;
@@ -103,7 +103,7 @@ bool ReentrantLock::trylock() {
   return true;
 }
 
-bool ReentrantLock::spin_for_it(std::uintptr_t mine) {
+bool ReentrantLock::spin_for_it(std::uint64_t mine) {
   int backoff = 1;
   for (int round = 0; round < kSpinRounds; ++round) {
     for (int i = 0; i < backoff; ++i) SpinLock::pause();
@@ -117,11 +117,12 @@ void ReentrantLock::publish_wake_needed() {
   wake_needed_.store(!queue_.empty() && !woken_in_flight_, std::memory_order_relaxed);
 }
 
-void ReentrantLock::lock_slow(std::uintptr_t mine) {
-  internal::Waiter* const me = reinterpret_cast<internal::Waiter*>(mine);
+void ReentrantLock::lock_slow(std::uint64_t mine) {
+  internal::Waiter* const me = current_waiter();  // before qlock_: a thread's is made on first use
   const bool spin = worth_spinning();
   internal::WaitTicket ticket;
   ticket.since = Clock::now();
+  ticket.owner = mine;
   bool woken = false;  // an unlock woke us (and set woken_in_flight_ for us)
   for (;;) {
     if (spin && spin_for_it(mine)) {
@@ -181,7 +182,7 @@ void ReentrantLock::unlock_slow() {
     internal::WaitTicket* ticket = internal::ticket_of(next);
     if (ticket->losses > 0 && Clock::now() - ticket->since >= kStarvationThreshold) {
       ticket->granted = true;
-      owner_.store(reinterpret_cast<std::uintptr_t>(next), std::memory_order_release);
+      owner_.store(ticket->owner, std::memory_order_release);
     } else {
       woken_in_flight_ = true;
       owner_.store(0, std::memory_order_release);

@@ -23,9 +23,9 @@
 // Errors: unlock() by a task or thread that does not hold the lock throws TaskStateError, as
 // does locking more than 2^32-1 times recursively.
 // Thread safety: every member may be called from any task or plain thread.
-// A task or thread that ends holding the lock leaves it locked for good, as in Julia. The
-// holder is known by its address, which a later task or thread may be given: it would then be
-// taken for the holder. Pair every lock() with an unlock(), or use lock(f, l).
+// A task or thread that ends holding the lock leaves it locked for good, as in Julia: the holder
+// is known by a token no later task or thread is given (internal::current_lock_owner), so none
+// is ever taken for it. Pair every lock() with an unlock(), or use lock(f, l).
 #ifndef WEFT_SYNC_LOCK_H_
 #define WEFT_SYNC_LOCK_H_
 
@@ -41,6 +41,7 @@
 #include "weft/sched/spin_lock.h"
 #include "weft/sync/scoped_call.h"
 #include "weft/sync/wait_queue.h"
+#include "weft/task/current_task.h"
 
 namespace weft {
 
@@ -60,8 +61,8 @@ class ReentrantLock {
   // lock(l): acquires the lock, waiting (parking) while another task or thread holds it.
   // Re-locking by the holder only counts up.
   void lock() {
-    const internal::CallerIdentity me = internal::current_identity();
-    const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(me.waiter);
+    const internal::LockIds me = internal::current_lock_ids();
+    const std::uint64_t mine = me.owner;
     if (acquire_if_free(mine, me.thread_number)) {
       count_ = 1;
       return;
@@ -75,7 +76,7 @@ class ReentrantLock {
 
   // unlock(l): releases one level; the last one releases the lock and wakes a waiter if any.
   void unlock() {
-    const std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(current_waiter());
+    const std::uint64_t mine = internal::current_lock_owner();
     if (owner_.load(std::memory_order_relaxed) != mine) not_owner("unlock");
     if (--count_ != 0) return;
     if (wake_needed_.load(std::memory_order_relaxed)) {
@@ -106,8 +107,7 @@ class ReentrantLock {
 
   // Whether the calling task (or plain thread) holds the lock (Julia's assert_havelock check).
   bool held_by_caller() const {
-    return owner_.load(std::memory_order_relaxed) ==
-           reinterpret_cast<std::uintptr_t>(current_waiter());
+    return owner_.load(std::memory_order_relaxed) == internal::current_lock_owner();
   }
 
   // The standard Lockable names, so std::lock_guard / std::unique_lock / std::scoped_lock work.
@@ -123,7 +123,7 @@ class ReentrantLock {
   // owner_: 0 -> mine, or false if someone holds it. Biased to this thread: plain loads and
   // stores, with busy_ telling a revoker to wait (asymmetric Dekker: weft/sched/biased_lock.h).
   // `me`: the calling thread's number, read since the caller last switched (it may migrate).
-  bool acquire_if_free(std::uintptr_t mine, std::uint64_t me) {
+  bool acquire_if_free(std::uint64_t mine, std::uint64_t me) {
     if (bias_.load(std::memory_order_relaxed) == me) {
       busy_.store(true, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -137,18 +137,18 @@ class ReentrantLock {
     }
     return acquire_shared(mine, me);
   }
-  bool acquire_if_free(std::uintptr_t mine) {
+  bool acquire_if_free(std::uint64_t mine) {
     return acquire_if_free(mine, internal::current_thread_number());
   }
   // acquire_if_free() off the bias: takes an unclaimed bias, or revokes another thread's, or
   // compares-and-swaps.
-  bool acquire_shared(std::uintptr_t mine, std::uint64_t me);
+  bool acquire_shared(std::uint64_t mine, std::uint64_t me);
 
   friend class threads::Condition;
 
   void relock();
-  void lock_slow(std::uintptr_t mine);
-  bool spin_for_it(std::uintptr_t mine);
+  void lock_slow(std::uint64_t mine);
+  bool spin_for_it(std::uint64_t mine);
   void unlock_slow();
   // For unlock() at kReleasing: picks a waiter to wake, sets owner_ = 0, then wakes it.
   void wake_after_release();
@@ -161,13 +161,13 @@ class ReentrantLock {
   std::uint32_t unlock_all();
   void relock_all(std::uint32_t count);
 
-  // owner_ while an unlock looks for a waiter to wake, after the critical section: no Waiter*.
-  static constexpr std::uintptr_t kReleasing = 1;
+  // owner_ while an unlock looks for a waiter to wake, after the critical section: no owner's.
+  static constexpr std::uint64_t kReleasing = 1;
 
-  // The owner's Waiter*, 0, or kReleasing. Set from 0 by compare-and-swap, or by a plain store
-  // on the thread the lock is biased to (or, on a hand-off, by the previous owner); cleared
-  // only by the owner.
-  std::atomic<std::uintptr_t> owner_{0};
+  // The owner's token (internal::current_lock_owner), 0, or kReleasing. Set from 0 by
+  // compare-and-swap, or by a plain store on the thread the lock is biased to (or, on a
+  // hand-off, by the previous owner); cleared only by the owner.
+  std::atomic<std::uint64_t> owner_{0};
   // The thread (internal::current_thread_number) that may acquire without a read-modify-write.
   std::atomic<std::uint64_t> bias_{internal::membarrier_ready() ? kUnbiased : kRevoked};
   std::atomic<bool> busy_{false};  // the bias thread is between its check and its store

@@ -26,6 +26,7 @@ struct WaitTicket {
   bool granted = false;    // primitive-specific: the waker handed over the resource itself
   std::uint32_t losses = 0;           // ReentrantLock: times woken and beaten to the lock
   Clock::time_point since{};          // ReentrantLock: when the waiter first queued
+  std::uint64_t owner = 0;            // ReentrantLock: the waiter's owner token, for a hand-off
 };
 
 inline WaitTicket* ticket_of(const Waiter* w) { return static_cast<WaitTicket*>(w->wq_data); }

@@ -19,6 +19,11 @@ inline std::uint64_t thread_number() {
   return n != 0 ? n : number_this_thread();
 }
 
+inline std::uint64_t lock_owner(std::uint64_t number) {
+  const TaskCore* const task = tls_current_task;
+  return task != nullptr ? ((task->id() + 1) << 1) | 1 : number << 1;
+}
+
 inline Waiter* self() {
   TaskCore* const task = tls_current_task;
   return task != nullptr ? static_cast<Waiter*>(task) : tls_thread_waiter;
@@ -39,8 +44,13 @@ WEFT_THREAD_STATE_ACCESSOR void set_current_thread_waiter(Waiter* w) {
   tls_thread_waiter = w;
 }
 
-WEFT_THREAD_STATE_ACCESSOR CallerIds current_caller_ids() {
-  return {self(), thread_number()};
+WEFT_THREAD_STATE_ACCESSOR LockIds current_lock_ids() {
+  const std::uint64_t n = thread_number();
+  return {lock_owner(n), n};
+}
+
+WEFT_THREAD_STATE_ACCESSOR std::uint64_t current_lock_owner() {
+  return tls_current_task != nullptr ? lock_owner(0) : lock_owner(thread_number());
 }
 
 }  // namespace weft::internal

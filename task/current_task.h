@@ -37,13 +37,20 @@ Waiter* current_self();
 // nullptr before it goes away (or is abandoned).
 void set_current_thread_waiter(Waiter* w);
 
-// current_self() and current_thread_number() in one call. ReentrantLock::lock needs both,
-// and a call for each was ~1 ns of its ~7 ns lock+unlock.
-struct CallerIds {
-  Waiter* self;
+// Who holds a ReentrantLock (weft/sync/lock.h): a token naming the calling task or plain thread
+// that no other task or thread will ever have, where an address may be given again to a task
+// or thread made after this one ended (a lock left held by a finished task would then seem held
+// by its successor), or change (a plain thread's Waiter is replaced after a DeadlockError).
+// Odd for a task (from its id), even for a plain thread (from its number); never 0 or 1, which
+// the lock keeps for its own markers. With the thread's number, which the lock's bias compares:
+// one call for both (a call each was ~1 ns of the ~7 ns a lock+unlock takes).
+struct LockIds {
+  std::uint64_t owner;
   std::uint64_t thread_number;
 };
-CallerIds current_caller_ids();
+LockIds current_lock_ids();
+// current_lock_ids().owner alone.
+std::uint64_t current_lock_owner();
 
 }  // namespace weft::internal
 

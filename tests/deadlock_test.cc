@@ -18,6 +18,7 @@
 #include "weft/sched/deadlock_error.h"
 #include "weft/sched/park.h"
 #include "weft/sched/scheduling.h"
+#include "weft/sync/lock.h"
 #include "weft/task/errors.h"
 
 namespace weft {
@@ -41,6 +42,7 @@ TEST_P(Deadlock, TwoTasksTakingEachOthersChannelRaiseDeadlockError) {
     return std::make_pair(t1, t2);
   });
   internal::Waiter* const waiter_before = current_waiter();
+  const std::uint64_t lock_owner_before = internal::current_lock_owner();
   const auto start = steady_clock::now();
   try {
     wait(first);
@@ -65,10 +67,33 @@ TEST_P(Deadlock, TwoTasksTakingEachOthersChannelRaiseDeadlockError) {
     EXPECT_EQ(channel_waits, 2);
   }
   // The thread's Waiter stays in first's list of waiters: it is abandoned, and the thread
-  // waits with a fresh one from now on (every way of naming the caller agrees).
+  // waits with a fresh one from now on; it is still the same thread to the locks it holds.
   EXPECT_NE(current_waiter(), waiter_before);
-  EXPECT_EQ(internal::current_identity().waiter, current_waiter());
+  EXPECT_EQ(internal::current_lock_owner(), lock_owner_before);
   // The program can still end the deadlock itself, and the thread can wait again.
+  a.close();
+  b.close();
+  EXPECT_THROW(wait(first), TaskFailedException);
+  EXPECT_THROW(wait(second), TaskFailedException);
+}
+
+// A thread's Waiter is replaced after a DeadlockError; the locks it holds stay its own.
+TEST_P(Deadlock, AThreadKeepsItsLocksThroughADeadlockError) {
+  Channel<int> a;
+  Channel<int> b;
+  ReentrantLock l;
+  lock(l);
+  lock(l);
+  auto [first, second] = run([&] {
+    auto t1 = spawn([&] { put(b, take(a)); });
+    auto t2 = spawn([&] { put(a, take(b)); });
+    return std::make_pair(t1, t2);
+  });
+  EXPECT_THROW(wait(first), DeadlockError);
+  EXPECT_TRUE(l.held_by_caller());
+  EXPECT_NO_THROW(unlock(l));
+  EXPECT_NO_THROW(unlock(l));
+  EXPECT_FALSE(islocked(l));
   a.close();
   b.close();
   EXPECT_THROW(wait(first), TaskFailedException);

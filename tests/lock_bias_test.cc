@@ -44,12 +44,15 @@ TEST(ThreadNumbers, OnePerThreadNeverReusedNeverAMarker) {
     EXPECT_TRUE(seen.insert(n).second) << "thread number " << n << " given twice";
   }
   for (std::uint64_t n : seen) EXPECT_GE(n, 2u);
-  const internal::CallerIdentity id = internal::current_identity();
-  EXPECT_EQ(id.waiter, current_waiter());
+  // A plain thread owns locks by its number: even, and never a lock's marker (0 or 1).
+  const internal::LockIds id = internal::current_lock_ids();
+  EXPECT_EQ(id.owner, mine << 1);
   EXPECT_EQ(id.thread_number, mine);
+  EXPECT_EQ(internal::current_lock_owner(), id.owner);
 }
 
-// In a task: the task is the waiter, and the number is its worker thread's, not the caller's.
+// In a task: the task owns locks by its id (odd: never a thread's), and the number is its
+// worker thread's, not the caller's.
 TEST(ThreadNumbers, ATaskIsIdentifiedByItselfAndItsWorkersNumber) {
   const std::uint64_t main_number = internal::current_thread_number();
   RuntimeOptions options;
@@ -57,9 +60,9 @@ TEST(ThreadNumbers, ATaskIsIdentifiedByItselfAndItsWorkersNumber) {
   options.interactive_threads = 0;
   Runtime rt(std::move(options));
   rt.run([main_number] {
-    const internal::CallerIdentity id = internal::current_identity();
-    EXPECT_EQ(id.waiter, static_cast<internal::Waiter*>(internal::current_task_core()));
-    EXPECT_EQ(id.waiter, current_waiter());
+    const internal::LockIds id = internal::current_lock_ids();
+    EXPECT_EQ(id.owner, ((current_task().id() + 1) << 1) | 1);
+    EXPECT_EQ(internal::current_lock_owner(), id.owner);
     EXPECT_EQ(id.thread_number, internal::current_thread_number());
     EXPECT_NE(id.thread_number, main_number);
   });

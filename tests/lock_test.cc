@@ -126,6 +126,52 @@ TEST_P(LockTest, UnlockByANonOwnerIsAClearErrorAndChangesNothing) {
   });
 }
 
+// What a task does with `l` below: every task is this one lambda type, so each core has the
+// same size, and the allocator hands a freed one to the next task (the holder's address again).
+bool act_on(ReentrantLock& l, bool take) {
+  if (take) {
+    lock(l);
+    return true;
+  }
+  bool refused = !trylock(l) && !l.held_by_caller();
+  try {
+    unlock(l);
+    refused = false;
+  } catch (const TaskStateError&) {
+  }
+  return refused;
+}
+
+// Julia's lock stays held by a task that ends holding it: no later task is taken for the holder,
+// though it may be given the holder's memory.
+TEST_P(LockTest, ALockLeftHeldByAFinishedTaskStaysHeldForEveryLaterTask) {
+  run([] {
+    ReentrantLock l;
+    auto task = [&l](bool take) { return spawn([&l, take] { return act_on(l, take); }); };
+    {
+      Task<bool> holder = task(true);
+      EXPECT_TRUE(fetch(holder));
+    }  // its core is freed here
+    for (int i = 0; i < 64; ++i) {
+      Task<bool> later = task(false);
+      ASSERT_TRUE(fetch(later)) << "task " << i << " after the holder could take or release it";
+    }
+    EXPECT_TRUE(islocked(l));
+  });
+}
+
+// The same for plain threads: a thread that ends holding the lock leaves it held.
+TEST_P(LockTest, ALockLeftHeldByAFinishedThreadStaysHeldForEveryLaterThread) {
+  ReentrantLock l;
+  std::thread([&l] { lock(l); }).join();
+  for (int i = 0; i < 16; ++i) {
+    bool refused = false;
+    std::thread([&l, &refused] { refused = act_on(l, false); }).join();
+    ASSERT_TRUE(refused) << "thread " << i << " after the holder could take or release it";
+  }
+  EXPECT_TRUE(islocked(l));
+}
+
 // Tasks hammering one counter from every worker; parked waiters, spinning and barging all
 // happen here. The count proves mutual exclusion.
 TEST_P(LockTest, ContendedCounterFromManyTasks) {
