@@ -17,6 +17,7 @@
 #include "tests/test_runtime.h"
 #include "weft/channel/channel.h"
 #include "weft/channel/invalid_state_exception.h"
+#include "weft/sched/deadlock_error.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sched/task_dump.h"
@@ -215,6 +216,66 @@ TEST_P(ChannelLockTest, PlainThreadsHoldItToo) {
     EXPECT_EQ(take(c), 1);
   });
   holder.join();
+}
+
+// A plain thread that holds the lock and waits for a task that waits for the lock is in a
+// deadlock: its wait(t) raises DeadlockError (deadlock_error.h), after which "the program can
+// still end the deadlock itself" -- here by letting the lock go. The DeadlockError gives the
+// thread a fresh Waiter (its old one stays in the task's list of waiters), so the lock must
+// still know the thread as its holder.
+TEST_P(ChannelLockTest, APlainThreadUnlocksAfterADeadlockError) {
+  Channel<int> c(1);
+  lock(c);
+  auto putter = run([c] { return spawn([c] { put(c, 1); }); });
+  try {
+    wait(putter);
+    FAIL() << "wait returned while this thread held the lock the task waits for";
+  } catch (const DeadlockError&) {
+  }
+  EXPECT_TRUE(islocked(c));
+  try {
+    unlock(c);
+  } catch (const TaskStateError& e) {
+    // The task stays parked for good: the runtime's teardown leaks it (runtime.h).
+    FAIL() << "the holder could not unlock after its DeadlockError: " << e.what();
+  }
+  wait(putter);
+  EXPECT_EQ(take(c), 1);
+  EXPECT_FALSE(islocked(c));
+}
+
+// What a task does with `c` below: every task is this one lambda type, so each core has the
+// same size, and the allocator hands a freed one to the next task (the holder's address again).
+bool act_on(Channel<int>& c, bool take_it) {
+  if (take_it) {
+    lock(c);
+    return true;
+  }
+  bool refused = !trylock(c);
+  try {
+    unlock(c);
+    refused = false;
+  } catch (const TaskStateError&) {
+  }
+  return refused;
+}
+
+// As in Julia, a task that ends holding lock(c) leaves it held: no later task is taken for the
+// holder, though it may be given the holder's memory.
+TEST_P(ChannelLockTest, ALockLeftHeldByAFinishedTaskStaysHeldForEveryLaterTask) {
+  run([] {
+    Channel<int> c(1);
+    auto task = [&c](bool take_it) { return spawn([&c, take_it] { return act_on(c, take_it); }); };
+    {
+      Task<bool> holder = task(true);
+      EXPECT_TRUE(fetch(holder));
+    }  // its core is freed here
+    for (int i = 0; i < 64; ++i) {
+      Task<bool> later = task(false);
+      ASSERT_TRUE(fetch(later)) << "task " << i << " after the holder could take or release it";
+    }
+    EXPECT_TRUE(islocked(c));
+  });
 }
 
 TEST_P(ChannelLockTest, LockWithAFunctionReturnsItsResultAndUnlocksOnThrow) {

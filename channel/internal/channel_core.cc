@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "weft/channel/invalid_state_exception.h"
 #include "weft/sched/park.h"
+#include "weft/task/current_task.h"
 #include "weft/task/errors.h"
 #include "weft/task/on_done.h"
 
@@ -75,7 +76,7 @@ bool ChannelCore::close_in_turn(std::exception_ptr error) {
   bool quiet;
   error = close_error(std::move(error), quiet);
   lock_.lock();
-  if (holder_ != nullptr && !await_hold_locked()) {
+  if (holder_ != 0 && !await_hold_locked()) {
     HoldRelease release{this};
     lock_.lock();
     return close_locked(std::move(error), quiet);
@@ -113,7 +114,7 @@ void ChannelCore::park_watcher() {
     return;  // the caller looks again
   }
   watchers_.push_back(me);
-  const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
+  const std::uint32_t held = holder_ != 0 ? drop_hold_locked() : 0;
   park(lock_, WaitKind::kChannelTake, this);
   if (held != 0) retake_hold(me, held);
 }
@@ -124,6 +125,7 @@ namespace {
 
 // A waiter's place in the line for the hold, on its stack, reached through its wq_data.
 struct HoldTicket {
+  std::uint64_t owner = 0;   // the waiter's token, for a release that hands it the hold
   Clock::time_point since;   // when it was first woken (unset before)
   std::uint32_t losses = 0;  // times woken and beaten to the hold by a barging locker
   bool granted = false;      // handed the hold by a release (it is the holder, at depth 1)
@@ -134,14 +136,14 @@ HoldTicket* hold_ticket_of(const Waiter* w) { return static_cast<HoldTicket*>(w-
 }  // namespace
 
 Waiter* ChannelCore::pass_hold_locked() {
-  holder_ = nullptr;
+  holder_ = 0;
   hold_depth_ = 0;
   Waiter* next = hold_woken_in_flight_ ? nullptr : holders_.pop_front();
   if (next == nullptr) return nullptr;
   HoldTicket* ticket = hold_ticket_of(next);
   if (ticket->losses > 0 && Clock::now() - ticket->since >= kHoldStarvation) {
     ticket->granted = true;
-    holder_ = next;
+    holder_ = ticket->owner;
     hold_depth_ = 1;
   } else {
     hold_woken_in_flight_ = true;
@@ -154,9 +156,10 @@ void ChannelCore::wait_for_hold_locked(Waiter* me) {
   // across the wait for the hold that follows.
   void* const saved = me->wq_data;
   HoldTicket ticket;
+  ticket.owner = current_lock_owner();
   for (;;) {
-    if (holder_ == nullptr) {
-      holder_ = me;
+    if (holder_ == 0) {
+      holder_ = ticket.owner;
       hold_depth_ = 1;
       break;
     }
@@ -186,7 +189,7 @@ void ChannelCore::wait_for_hold_locked(Waiter* me) {
       continue;
     }
     hold_woken_in_flight_ = false;
-    if (holder_ != nullptr) ++ticket.losses;
+    if (holder_ != 0) ++ticket.losses;
   }
   me->wq_data = saved;
   lock_.unlock();
@@ -200,7 +203,7 @@ void ChannelCore::abandon_hold_wait(Waiter* me, const bool& granted, void* saved
   } else {
     // Popped by a release: either handed the hold, or woken to retry for it. Both pass on.
     if (!granted) hold_woken_in_flight_ = false;
-    if (granted || holder_ == nullptr) next = pass_hold_locked();
+    if (granted || holder_ == 0) next = pass_hold_locked();
   }
   me->wq_data = saved;
   lock_.unlock();
@@ -214,13 +217,13 @@ bool ChannelCore::await_hold_locked() {
     me = current_waiter();
     lock_.lock();  // the hold may be free now: wait_for_hold_locked() then takes it
   }
-  if (holder_ == me) return true;
+  if (holder_ == current_lock_owner()) return true;
   wait_for_hold_locked(me);
   return false;
 }
 
-std::uint32_t ChannelCore::drop_hold_locked(Waiter* me) {
-  if (holder_ != me) return 0;
+std::uint32_t ChannelCore::drop_hold_locked() {
+  if (holder_ != current_lock_owner()) return 0;
   const std::uint32_t depth = hold_depth_;
   // Woken under lock_ (park.h allows it): it retries once our park releases lock_.
   if (Waiter* next = pass_hold_locked()) try_wake(next);
@@ -244,11 +247,12 @@ void ChannelCore::release_hold() {
 
 void ChannelCore::lock_hold() {
   Waiter* me = current_waiter();  // before lock_: a plain thread's first call makes it
+  const std::uint64_t mine = current_lock_owner();
   lock_.lock();
-  if (holder_ == nullptr) {
-    holder_ = me;
+  if (holder_ == 0) {
+    holder_ = mine;
     hold_depth_ = 1;
-  } else if (holder_ == me) {
+  } else if (holder_ == mine) {
     if (hold_depth_ == UINT32_MAX) {
       lock_.unlock();
       throw TaskStateError(
@@ -264,11 +268,11 @@ void ChannelCore::lock_hold() {
 }
 
 bool ChannelCore::trylock_hold() {
-  Waiter* me = current_waiter();  // before lock_, as in lock_hold()
+  const std::uint64_t mine = current_lock_owner();
   lock_.lock();
-  const bool got = holder_ == nullptr || (holder_ == me && hold_depth_ != UINT32_MAX);
+  const bool got = holder_ == 0 || (holder_ == mine && hold_depth_ != UINT32_MAX);
   if (got) {
-    holder_ = me;
+    holder_ = mine;
     ++hold_depth_;
   }
   lock_.unlock();
@@ -276,10 +280,10 @@ bool ChannelCore::trylock_hold() {
 }
 
 void ChannelCore::unlock_hold() {
-  Waiter* me = current_waiter();  // before lock_, as in lock_hold()
+  const std::uint64_t mine = current_lock_owner();
   lock_.lock();
-  if (holder_ != me) {
-    const bool taken = holder_ != nullptr;
+  if (holder_ != mine) {
+    const bool taken = holder_ != 0;
     lock_.unlock();
     throw_not_holder(taken);
   }
@@ -290,7 +294,7 @@ void ChannelCore::unlock_hold() {
 
 bool ChannelCore::hold_taken() {
   lock_.lock();
-  const bool taken = holder_ != nullptr;
+  const bool taken = holder_ != 0;
   lock_.unlock();
   return taken;
 }

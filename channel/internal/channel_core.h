@@ -96,7 +96,7 @@ class alignas(64) ChannelCore {
   bool await_hold_locked();
   // Around a park inside an operation, with lock_ held: if `me` holds the hold, hands it to
   // the next in line and returns its depth (else 0); retake_hold() restores it after the park.
-  std::uint32_t drop_hold_locked(Waiter* me);
+  std::uint32_t drop_hold_locked();
   void retake_hold(Waiter* me, std::uint32_t depth);
   // Releases one level of the caller's hold (an operation's, from await_hold_locked()).
   void release_hold();
@@ -112,7 +112,11 @@ class alignas(64) ChannelCore {
   BiasedLock lock_;  // a SpinLock once two threads have used the channel
   std::atomic<bool> closed_{false};  // written under lock_; read under it or with acquire
   const std::int64_t capacity_;      // 0: unbuffered
-  Waiter* holder_ = nullptr;         // under lock_: who holds the hold, if anyone
+  // Under lock_: who holds the hold (its internal::current_lock_owner() token), or 0. A token,
+  // not a Waiter*: a task that ends holding it leaves it held for good, and a later task given
+  // the same memory must not pass for it; a plain thread's Waiter is replaced after a
+  // DeadlockError, and the thread still holds what it held.
+  std::uint64_t holder_ = 0;
   WaitQueue putters_;
   WaitQueue takers_;
   WaitQueue watchers_;

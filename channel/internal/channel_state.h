@@ -50,7 +50,7 @@ class ChannelState final : public ChannelCore {
     lock_.lock();
     if (__builtin_expect(static_cast<std::int64_t>(buffer_.size()) < capacity_ &&
                              buffer_.has_room() && takers_.empty() && watchers_.empty() &&
-                             holder_ == nullptr && !closed_.load(std::memory_order_relaxed),
+                             holder_ == 0 && !closed_.load(std::memory_order_relaxed),
                          1)) {
       buffer_.push_back_into_room(std::move(item));
       lock_.unlock();
@@ -62,7 +62,7 @@ class ChannelState final : public ChannelCore {
   // Takes the oldest item into `out`; false once the channel is closed and drained.
   [[gnu::always_inline]] bool take(std::optional<T>& out) {
     lock_.lock();
-    if (__builtin_expect(!buffer_.empty() && putters_.empty() && holder_ == nullptr, 1)) {
+    if (__builtin_expect(!buffer_.empty() && putters_.empty() && holder_ == 0, 1)) {
       out.emplace(std::move(buffer_.front()));
       buffer_.pop_front();
       lock_.unlock();
@@ -74,7 +74,7 @@ class ChannelState final : public ChannelCore {
  private:
   // put() and take() beyond their common case, entered holding the lock.
   [[gnu::noinline]] void put_locked(T& item) {
-    if (holder_ != nullptr && !await_hold_locked()) {
+    if (holder_ != 0 && !await_hold_locked()) {
       HoldRelease release{this};
       lock_.lock();
       put_locked(item);
@@ -114,14 +114,14 @@ class ChannelState final : public ChannelCore {
     putters_.push_back(me);
     // An unbuffered channel is ready (isready, wait) exactly while a putter waits.
     if (capacity_ == 0) wake_chain(watchers_.take_all());
-    const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
+    const std::uint32_t held = holder_ != 0 ? drop_hold_locked() : 0;
     park(lock_, WaitKind::kChannelPut, this);
     if (held != 0) retake_hold(me, held);
     if (me->wq_data == nullptr) throw_closed();
   }
 
   [[gnu::noinline]] bool take_locked(std::optional<T>& out) {
-    if (holder_ != nullptr && !await_hold_locked()) {
+    if (holder_ != 0 && !await_hold_locked()) {
       HoldRelease release{this};
       lock_.lock();
       return take_locked(out);
@@ -156,7 +156,7 @@ class ChannelState final : public ChannelCore {
     }
     me->wq_data = &out;
     takers_.push_back(me);
-    const std::uint32_t held = holder_ != nullptr ? drop_hold_locked(me) : 0;
+    const std::uint32_t held = holder_ != 0 ? drop_hold_locked() : 0;
     park(lock_, WaitKind::kChannelTake, this);
     if (held != 0) retake_hold(me, held);
     return out.has_value();
@@ -168,7 +168,7 @@ class ChannelState final : public ChannelCore {
     if (capacity_ == 0) throw_fetch_unbuffered();
     for (;;) {
       lock_.lock();
-      if (holder_ != nullptr && !await_hold_locked()) {
+      if (holder_ != 0 && !await_hold_locked()) {
         HoldRelease release{this};
         return fetch();
       }
@@ -201,7 +201,7 @@ class ChannelState final : public ChannelCore {
   void wait() {
     for (;;) {
       lock_.lock();
-      if (holder_ != nullptr && !await_hold_locked()) {
+      if (holder_ != 0 && !await_hold_locked()) {
         HoldRelease release{this};
         wait();
         return;
