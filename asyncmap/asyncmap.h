@@ -7,9 +7,12 @@
 // concurrent tasks. Collections are ranges: forward ranges (containers, views) of equal
 // lengths, or single-pass ones -- a Channel, an input view -- which are taken from as the map
 // goes, until the first collection ends (as Julia's asyncmap over a Channel or a generator).
-// A single-pass collection is not stepped once another has ended (no take that would block
-// or drop an item). Its elements are moved out of a Channel, and copied from any other
-// single-pass range whose elements are lvalues (they may be the caller's own objects).
+// An endless forward range (one whose end is std::unreachable_sentinel: views::iota(0), Julia's
+// countfrom()) may go alongside the others, e.g. to number a Channel's items: it has no length
+// and never ends the map (all collections endless does not compile). A single-pass collection
+// is not stepped once another has ended (no take that would block or drop an item). Its
+// elements are moved out of a Channel, and copied from any other single-pass range whose
+// elements are lvalues (they may be the caller's own objects).
 // The options argument is optional and comes last:
 //   ntasks      an int: at most that many tasks (0, the default: one per element up to 100;
 //               100 when a single-pass collection's length is not known in advance);

@@ -395,6 +395,24 @@ TEST_P(AsyncMapTest, ForwardCollectionEndingFirstLeavesTheChannelAlone) {
   });
 }
 
+// An endless forward range alongside a Channel (Julia's asyncmap(f, countfrom(), c), the
+// enumerate idiom): the map runs until the channel ends, as it does with a bounded one. Its
+// length must not be measured: std::ranges::distance over iota(0) never returns.
+TEST_P(AsyncMapTest, AnEndlessForwardRangeAlongsideAChannel) {
+  run([] {
+    Channel<int> c = Channel<int>::unbounded();
+    for (int i = 1; i <= 4; ++i) put(c, 10 * i);
+    close(c);
+    std::vector<int> sums =
+        asyncmap([](int i, int x) { return i + x; }, std::views::iota(0), c);
+    EXPECT_EQ(sums, (std::vector<int>{10, 21, 32, 43}));
+    // With a bounded forward one: that one's length is the map's; into results too.
+    std::vector<int> into(5);
+    asyncmap_into([](int i, int x) { return i * x; }, into, std::views::iota(1), kOneToFive);
+    EXPECT_EQ(into, (std::vector<int>{1, 4, 9, 16, 25}));
+  });
+}
+
 // A single-pass range whose elements are the caller's own objects (lvalues) is copied from,
 // never moved from; a Channel's items are moved out (they are the iterator's).
 TEST_P(AsyncMapTest, SinglePassLvaluesAreCopiedNotMoved) {

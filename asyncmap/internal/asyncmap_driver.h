@@ -13,6 +13,7 @@
 #define WEFT_ASYNCMAP_INTERNAL_ASYNCMAP_DRIVER_H_
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,6 +40,13 @@ namespace weft::internal {
 // still have equal lengths.
 template <typename... Cs>
 inline constexpr bool kAllForward = (std::ranges::forward_range<Cs> && ...);
+
+// A forward range that never ends: its end is std::unreachable_sentinel (views::iota(0), the
+// C++ spelling of Julia's countfrom()). It has no length to measure -- std::ranges::distance
+// over it never returns -- and the map ends with the other collections, as Julia's zip does.
+template <typename C>
+inline constexpr bool kEndless =
+    std::same_as<std::ranges::sentinel_t<std::remove_reference_t<C>>, std::unreachable_sentinel_t>;
 
 template <typename C>
 struct IsChannel : std::false_type {};
@@ -225,13 +233,13 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
 
 // The collections' common length (std::invalid_argument unless the forward ones agree). With
 // a single-pass one, the length is known only once it ends: then this is an upper bound, the
-// forward ones' length, or SIZE_MAX if there are none.
+// forward ones' length, or SIZE_MAX if there are none. Endless ones (kEndless) are not measured.
 template <typename... Cs>
 std::size_t common_length(Cs&... collections) {
   std::vector<std::size_t> lengths;
   (
       [&](auto& c) {
-        if constexpr (std::ranges::forward_range<decltype(c)>) {
+        if constexpr (std::ranges::forward_range<decltype(c)> && !kEndless<decltype(c)>) {
           lengths.push_back(static_cast<std::size_t>(std::ranges::distance(c)));
         }
       }(collections),
@@ -247,6 +255,9 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
   static_assert(sizeof...(Cs) > 0, "asyncmap: give at least one collection");
   static_assert((std::ranges::input_range<Cs> && ...),
                 "asyncmap: the collections must be ranges (std::ranges::input_range)");
+  static_assert(!(kEndless<Cs> && ...),
+                "asyncmap: every collection is endless (e.g. views::iota(0)): the map would "
+                "never end");
   check_batch_mode(kBatch, batch_size);
   const std::size_t n = common_length(collections...);
   LockstepCursor<Cs...> cursor(collections...);
