@@ -100,7 +100,8 @@ TaskRef current_task();
 void sleep(double seconds);
 void sleep(absl::Duration duration);
 
-// errormonitor(t): prints "Unhandled Task ERROR" with t's exception to stderr if t fails.
+// errormonitor(t): prints "Unhandled Task ERROR: <what t threw>" and t's id to stderr if t
+// fails (Julia's first line; no stack trace follows: a C++ exception carries none).
 // Returns t.
 const TaskRef& errormonitor(const TaskRef& t);
 

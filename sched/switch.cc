@@ -28,8 +28,10 @@ EhGlobals* eh_globals(Worker* w) { return static_cast<EhGlobals*>(w->eh_globals)
 void report_unhandled(TaskCore* t) {
   if (t->error_reported.exchange(true, std::memory_order_acq_rel)) return;
   std::string what = describe_exception(t->exception);
-  std::fprintf(stderr, "Unhandled Task ERROR: task %llu failed: %s\n",
-               static_cast<unsigned long long>(t->id()), what.c_str());
+  // Julia's first line, "Unhandled Task ERROR: <the error>" (the spec's errormonitor example),
+  // then which task it was, where Julia prints the stack trace a C++ exception does not carry.
+  std::fprintf(stderr, "Unhandled Task ERROR: %s\n  in task %llu\n", what.c_str(),
+               static_cast<unsigned long long>(t->id()));
 }
 
 void finish_task(TaskCore* self);
