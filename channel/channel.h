@@ -58,9 +58,9 @@
 //
 // Thread safety and blocking: every operation may be used from any task on any worker and from
 // plain threads at once. A task that blocks parks (its worker runs other tasks); a plain
-// thread blocks as a thread. A put returns once its item is buffered or handed to a taker; it
-// does not yield to the taker, which runs when its worker gets to it (Julia's put! on an
-// unbuffered channel yields; call yield() after put for that).
+// thread blocks as a thread. A put returns once its item is buffered or handed to a taker. On an
+// unbuffered channel, a put that hands its item to a waiting taker then lets the other tasks
+// of its worker run first, the taker among them if it runs there (Julia's put! yields so).
 // Cost: while one thread alone uses a channel (all its tasks on one worker) its lock takes no
 // atomic read-modify-write; the first use from a second thread turns it, once, into a spin
 // lock (weft/sched/biased_lock.h).

@@ -618,6 +618,12 @@ WakeResult try_wake(internal::Waiter* w) {
   }
 }
 
+void run_others_first() {
+  internal::Worker* const w = internal::current_worker();
+  internal::TaskCore* const cur = w != nullptr ? w->current : nullptr;
+  if (cur != nullptr) internal::run_others_first(w, cur);
+}
+
 void consume_pending_wake() {
   internal::TaskCore* cur = internal::current_task_core();
   if (cur == nullptr) return;

@@ -100,6 +100,11 @@ bool wake_error(internal::Waiter* w, std::exception_ptr error);
 // (nothing done), and kTimedOut when its deadline won (nothing delivered).
 enum class WakeResult { kWoken, kTimedOut, kAlreadyQueued };
 WakeResult try_wake(internal::Waiter* w);
+// Lets the calling task's worker run its other runnable tasks before the caller goes on (it
+// stays runnable, queued behind them), as Julia's put! on an unbuffered channel does after
+// handing its item to a waiting taker. Unlike yield() it takes nothing a schedule() left for
+// the caller's next wait. Returns at once on a plain thread, or with nothing else to run.
+void run_others_first();
 // For a primitive that woke the calling task while it ran (after a park of it ended early on
 // a schedule()'s mark): takes a wake-up still pending on the task, if any (a park that returns
 // at once), so that it does not end the task's next wait. Nothing on a plain thread.

@@ -73,7 +73,6 @@ TEST_P(ChannelExamples, ProducerConstructorTaskref) {
     ASSERT_TRUE(taskref.valid());
     EXPECT_FALSE(istaskdone(taskref));
     put(chnl, "Hello");
-    yield();
     EXPECT_EQ(printed, "Hello");
     EXPECT_TRUE(istaskdone(taskref));
   });

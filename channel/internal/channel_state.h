@@ -88,6 +88,9 @@ class ChannelState final : public ChannelCore {
       lock_.unlock();
       static_cast<std::optional<T>*>(taker->wq_data)->emplace(std::move(item));
       wake(taker);
+      // Julia's unbuffered put! hands its item over, then yields: the taker (on this worker)
+      // runs before the put returns, as the spec's taskref example prints.
+      if (capacity_ == 0) ::weft::run_others_first();
       return;
     }
     if (static_cast<std::int64_t>(buffer_.size()) < capacity_) {
