@@ -369,6 +369,11 @@ void sleep(absl::Duration duration) {
   duration = std::max(duration, absl::Milliseconds(1));
   const bool forever = duration > absl::Seconds(1e9);
   if (current_task_core() == nullptr) {
+    // A plain thread sleeping in weft is a timed wait, and what it does next may wake a task:
+    // it must be known to deadlock detection (deadlock.h), where a running thread is progress.
+    // A thread seen for the first time here would otherwise be invisible, and a thread blocked
+    // on its tasks meanwhile declared deadlocked.
+    current_waiter();
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(std::min(duration, absl::Seconds(1e9))));
     return;
   }
