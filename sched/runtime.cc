@@ -325,7 +325,9 @@ bool RuntimeCore::quiescent() {
 void RuntimeCore::shutdown_if_idle() {
   for (int i = 0; i < 100; ++i) {
     if (quiescent()) {
-      shutdown();
+      // Not shutdown(), which would wait for quiescence all over again: whatever a task woken
+      // since then does (sleep for an hour, spin) would hold up exit.
+      stop_and_report();
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -341,6 +343,14 @@ void RuntimeCore::shutdown() {
     return;
   }
   while (!quiescent()) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  stop_and_report();
+}
+
+void RuntimeCore::stop_and_report() {
+  if (stopping.load(std::memory_order_acquire) || workers.empty() ||
+      !workers.front()->thread.joinable()) {
+    return;
+  }
   stop_workers();
   timers.stop();
   // A thread may still be inside push() waking a task it should not have (its runtime was

@@ -98,10 +98,16 @@ class RuntimeCore {
   void start();
   // Waits until nothing can run any more, then stops the workers and reports parked tasks.
   void shutdown();
-  // shutdown() if that happens within ~100 ms; otherwise only reports (used at exit).
+  // shutdown() if the runtime is quiescent within ~100 ms; otherwise only reports (used at
+  // exit). Once it found the runtime quiescent it stops it without waiting for quiescence
+  // again: a task woken just after (a descriptor, another thread) that then waits on a long
+  // timer or spins must not hold up exit.
   void shutdown_if_idle();
   // Stops and joins the workers that run (shutdown() once quiescent, or a start() that failed).
   void stop_workers();
+  // shutdown()'s second half, once quiescent: stops the workers and the timers, then reports
+  // (and keeps) the tasks left parked.
+  void stop_and_report();
   // Leaves the list of runtimes (task dumps, deadlock detection) and drops the task references
   // kept for registry readers: what the destructor does, for a core kept after its shutdown.
   void forget();
