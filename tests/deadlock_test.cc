@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -19,6 +20,7 @@
 #include "weft/sched/park.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/lock.h"
+#include "weft/sync/timedwait.h"
 #include "weft/task/errors.h"
 
 namespace weft {
@@ -98,6 +100,50 @@ TEST_P(Deadlock, AThreadKeepsItsLocksThroughADeadlockError) {
   b.close();
   EXPECT_THROW(wait(first), TaskFailedException);
   EXPECT_THROW(wait(second), TaskFailedException);
+}
+
+// A plain thread that sleeps in weft (a timed wait) and then wakes a task is progress: deadlock
+// detection must not declare the process deadlocked while it sleeps, even if that thread has
+// not otherwise touched weft before.
+TEST_P(Deadlock, APlainThreadInWeftSleepIsNotADeadlock) {
+  Channel<int> c;
+  auto taker = run([&] { return spawn([&] { return take(c); }); });
+  std::thread producer([&] {
+    weft::sleep(0.8);
+    put(c, 5);
+  });
+  int got = -1;
+  try {
+    got = fetch(taker);
+  } catch (const DeadlockError& e) {
+    ADD_FAILURE() << "a deadlock was declared while a plain thread slept in weft::sleep:\n"
+                  << e.what();
+    producer.join();
+    got = fetch(taker);
+  }
+  EXPECT_EQ(got, 5);
+  if (producer.joinable()) producer.join();
+}
+
+TEST_P(Deadlock, APlainThreadInTimedwaitIsNotADeadlock) {
+  Channel<int> c;
+  auto taker = run([&] { return spawn([&] { return take(c); }); });
+  std::atomic<bool> never{false};
+  std::thread producer([&] {
+    EXPECT_EQ(timedwait([&] { return never.load(); }, 0.8, 0.05), TimedWaitResult::kTimedOut);
+    put(c, 6);
+  });
+  int got = -1;
+  try {
+    got = fetch(taker);
+  } catch (const DeadlockError& e) {
+    ADD_FAILURE() << "a deadlock was declared while a plain thread polled in timedwait:\n"
+                  << e.what();
+    producer.join();
+    got = fetch(taker);
+  }
+  EXPECT_EQ(got, 6);
+  if (producer.joinable()) producer.join();
 }
 
 TEST_P(Deadlock, TasksWaitingForEachOtherAreReportedAsACycle) {

@@ -1,6 +1,7 @@
-// Timing and outside-world waits (sleep, timedwait, poll_fd, wait_process) against deadlock
-// detection, shutdown, descriptor accounting, bad input and races between a deadline and a
-// descriptor's readiness.
+// Timeouts and outside-world waits (sleep, timedwait, poll_fd, wait_process, Event::wait_for):
+// bad and extreme timeouts, a deadline racing a descriptor's readiness (one outcome, nothing
+// left pending), descriptors left behind by waits that time out or fail, two waiters on one
+// descriptor, and a runtime shut down with tasks waiting on a descriptor and a process.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,8 +19,6 @@
 
 #include "gtest/gtest.h"
 #include "tests/test_runtime.h"
-#include "weft/channel/channel.h"
-#include "weft/sched/deadlock_error.h"
 #include "weft/sched/park.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/event.h"
@@ -34,7 +33,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::RuntimeTest;
-class TimersReview : public RuntimeTest {};
+class Timeouts : public RuntimeTest {};
 
 constexpr FdInterest kReadable{.readable = true};
 
@@ -59,52 +58,8 @@ int open_fds() {
   return n;
 }
 
-// A plain thread that sleeps in weft (a timed wait) and then wakes a task is progress: deadlock
-// detection must not declare the process deadlocked while it sleeps, even if that thread has
-// not otherwise touched weft before.
-TEST_P(TimersReview, APlainThreadInWeftSleepIsNotADeadlock) {
-  Channel<int> c;
-  auto taker = run([&] { return spawn([&] { return take(c); }); });
-  std::thread producer([&] {
-    weft::sleep(0.8);
-    put(c, 5);
-  });
-  int got = -1;
-  try {
-    got = fetch(taker);
-  } catch (const DeadlockError& e) {
-    ADD_FAILURE() << "a deadlock was declared while a plain thread slept in weft::sleep:\n"
-                  << e.what();
-    producer.join();
-    got = fetch(taker);
-  }
-  EXPECT_EQ(got, 5);
-  if (producer.joinable()) producer.join();
-}
-
-TEST_P(TimersReview, APlainThreadInTimedwaitIsNotADeadlock) {
-  Channel<int> c;
-  auto taker = run([&] { return spawn([&] { return take(c); }); });
-  std::atomic<bool> never{false};
-  std::thread producer([&] {
-    EXPECT_EQ(timedwait([&] { return never.load(); }, 0.8, 0.05), TimedWaitResult::kTimedOut);
-    put(c, 6);
-  });
-  int got = -1;
-  try {
-    got = fetch(taker);
-  } catch (const DeadlockError& e) {
-    ADD_FAILURE() << "a deadlock was declared while a plain thread polled in timedwait:\n"
-                  << e.what();
-    producer.join();
-    got = fetch(taker);
-  }
-  EXPECT_EQ(got, 6);
-  if (producer.joinable()) producer.join();
-}
-
 // Timed-out, failed and completed descriptor waits leave no descriptor behind.
-TEST_P(TimersReview, DescriptorWaitsLeakNoDescriptors) {
+TEST_P(Timeouts, DescriptorWaitsLeakNoDescriptors) {
   run([] {
     Pipe p;
     poll_fd(p.read_end(), 0.001, kReadable);  // starts the poller (its epoll fd)
@@ -122,7 +77,7 @@ TEST_P(TimersReview, DescriptorWaitsLeakNoDescriptors) {
 
 // A deadline racing with readiness: exactly one outcome, and nothing left pending on the task
 // (a later untimed wait would end early on a leftover wake-up).
-TEST_P(TimersReview, ReadinessRacingTheDeadlineLeavesNothingPending) {
+TEST_P(Timeouts, ReadinessRacingTheDeadlineLeavesNothingPending) {
   run([] {
     for (int round = 0; round < 300; ++round) {
       Pipe p;
@@ -140,7 +95,7 @@ TEST_P(TimersReview, ReadinessRacingTheDeadlineLeavesNothingPending) {
   });
 }
 
-TEST_P(TimersReview, PlainThreadReadinessRacingTheDeadline) {
+TEST_P(Timeouts, PlainThreadReadinessRacingTheDeadline) {
   for (int round = 0; round < 300; ++round) {
     Pipe p;
     std::thread writer([&] {
@@ -156,7 +111,7 @@ TEST_P(TimersReview, PlainThreadReadinessRacingTheDeadline) {
 }
 
 // Bad timeouts are refused with a clear exception; tiny and huge ones work.
-TEST_P(TimersReview, BadAndExtremeTimeouts) {
+TEST_P(Timeouts, BadAndExtremeTimeouts) {
   auto body = [] {
     EXPECT_THROW(sleep(std::nan("")), std::invalid_argument);
     EXPECT_THROW(sleep(-1.0), std::invalid_argument);
@@ -209,7 +164,7 @@ void until_waiting_from_thread(const TaskRef& t) {
 
 // A runtime shut down with tasks parked on a descriptor and on a child process reports them and
 // returns; the descriptor and the process becoming ready afterwards is harmless.
-TEST_P(TimersReview, ShutdownWithDescriptorAndProcessWaits) {
+TEST_P(Timeouts, ShutdownWithDescriptorAndProcessWaits) {
   auto rt = runtime_with(GetParam());
   auto p = std::make_shared<Pipe>();
   const pid_t pid = spawn_shell("sleep 30");
@@ -237,7 +192,7 @@ TEST_P(TimersReview, ShutdownWithDescriptorAndProcessWaits) {
 
 // Two tasks on one descriptor, one with a short deadline: it times out, the other still gets
 // the readiness, and a third wait after that finds it at once.
-TEST_P(TimersReview, TwoWaitersOnOneDescriptorOneTimesOut) {
+TEST_P(Timeouts, TwoWaitersOnOneDescriptorOneTimesOut) {
   run([] {
     Pipe p;
     auto patient = spawn([&] { return wait(RawFD(p.read_end()), kReadable).readable; });
@@ -249,56 +204,7 @@ TEST_P(TimersReview, TwoWaitersOnOneDescriptorOneTimesOut) {
   });
 }
 
-// Process exit stops the default runtime only if it is idle, so that exit cannot hang
-// (Runtime::global). It checks that, then shuts down -- and shutdown() waits for quiescence
-// all over again: a task woken in between (here by a descriptor becoming ready just as exit
-// begins) that then sleeps, waits with a long timeout or spins holds exit up for as long.
-// Each child process exits with the wake landing at a different moment after exit began; any
-// child still there after 3 s is killed by its alarm.
-std::atomic<bool> g_exiting{false};
-int g_write_fd = -1;
-int g_delay_us = 0;
-
-TEST(TimersReviewExit, AWakeAsExitBeginsDoesNotHoldUpExit) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  for (int delay_us = 0; delay_us <= 1200; delay_us += 50) {
-    g_delay_us = delay_us;
-    EXPECT_EXIT(
-        {
-          // Registered before the default runtime starts, so it runs after the runtime's exit
-          // handler: once that returned, exit has not hung. (_Exit: no leak check of the test
-          // harness's own allocations under ASan.)
-          std::atexit([] { std::_Exit(0); });
-          int fds[2];
-          if (pipe2(fds, O_CLOEXEC) != 0) std::_Exit(3);
-          g_write_fd = fds[1];
-          const int read_fd = fds[0];
-          auto t = spawn([read_fd] {
-            wait(RawFD(read_fd), kReadable);
-            sleep(3600);  // e.g. a poll_fd with a long timeout, or a retry loop's sleep
-          });
-          while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
-          std::thread writer([] {
-            while (!g_exiting.load()) {
-            }
-            const auto until =
-                std::chrono::steady_clock::now() + std::chrono::microseconds(g_delay_us);
-            while (std::chrono::steady_clock::now() < until) {
-            }
-            [[maybe_unused]] ssize_t w = ::write(g_write_fd, "x", 1);
-          });
-          writer.detach();
-          // Registered after the default runtime's handler: runs just before it.
-          std::atexit([] { g_exiting.store(true); });
-          alarm(3);
-          std::exit(0);
-        },
-        ::testing::ExitedWithCode(0), "")
-        << "exit did not end (in 3 s) with the wake " << delay_us << " us after exit began";
-  }
-}
-
-WEFT_INSTANTIATE_WORKER_COUNTS(TimersReview);
+WEFT_INSTANTIATE_WORKER_COUNTS(Timeouts);
 
 }  // namespace
 }  // namespace weft
