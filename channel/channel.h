@@ -22,6 +22,8 @@
 //                  the std::exception_ptr e rethrown as given. Blocked putters' items are not
 //                  delivered (their put raises). The first close wins; later ones do nothing.
 //   isopen(c)      not closed yet.
+//   to_string(c), os << c
+//                  Julia's printed form: "Channel<char>(1) (2 items available)".
 //   lock(c), unlock(c), trylock(c), islocked(c), lock(f, c)
 //                  Julia's lock on a channel (1.7): a reentrant lock of the whole channel, so
 //                  that a task can do several operations with no other put, take, fetch, wait
@@ -77,12 +79,16 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <stdexcept>
+#include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "weft/channel/internal/channel_core.h"
 #include "weft/channel/internal/channel_state.h"
+#include "weft/channel/internal/describe.h"
 #include "weft/channel/invalid_state_exception.h"
 #include "weft/task/task.h"
 
@@ -281,6 +287,17 @@ decltype(auto) lock(F&& f, const Channel<T>& c) {
 template <typename T>
 const Channel<T>& bind(const Channel<T>& c, const TaskRef& task) {
   return c.bind(task);
+}
+
+// Julia's printed form of a channel (show): "Channel<char>(1) (2 items available)", with
+// "(1 item available)", "(empty)" or "(closed)". A snapshot: other tasks may change it at once.
+template <typename T>
+std::string to_string(const Channel<T>& c) {
+  return internal::describe_channel(typeid(T), c.capacity(), c.isopen(), c.n_avail());
+}
+template <typename T>
+std::ostream& operator<<(std::ostream& os, const Channel<T>& c) {
+  return os << to_string(c);
 }
 
 // Julia's collect(c): takes every item until the channel is closed and drained.

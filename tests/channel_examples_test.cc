@@ -79,6 +79,7 @@ TEST_P(ChannelExamples, ProducerConstructorTaskref) {
 }
 
 // julia> chnl = Channel{Char}(1, spawn=true) do ch for c in "hello world" put!(ch, c) end end
+// Channel{Char}(1) (2 items available)
 // julia> String(collect(chnl))  -> "hello world"
 TEST_P(ChannelExamples, ProducerConstructorSpawn) {
   run_sticky([] {
@@ -90,6 +91,12 @@ TEST_P(ChannelExamples, ProducerConstructorSpawn) {
         1, {.taskref = &taskref, .spawn = true});
     EXPECT_FALSE(taskref.sticky());
     EXPECT_EQ(chnl.capacity(), 1);
+    // Printed as Julia's is, its item count a snapshot of the producer's progress (Julia's "2
+    // items" counted a blocked putter's too; weft's n_avail, as Julia's, counts buffered ones).
+    const std::string shown = to_string(chnl);
+    EXPECT_TRUE(shown == "Channel<char>(1) (empty)" ||
+                shown == "Channel<char>(1) (1 item available)")
+        << shown;
     std::vector<char> chars = collect(chnl);
     EXPECT_EQ(std::string(chars.begin(), chars.end()), "hello world");
   });

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -36,6 +37,24 @@ void expect_closed_exception(const std::function<void()>& op) {
     EXPECT_STREQ(e.what(), "Channel is closed.");
     EXPECT_EQ(e.state(), "closed");
   }
+}
+
+// Julia's show of a Channel: type and size, then closed, empty or how many items wait.
+TEST(ChannelPrinting, TypeSizeAndState) {
+  Channel<int> unbuffered;
+  EXPECT_EQ(to_string(unbuffered), "Channel<int>(0) (empty)");
+  Channel<char> c(3);
+  put(c, 'a');
+  EXPECT_EQ(to_string(c), "Channel<char>(3) (1 item available)");
+  put(c, 'b');
+  std::ostringstream os;
+  os << c;
+  EXPECT_EQ(os.str(), "Channel<char>(3) (2 items available)");
+  close(c);
+  EXPECT_EQ(to_string(c), "Channel<char>(3) (closed)");
+  EXPECT_EQ(to_string(Channel<std::string>::unbounded()),
+            "Channel<std::string>(9223372036854775807) (empty)");  // Julia's typemax(Int)
+  EXPECT_EQ(to_string(Channel<>(1)), "Channel<std::any>(1) (empty)");
 }
 
 TEST(ChannelBadInput, NegativeSizeNamesTheValue) {
