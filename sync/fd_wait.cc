@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -284,23 +285,58 @@ ProcessStatus status_of(const siginfo_t& info) {
   return s;
 }
 
-std::optional<ProcessStatus> wait_child(pid_t pid, const Clock::time_point* deadline) {
+void check_pid(pid_t pid, const char* op) {
   if (pid <= 0) {
-    throw std::invalid_argument(
-        absl::StrCat("wait_process: pid must be a positive process id, not ", pid));
+    throw std::invalid_argument(absl::StrCat(op, ": pid must be a positive process id, not ", pid));
   }
+}
+
+}  // namespace
+
+// What the copies of one Process share: its status, once one of them has reaped the child.
+// Reaping and recording happen together under `mu`, so a wait that finds no status recorded
+// knows the child is not reaped yet (and its pid not free to be reused). A std::mutex, not an
+// absl::Mutex: the system's Abseil is not built for ThreadSanitizer, which would not see it.
+struct internal::ProcessRecord {
+  std::mutex mu;
+  std::optional<ProcessStatus> status;  // under mu
+
+  std::optional<ProcessStatus> recorded() {
+    std::lock_guard<std::mutex> lock(mu);
+    return status;
+  }
+};
+
+namespace {
+
+// Waits for child `pid` to exit and reaps it; nullopt if the deadline came first. With a
+// record (a Process's), a status another wait recorded is returned instead, and the one this
+// wait reaps is recorded.
+std::optional<ProcessStatus> wait_child(pid_t pid, const Clock::time_point* deadline,
+                                        internal::ProcessRecord* record = nullptr) {
+  check_pid(pid, "wait_process");
+  // The status a copy's wait recorded, if any: each look below is for one that reaped since.
+  auto recorded = [record]() -> std::optional<ProcessStatus> {
+    return record != nullptr ? record->recorded() : std::nullopt;
+  };
+  if (std::optional<ProcessStatus> s = recorded()) return s;
   // Through syscall(): glibc 2.36's <sys/pidfd.h> declares pidfd_open without C linkage.
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     const int err = errno;
+    // Reaped by a copy's wait since we looked: its status is recorded.
+    if (std::optional<ProcessStatus> s = recorded()) return s;
     throw_errno(err, err == ESRCH ? absl::StrCat("wait_process: there is no process ", pid)
                                   : absl::StrCat("wait_process: cannot watch process ", pid));
   }
   FdCloser close_pidfd(pidfd);
+  // Recorded now: the pidfd may name a process that took the reaped child's pid.
+  if (std::optional<ProcessStatus> s = recorded()) return s;
   siginfo_t info{};
   // Not reaping yet (WNOWAIT), only checking that it is our child and whether it has exited.
   if (waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
     const int err = errno;
+    if (std::optional<ProcessStatus> s = recorded()) return s;
     throw_errno(err, err == ECHILD
                          ? absl::StrCat("wait_process: process ", pid,
                                         " is not a child of this process (or was already reaped)")
@@ -314,16 +350,30 @@ std::optional<ProcessStatus> wait_child(pid_t pid, const Clock::time_point* dead
       return std::nullopt;
     }
   }
+  std::unique_lock<std::mutex> recording;
+  if (record != nullptr) {
+    recording = std::unique_lock<std::mutex>(record->mu);  // only while reaping an exited child
+    if (record->status.has_value()) return record->status;
+  }
   info = siginfo_t{};
   while (waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED) != 0) {
     if (errno == EINTR) continue;
     throw_errno(errno, absl::StrCat("wait_process: cannot reap process ", pid,
                                     " (did something else reap it?)"));
   }
-  return status_of(info);
+  const ProcessStatus status = status_of(info);
+  if (record != nullptr) record->status = status;
+  return status;
 }
 
 }  // namespace
+
+Process::Process(pid_t process_id)
+    : pid_(process_id), record_(std::make_shared<internal::ProcessRecord>()) {
+  check_pid(process_id, "Process");
+}
+
+std::optional<ProcessStatus> Process::status() const { return record_->recorded(); }
 
 std::string to_string(const FdEvent& event) {
   if (event.timedout) return "FdEvent(timedout)";
@@ -348,7 +398,16 @@ FdEvent poll_fd(int fd, double timeout_s, FdInterest interest) {
 
 FdEvent wait(RawFD fd, FdInterest interest) { return wait_fd(fd.fd, interest, nullptr, "wait(RawFD)"); }
 
-ProcessStatus wait(Process process) { return *wait_child(process.pid, nullptr); }
+ProcessStatus wait(const Process& process) {
+  return *wait_child(process.pid_, nullptr, process.record_.get());
+}
+
+std::vector<ProcessStatus> wait(const ProcessChain& chain) {
+  std::vector<ProcessStatus> statuses;
+  statuses.reserve(chain.processes.size());
+  for (const Process& p : chain.processes) statuses.push_back(wait(p));
+  return statuses;
+}
 
 ProcessStatus wait_process(pid_t pid) { return *wait_child(pid, nullptr); }
 

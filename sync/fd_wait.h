@@ -8,11 +8,11 @@
 // at once. Readiness is level-triggered, as poll(2): a descriptor that is already ready returns
 // at once. Regular files are always ready (as poll(2) reports them).
 //
-// Child processes are watched through a pidfd (pidfd_open): wait_process() parks until the child
-// exits, then reaps it and returns how it ended. A child is reaped once: unlike Julia's Process,
-// which keeps its exit status for every wait(p), a Process here is only a pid, so of several
-// waits for one child the first to reap it returns the status and the others throw
-// std::system_error (not a child, or already reaped).
+// Child processes are watched through a pidfd (pidfd_open): a wait parks until the child exits,
+// then reaps it and returns how it ended. A Process keeps that status, as Julia's keeps its
+// exitcode: every wait(p), on p or a copy, at once or later, returns it. wait_process(pid) is
+// the bare pid's wait: of several for one child, the first to reap it returns the status and
+// the others throw std::system_error (not a child, or already reaped).
 //
 // Timeouts: a timeout racing with readiness has exactly one outcome: events, or timedout.
 // Errors: a descriptor that is not open, or a pid that is not a child of this process, throws
@@ -24,8 +24,10 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace weft {
 
@@ -66,14 +68,38 @@ struct ProcessStatus {
   bool success() const { return exited() && exit_code == 0; }
 };
 
-// Julia's Process, as far as waiting goes: a child process of this one, by pid.
-struct Process {
-  explicit Process(pid_t process_id) : pid(process_id) {}
-  pid_t pid;
+namespace internal {
+struct ProcessRecord;  // what copies of one Process share (fd_wait.cc)
+}  // namespace internal
+
+// Julia's Process, as far as waiting goes: a child process of this one, by pid. A handle: copies
+// share what a wait learns, so the child is reaped once and its status kept for every wait.
+// Throws std::invalid_argument for a pid that is not positive.
+class Process {
+ public:
+  explicit Process(pid_t process_id);
+  pid_t pid() const { return pid_; }
+  // Julia's p.exitcode (and termsignal): how the child ended, once a wait on this Process or a
+  // copy has reaped it; nullopt before.
+  std::optional<ProcessStatus> status() const;
+
+ private:
+  friend ProcessStatus wait(const Process& process);
+  pid_t pid_;
+  std::shared_ptr<internal::ProcessRecord> record_;
 };
 
-// wait(p::Process): parks until the child exits, reaps it, and returns its status.
-ProcessStatus wait(Process process);
+// wait(p::Process): parks until the child exits, reaps it, and returns its status; once it is
+// reaped, returns that status at once, from any copy of p.
+ProcessStatus wait(const Process& process);
+
+// Julia's ProcessChain, the processes of a pipeline: wait(chain) waits for every one, in order,
+// and returns their statuses (it raises the first error a wait raises).
+struct ProcessChain {
+  std::vector<Process> processes;
+};
+std::vector<ProcessStatus> wait(const ProcessChain& chain);
+
 ProcessStatus wait_process(pid_t pid);
 // As wait_process, giving up after timeout_s seconds (nullopt; the child is not reaped then).
 // A negative timeout_s waits without a deadline, as poll_fd's does; NaN is invalid_argument.

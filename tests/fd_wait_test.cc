@@ -354,6 +354,47 @@ TEST_P(FdWaitTest, WaitingOnANonChildIsAClearError) {
   });
 }
 
+// Julia's Process keeps its exit status: every wait on it -- several at once from tasks and a
+// plain thread, on copies, and later ones -- returns the status of the one reaping.
+TEST_P(FdWaitTest, EveryWaitOnAProcessReturnsItsStatus) {
+  for (int round = 0; round < 10; ++round) {
+    const Process p(spawn_shell("sleep 0.01; exit 7"));
+    EXPECT_FALSE(p.status().has_value());
+    auto waiters = run([p] {
+      std::vector<Task<int>> tasks;
+      for (int i = 0; i < 4; ++i) tasks.push_back(spawn([p] { return wait(p).exit_code; }));
+      return tasks;
+    });
+    int from_thread = -1;
+    std::thread plain([copy = p, &from_thread] { from_thread = wait(copy).exit_code; });
+    for (auto& t : waiters) EXPECT_EQ(fetch(t), 7) << "round " << round;
+    plain.join();
+    EXPECT_EQ(from_thread, 7);
+    ASSERT_TRUE(p.status().has_value());
+    EXPECT_EQ(p.status()->exit_code, 7);
+    EXPECT_EQ(wait(p).exit_code, 7);  // long after the reap
+    // The bare pid has been reaped, once.
+    EXPECT_THROW(wait_process(p.pid()), std::system_error);
+  }
+  EXPECT_THROW(Process(0), std::invalid_argument);
+  EXPECT_THROW(Process(-3), std::invalid_argument);
+}
+
+// Julia's wait on a ProcessChain (a pipeline's processes): waits for each, in order.
+TEST_P(FdWaitTest, WaitOnAProcessChainWaitsForEveryProcess) {
+  run([] {
+    ProcessChain chain{{Process(spawn_shell("sleep 0.03; exit 1")), Process(spawn_shell("exit 2")),
+                        Process(spawn_shell("sleep 0.01; kill -9 $$"))}};
+    std::vector<ProcessStatus> statuses = wait(chain);
+    ASSERT_EQ(statuses.size(), 3u);
+    EXPECT_EQ(statuses[0].exit_code, 1);
+    EXPECT_EQ(statuses[1].exit_code, 2);
+    EXPECT_EQ(statuses[2].term_signal, SIGKILL);
+    for (const Process& p : chain.processes) EXPECT_TRUE(p.status().has_value());
+    EXPECT_EQ(wait(chain)[0].exit_code, 1);
+  });
+}
+
 WEFT_INSTANTIATE_WORKER_COUNTS(FdWaitTest);
 
 }  // namespace
