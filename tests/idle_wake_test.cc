@@ -30,8 +30,10 @@ namespace weft {
 namespace {
 
 using testing::RuntimeTest;
+using testing::runtime_with;
 using testing::spin_until;
 using testing::submit_free;
+using testing::until_waiting_from_thread;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -316,16 +318,6 @@ TEST(IdleWakeHeld, AWorkerDrawnAwayHandsTheWatchToASleepingOne) {
   }
 }
 
-std::unique_ptr<Runtime> runtime_with(int workers) {
-  RuntimeOptions options;
-  options.default_threads = workers;
-  options.interactive_threads = 0;
-  return std::make_unique<Runtime>(std::move(options));
-}
-
-void until_waiting_from_thread(const TaskRef& t) {
-  while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
-}
 
 // Destroys the runtime; what it reported on stderr, once it has returned within 5 s.
 std::string shut_down_promptly(std::unique_ptr<Runtime>& rt) {

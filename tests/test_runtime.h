@@ -52,6 +52,21 @@ inline std::string WorkerCountName(const ::testing::TestParamInfo<int>& info) {
 inline void until_waiting(const TaskRef& t) {
   while (t.state() != TaskState::kWaiting) yield();
 }
+// As until_waiting, from a plain thread (sleeping a millisecond between looks).
+inline void until_waiting_from_thread(const TaskRef& t) {
+  while (t.state() != TaskState::kWaiting) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// A runtime of its own with `workers` default workers and no interactive one, for a test that
+// destroys it (shutdown with tasks left waiting).
+inline std::unique_ptr<Runtime> runtime_with(int workers) {
+  RuntimeOptions options;
+  options.default_threads = workers;
+  options.interactive_threads = 0;
+  return std::make_unique<Runtime>(std::move(options));
+}
 
 // A plain thread running `op`, whose blocking a test can wait for: until_blocked() returns once
 // the thread sits in a futex wait (how weft blocks a plain thread: sched/futex.h), as
