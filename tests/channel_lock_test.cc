@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/stress_mode.h"
+#include "tests/held_lock.h"
 #include "tests/test_runtime.h"
 #include "weft/channel/channel.h"
 #include "weft/channel/invalid_state_exception.h"
@@ -244,37 +245,11 @@ TEST_P(ChannelLockTest, APlainThreadUnlocksAfterADeadlockError) {
   EXPECT_FALSE(islocked(c));
 }
 
-// What a task does with `c` below: every task is this one lambda type, so each core has the
-// same size, and the allocator hands a freed one to the next task (the holder's address again).
-bool act_on(Channel<int>& c, bool take_it) {
-  if (take_it) {
-    lock(c);
-    return true;
-  }
-  bool refused = !trylock(c);
-  try {
-    unlock(c);
-    refused = false;
-  } catch (const TaskStateError&) {
-  }
-  return refused;
-}
-
-// As in Julia, a task that ends holding lock(c) leaves it held: no later task is taken for the
-// holder, though it may be given the holder's memory.
+// As in Julia, a task that ends holding lock(c) leaves it held (tests/held_lock.h).
 TEST_P(ChannelLockTest, ALockLeftHeldByAFinishedTaskStaysHeldForEveryLaterTask) {
   run([] {
     Channel<int> c(1);
-    auto task = [&c](bool take_it) { return spawn([&c, take_it] { return act_on(c, take_it); }); };
-    {
-      Task<bool> holder = task(true);
-      EXPECT_TRUE(fetch(holder));
-    }  // its core is freed here
-    for (int i = 0; i < 64; ++i) {
-      Task<bool> later = task(false);
-      ASSERT_TRUE(fetch(later)) << "task " << i << " after the holder could take or release it";
-    }
-    EXPECT_TRUE(islocked(c));
+    testing::expect_held_for_every_later_task(c);
   });
 }
 

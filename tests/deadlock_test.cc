@@ -28,7 +28,32 @@ namespace {
 
 using std::chrono::steady_clock;
 using testing::RuntimeTest;
-class Deadlock : public RuntimeTest {};
+class Deadlock : public RuntimeTest {
+ protected:
+  // A plain thread that sleeps in weft (a timed wait) and then wakes a task is progress: deadlock
+  // detection must not declare the process deadlocked while it sleeps, even if that thread has
+  // not otherwise touched weft before. `pause` is the sleep; then the thread puts 5.
+  template <typename Pause>
+  void expect_no_deadlock_while_a_thread_pauses(Pause pause, const char* what) {
+    Channel<int> c;
+    auto taker = run([&] { return spawn([&] { return take(c); }); });
+    std::thread producer([&] {
+      pause();
+      put(c, 5);
+    });
+    int got = -1;
+    try {
+      got = fetch(taker);
+    } catch (const DeadlockError& e) {
+      ADD_FAILURE() << "a deadlock was declared while a plain thread was in " << what << ":\n"
+                    << e.what();
+      producer.join();
+      got = fetch(taker);
+    }
+    EXPECT_EQ(got, 5);
+    if (producer.joinable()) producer.join();
+  }
+};
 
 bool contains(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
@@ -102,48 +127,16 @@ TEST_P(Deadlock, AThreadKeepsItsLocksThroughADeadlockError) {
   EXPECT_THROW(wait(second), TaskFailedException);
 }
 
-// A plain thread that sleeps in weft (a timed wait) and then wakes a task is progress: deadlock
-// detection must not declare the process deadlocked while it sleeps, even if that thread has
-// not otherwise touched weft before.
 TEST_P(Deadlock, APlainThreadInWeftSleepIsNotADeadlock) {
-  Channel<int> c;
-  auto taker = run([&] { return spawn([&] { return take(c); }); });
-  std::thread producer([&] {
-    weft::sleep(0.8);
-    put(c, 5);
-  });
-  int got = -1;
-  try {
-    got = fetch(taker);
-  } catch (const DeadlockError& e) {
-    ADD_FAILURE() << "a deadlock was declared while a plain thread slept in weft::sleep:\n"
-                  << e.what();
-    producer.join();
-    got = fetch(taker);
-  }
-  EXPECT_EQ(got, 5);
-  if (producer.joinable()) producer.join();
+  expect_no_deadlock_while_a_thread_pauses([] { weft::sleep(0.8); }, "weft::sleep");
 }
 
 TEST_P(Deadlock, APlainThreadInTimedwaitIsNotADeadlock) {
-  Channel<int> c;
-  auto taker = run([&] { return spawn([&] { return take(c); }); });
-  std::atomic<bool> never{false};
-  std::thread producer([&] {
-    EXPECT_EQ(timedwait([&] { return never.load(); }, 0.8, 0.05), TimedWaitResult::kTimedOut);
-    put(c, 6);
-  });
-  int got = -1;
-  try {
-    got = fetch(taker);
-  } catch (const DeadlockError& e) {
-    ADD_FAILURE() << "a deadlock was declared while a plain thread polled in timedwait:\n"
-                  << e.what();
-    producer.join();
-    got = fetch(taker);
-  }
-  EXPECT_EQ(got, 6);
-  if (producer.joinable()) producer.join();
+  expect_no_deadlock_while_a_thread_pauses(
+      [] {
+        EXPECT_EQ(timedwait([] { return false; }, 0.8, 0.05), TimedWaitResult::kTimedOut);
+      },
+      "timedwait");
 }
 
 TEST_P(Deadlock, TasksWaitingForEachOtherAreReportedAsACycle) {

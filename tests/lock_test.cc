@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/held_lock.h"
 #include "tests/test_runtime.h"
 #include "weft/sched/scheduling.h"
 #include "weft/sync/lock.h"
@@ -126,37 +127,11 @@ TEST_P(LockTest, UnlockByANonOwnerIsAClearErrorAndChangesNothing) {
   });
 }
 
-// What a task does with `l` below: every task is this one lambda type, so each core has the
-// same size, and the allocator hands a freed one to the next task (the holder's address again).
-bool act_on(ReentrantLock& l, bool take) {
-  if (take) {
-    lock(l);
-    return true;
-  }
-  bool refused = !trylock(l) && !l.held_by_caller();
-  try {
-    unlock(l);
-    refused = false;
-  } catch (const TaskStateError&) {
-  }
-  return refused;
-}
-
-// Julia's lock stays held by a task that ends holding it: no later task is taken for the holder,
-// though it may be given the holder's memory.
+// Julia's lock stays held by a task that ends holding it (tests/held_lock.h).
 TEST_P(LockTest, ALockLeftHeldByAFinishedTaskStaysHeldForEveryLaterTask) {
   run([] {
     ReentrantLock l;
-    auto task = [&l](bool take) { return spawn([&l, take] { return act_on(l, take); }); };
-    {
-      Task<bool> holder = task(true);
-      EXPECT_TRUE(fetch(holder));
-    }  // its core is freed here
-    for (int i = 0; i < 64; ++i) {
-      Task<bool> later = task(false);
-      ASSERT_TRUE(fetch(later)) << "task " << i << " after the holder could take or release it";
-    }
-    EXPECT_TRUE(islocked(l));
+    testing::expect_held_for_every_later_task(l);
   });
 }
 
@@ -166,7 +141,7 @@ TEST_P(LockTest, ALockLeftHeldByAFinishedThreadStaysHeldForEveryLaterThread) {
   std::thread([&l] { lock(l); }).join();
   for (int i = 0; i < 16; ++i) {
     bool refused = false;
-    std::thread([&l, &refused] { refused = act_on(l, false); }).join();
+    std::thread([&l, &refused] { refused = testing::take_or_find_refused(l, false) && !l.held_by_caller(); }).join();
     ASSERT_TRUE(refused) << "thread " << i << " after the holder could take or release it";
   }
   EXPECT_TRUE(islocked(l));
