@@ -472,9 +472,11 @@ TEST_P(FdWaitTest, ShutdownWithDescriptorAndProcessWaits) {
   auto rt = runtime_with(GetParam());
   auto p = std::make_shared<Pipe>();
   const pid_t pid = spawn_shell("sleep 30");
-  auto fd_waiter = rt->run([p] { return spawn([p] { return wait(RawFD(p->read_end()), kReadable); }); });
+  auto fd_waiter =
+      rt->run([p] { return spawn([p] { return wait(RawFD(p->read_end()), kReadable); }); });
   auto proc_waiter = rt->run([pid] { return spawn([pid] { return wait_process(pid); }); });
-  auto timed_fd_waiter = rt->run([p] { return spawn([p] { return poll_fd(p->read_end(), 1e12, kReadable); }); });
+  auto timed_fd_waiter =
+      rt->run([p] { return spawn([p] { return poll_fd(p->read_end(), 1e12, kReadable); }); });
   until_waiting_from_thread(fd_waiter);
   until_waiting_from_thread(proc_waiter);
   until_waiting_from_thread(timed_fd_waiter);

@@ -141,7 +141,9 @@ TEST_P(LockTest, ALockLeftHeldByAFinishedThreadStaysHeldForEveryLaterThread) {
   std::thread([&l] { lock(l); }).join();
   for (int i = 0; i < 16; ++i) {
     bool refused = false;
-    std::thread([&l, &refused] { refused = testing::take_or_find_refused(l, false) && !l.held_by_caller(); }).join();
+    std::thread([&l, &refused] {
+      refused = testing::take_or_find_refused(l, false) && !l.held_by_caller();
+    }).join();
     ASSERT_TRUE(refused) << "thread " << i << " after the holder could take or release it";
   }
   EXPECT_TRUE(islocked(l));
