@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 
 #include <cstdio>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "weft/task/errors.h"
 #include "weft/task/on_done.h"
 #include "weft/task/stack.h"
+#include "weft/task/task_local_storage.h"
 
 namespace weft::internal {
 namespace {
@@ -37,6 +39,15 @@ void report_unhandled(TaskCore* t) {
 void finish_task(TaskCore* self);
 void retire(Worker* w, TaskCore* t);
 
+// A task's storage goes as its body ends, as its function object does (task.h): on the task
+// itself, before it is marked done. Kept until the core is freed, a value holding the task's
+// own handle (current_task(), a TaskFailedException naming it, a closure or channel that keeps
+// it) would keep the core alive, and the core the value: neither ever freed. A destructor that
+// stores again gets a new table, which goes too.
+void drop_local_storage(TaskCore* self) {
+  while (std::unique_ptr<TaskLocalStorage> tls = std::move(self->local_storage)) tls.reset();
+}
+
 void task_entry(void* arg) {
   Worker* w = static_cast<Worker*>(arg);
   TaskCore* self = w->current;
@@ -53,6 +64,7 @@ void task_entry(void* arg) {
     } catch (...) {
       self->exception = std::current_exception();
     }
+    if (__builtin_expect(self->local_storage != nullptr, 0)) drop_local_storage(self);
   }
   finish_task(self);
 }

@@ -6,7 +6,9 @@
 // so no locking: the storage follows the task when it migrates between worker threads.
 // Looking up a missing key throws std::out_of_range naming the key (Julia's KeyError). A
 // reference to a stored value stays valid while its key stays in the table: storing other keys
-// does not move it.
+// does not move it. A task's table is destroyed as its function returns or throws, on the task
+// itself and before it is marked done (so a value may hold the task's own handle without
+// keeping the task alive); a plain thread's, when the thread exits.
 #ifndef WEFT_TASK_TASK_LOCAL_STORAGE_H_
 #define WEFT_TASK_TASK_LOCAL_STORAGE_H_
 

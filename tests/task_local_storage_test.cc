@@ -1,6 +1,9 @@
 // Task-local storage: per-task isolation, the scoped form, and storage following a task that
 // migrates between workers.
 #include <any>
+#include <atomic>
+#include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -86,6 +89,30 @@ TEST_P(TaskLocalStorageTest, SurvivesMigrationBetweenWorkers) {
       });
       EXPECT_GT(fetch(t), 0) << "task " << i << " never moved (-1: its storage changed)";
     }
+  });
+}
+
+// A task's storage goes when the task ends, not with the task's core: a value that holds the
+// task's own handle (here current_task() itself; as easily an object that keeps the task, or a
+// TaskFailedException naming it) would otherwise keep the core alive, and the core the value:
+// neither ever freed (ASan's leak check), and nothing else the table holds destroyed.
+TEST_P(TaskLocalStorageTest, ValuesGoWhenTheTaskEndsEvenOneHoldingTheTask) {
+  run([] {
+    auto gone = std::make_shared<std::atomic<bool>>(false);
+    auto t = spawn([gone] {
+      task_local_storage("self", current_task());
+      task_local_storage("sentinel", std::shared_ptr<void>(nullptr, [gone](void*) {
+                           gone->store(true, std::memory_order_release);
+                         }));
+    });
+    wait(t);
+    t = Task<void>();  // the last handle
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!gone->load(std::memory_order_acquire) && std::chrono::steady_clock::now() < limit) {
+      sleep(0.001);  // the runtime drops its reference once the task's stack is released
+    }
+    EXPECT_TRUE(gone->load(std::memory_order_acquire))
+        << "the ended task's storage (and the task) were never freed";
   });
 }
 
