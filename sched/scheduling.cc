@@ -108,11 +108,13 @@ std::any take_wake_value(Waiter* w) {
 
 // What a schedule() left for a task that yielded (it stayed kRunning): ours only once that
 // wake-up is published (kNotified). A wake still claiming the state may be writing it; it then
-// stays pending for the next park, which takes it. `consume`: the task carries on without
-// switching (nothing else to run), so the wake-up ends here, as at a park -- with the deadline
-// token an early wake claimed on its way (kWokenFirst: park.cc), or the next timed wait could
-// not arm it and would never time out.
-[[gnu::noinline]] std::any take_notified_yield_value(TaskCore* cur, bool consume) {
+// stays pending for the next park, which takes it. A wake-up whose value (or error) the yield
+// returns ends here, as at a park, whether the yield ran other tasks first or not -- left
+// pending, it would also end the task's next wait(), at once and empty: one schedule() ending
+// two waits. Nobody else moves a state from kNotified (wakers report it already scheduled), so
+// a store does. It ends with the deadline token an early wake claimed on its way (kWokenFirst:
+// park.cc), or the next timed wait could not arm it and would never time out.
+[[gnu::noinline]] std::any take_notified_yield_value(TaskCore* cur) {
   if (load_unclaimed(cur->state) != kNotified) return {};
   std::exception_ptr error;
   std::any value;
@@ -120,19 +122,17 @@ std::any take_wake_value(Waiter* w) {
     error = std::move(p->error);
     value = std::move(p->value);
   }
-  if (consume) {
-    cur->state.store(kRunning, std::memory_order_release);
-    cur->timed.store(kUntimed, std::memory_order_release);  // after the state: see park.cc
-  }
+  cur->state.store(kRunning, std::memory_order_release);
+  cur->timed.store(kUntimed, std::memory_order_release);  // after the state: see park.cc
   if (error != nullptr) std::rethrow_exception(error);
   return value;
 }
 
 // The common case inline: nothing raced with the yield (the state is plain kRunning), which
 // spares every yield a call to a function whose locals need a stack-protected frame.
-inline std::any take_yield_value(TaskCore* cur, bool consume) {
+inline std::any take_yield_value(TaskCore* cur) {
   if (cur->state.load(std::memory_order_acquire) == kRunning) return {};
-  return take_notified_yield_value(cur, consume);
+  return take_notified_yield_value(cur);
 }
 
 // A task that is not running but may be resumed by a direct switch (yield(t), yieldto) on
@@ -269,9 +269,9 @@ std::any yield() {
     std::this_thread::yield();
     return {};
   }
-  const bool switched = internal::run_others_first(w, cur);
-  // Nothing else to run: carry on, consuming a schedule() that may have raced with us.
-  return internal::take_yield_value(cur, /*consume=*/!switched);
+  internal::run_others_first(w, cur);
+  // Back (or nothing else to run): carry on, consuming a schedule() that may have raced with us.
+  return internal::take_yield_value(cur);
 }
 
 std::any yield(const TaskRef& t, std::any arg) {
@@ -289,7 +289,7 @@ std::any yield(const TaskRef& t, std::any arg) {
     return yield();
   }
   internal::leave(w, cur, internal::Leave::kYieldBehind, target);
-  return internal::take_yield_value(cur, /*consume=*/false);
+  return internal::take_yield_value(cur);
 }
 
 std::any yieldto(const TaskRef& t, std::any arg) {

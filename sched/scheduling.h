@@ -60,7 +60,8 @@ const Task<T>& schedule(const Task<T>& t, std::any value, ScheduleOptions option
 }
 
 // yield(): lets other runnable tasks run; the caller stays runnable and continues at once when
-// nothing else is. Returns the value a schedule() that raced with it passed (usually empty).
+// nothing else is. Returns the value a schedule() that raced with it passed (usually empty);
+// that schedule() is then spent, and the next wait() waits for another.
 // On a plain thread it yields the thread (std::this_thread::yield).
 std::any yield();
 

@@ -470,9 +470,8 @@ TEST_P(TaskApi, ScheduleWithAValueReachesAYieldingTaskOnce) {
         std::any v = yield();
         if (v.has_value()) {
           sum += std::any_cast<int>(v);
-          // The yield may have left the wake-up pending (it went through the run queue) or
-          // ended it (nothing else to run). Make sure one is pending, then take it: wait()
-          // returns at once, with the value of a send that came in between, if one did.
+          // The yield ended that wake-up. Make one pending, then take it: wait() returns at
+          // once, with the value of a send that came in between, if one did.
           try {
             schedule(current_task());
           } catch (const TaskStateError&) {
@@ -519,6 +518,42 @@ TEST_P(TaskApi, AScheduleConsumedByAYieldLeavesLaterSleepsTimed) {
       return std::chrono::steady_clock::now() - before;
     });
     EXPECT_GE(fetch(t), std::chrono::milliseconds(10));
+  });
+}
+
+// One schedule() of a running task ends one wait: a yield() that returned its value has taken
+// it, whether the yield ran other tasks first or not, and the next wait() blocks until the
+// next schedule(). (A yield that went through the run queue returned the value but left the
+// wake-up pending, and the next wait() returned at once, empty.)
+TEST_P(TaskApi, AScheduleAYieldReturnedDoesNotAlsoEndTheNextWait) {
+  run([] {
+    for (bool others : {false, true}) {
+      if (others) async([] {});  // runnable on this worker: the yield runs it first
+      schedule(current_task(), 5);
+      EXPECT_EQ(std::any_cast<int>(yield()), 5) << "others: " << others;
+      TaskRef me = current_task();
+      auto waker = async([me] { schedule(me, 6); });  // runs only once this task waits
+      std::any v = wait();
+      ASSERT_TRUE(v.has_value()) << "others: " << others << ": wait() returned with no schedule";
+      EXPECT_EQ(std::any_cast<int>(v), 6);
+      wait(waker);
+    }
+  });
+}
+
+// The same for yield(t): the caller goes through the run queue behind t.
+TEST_P(TaskApi, AScheduleAYieldToTReturnedDoesNotAlsoEndTheNextWait) {
+  run([] {
+    auto t = make_task([] {});
+    schedule(current_task(), 5);
+    EXPECT_EQ(std::any_cast<int>(yield(t)), 5);
+    TaskRef me = current_task();
+    auto waker = async([me] { schedule(me, 6); });
+    std::any v = wait();
+    ASSERT_TRUE(v.has_value()) << "wait() returned with no schedule";
+    EXPECT_EQ(std::any_cast<int>(v), 6);
+    wait(waker);
+    wait(t);
   });
 }
 
