@@ -297,6 +297,10 @@ std::any yieldto(const TaskRef& t, std::any arg) {
   TaskCore* cur = current_task_core();
   if (cur == nullptr) throw TaskStateError("yieldto: only a task can switch to another task");
   if (target == cur) return arg;
+  // A handle of our own while we are suspended: wait_object names the target for task dumps
+  // and deadlock reports (task_dump.cc), which read its id; the target may end without
+  // switching back, and the handle the caller passed go, while we stay suspended.
+  const TaskRef keep_target = t;
   Worker* w = current_worker();
   cur->wait_kind.store(WaitKind::kYieldTo, std::memory_order_relaxed);
   cur->wait_object.store(target, std::memory_order_relaxed);

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -200,6 +201,34 @@ TEST_P(TaskDump, ListsOnlyUnfinishedStartedTasks) {
     EXPECT_NE(text.find("started tasks not finished"), std::string::npos) << text;
     schedule(waiting);
     wait(waiting);
+  });
+}
+
+// A task suspended by yieldto stays suspended when the task it switched to ends without
+// switching back; once that task's last handle is gone, a dump (or a deadlock report) must
+// still name the wait without reading the freed task. The block it was freed to is reused by a
+// new task of the same size, whose id a dump reading through the dangling pointer would show
+// (ASan: a heap use after free).
+TEST_P(TaskDump, AYieldtoWhoseTargetEndedAndWasFreedIsNamedSafely) {
+  Runtime& rt = runtime();
+  run([&rt] {
+    auto target = std::make_unique<Task<void>>([] {});
+    const std::uint64_t target_id = target->id();
+    auto yielder = async([&target] { yieldto(*target); });
+    until_parked({yielder});
+    ASSERT_TRUE(istaskdone(*target));
+    for (int i = 0; i < 10; ++i) yield();  // the runtime's reference goes with its stack
+    target.reset();                        // the last handle
+    std::vector<Task<void>> reuse;
+    for (int i = 0; i < 32; ++i) reuse.emplace_back([] {});
+    std::vector<TaskInfo> dump = task_dump(rt);
+    const TaskInfo* y = find(dump, yielder);
+    ASSERT_NE(y, nullptr);
+    EXPECT_EQ(y->wait_kind, WaitKind::kYieldTo);
+    EXPECT_EQ(y->wait_description,
+              "yieldto task " + std::to_string(target_id) + " (until switched back)");
+    schedule(yielder);
+    wait(yielder);
   });
 }
 
