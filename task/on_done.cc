@@ -1,6 +1,7 @@
 #include "weft/task/on_done.h"
 
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include "weft/sched/asymmetric_fence.h"
@@ -21,10 +22,10 @@ void on_done(const TaskRef& t, DoneCallback callback) {
   internal::TaskCore* core = t.core();
   // acquire: seeing the list closed makes the finished task's exception visible.
   internal::DoneCallbackNode* head = core->done_callbacks.load(std::memory_order_acquire);
-  if (head != internal::kDoneCallbacksClosed) {
+  if (head != internal::kDoneCallbacksClosed && head != internal::kDoneCallbacksRunning) {
     auto* node = new internal::DoneCallbackNode{nullptr, std::move(callback)};
     do {
-      if (head == internal::kDoneCallbacksClosed) {
+      if (head == internal::kDoneCallbacksClosed || head == internal::kDoneCallbacksRunning) {
         callback = std::move(node->callback);
         delete node;
         break;
@@ -32,7 +33,7 @@ void on_done(const TaskRef& t, DoneCallback callback) {
       node->next = head;
     } while (!core->done_callbacks.compare_exchange_weak(head, node, std::memory_order_seq_cst,
                                                          std::memory_order_acquire));
-    if (head != internal::kDoneCallbacksClosed) {
+    if (head != internal::kDoneCallbacksClosed && head != internal::kDoneCallbacksRunning) {
       // Queued. If the task is done already, its finisher may have looked at the list before
       // our push (run_done_callbacks): then nobody else will run it, so we do. "Push, then
       // look at the state" against the finisher's "mark done, then look at the list": Dekker,
@@ -60,13 +61,33 @@ void run_done_callbacks(TaskCore* self) noexcept {
   run_done_callbacks_now(self);
 }
 
+namespace {
+// Someone else took the list: once they have run it, every callback pushed before they took
+// it has run -- the caller's own, pushed before it looked, among them. A registrant that
+// returned from on_done before then would break its promise (the callback has run when
+// on_done returns for an ended task; wait(t) then finds it run). Callbacks are short and
+// never park, so this waits briefly.
+[[gnu::noinline, gnu::cold]] void wait_until_run(TaskCore* self) {
+  for (int round = 0;
+       self->done_callbacks.load(std::memory_order_acquire) != kDoneCallbacksClosed; ++round) {
+    if (round >= 64) std::this_thread::yield();  // the runner may be waiting for this CPU
+  }
+}
+}  // namespace
+
 void run_done_callbacks_now(TaskCore* self) noexcept {
-  // acq_rel: publishes the exception to registrants that find the list closed, and acquires
-  // the callbacks pushed so far. Whoever of the finisher and a late registrant comes second
-  // finds the list closed and nothing to run.
-  DoneCallbackNode* node =
-      self->done_callbacks.exchange(kDoneCallbacksClosed, std::memory_order_acq_rel);
-  if (node == nullptr || node == kDoneCallbacksClosed) return;
+  // acq_rel: publishes the exception to registrants that find the list taken, and acquires
+  // the callbacks pushed so far. Whoever of the finisher and late registrants comes later
+  // finds the list taken (Running) and waits until it is run (Closed).
+  DoneCallbackNode* node = self->done_callbacks.load(std::memory_order_acquire);
+  do {
+    if (node == kDoneCallbacksClosed) return;
+    if (node == kDoneCallbacksRunning) {
+      wait_until_run(self);
+      return;
+    }
+  } while (!self->done_callbacks.compare_exchange_weak(
+      node, kDoneCallbacksRunning, std::memory_order_acq_rel, std::memory_order_acquire));
   // The stack is newest first: reversed, they run in registration order.
   DoneCallbackNode* ordered = nullptr;
   while (node != nullptr) {
@@ -82,12 +103,13 @@ void run_done_callbacks_now(TaskCore* self) noexcept {
     delete ordered;  // destroys what the callback held, here, right after it ran
     ordered = next;
   }
+  self->done_callbacks.store(kDoneCallbacksClosed, std::memory_order_release);
 }
 
 void discard_done_callbacks(TaskCore* self) noexcept {
   // The core's last reference is gone: nobody registers any more, so a load is enough.
   DoneCallbackNode* node = self->done_callbacks.load(std::memory_order_acquire);
-  if (node == kDoneCallbacksClosed) return;
+  if (node == kDoneCallbacksClosed || node == kDoneCallbacksRunning) return;
   while (node != nullptr) {
     DoneCallbackNode* next = node->next;
     delete node;

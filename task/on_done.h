@@ -12,7 +12,9 @@
 //     every callback whose on_done call had returned has run; istaskdone(t) alone does not
 //     promise that (it turns true just before the callbacks run).
 //   - t already finished (or finishing, its callbacks already taken): at once, in the caller of
-//     on_done, before on_done returns.
+//     on_done, before on_done returns. (Or, when the caller's push raced with another
+//     registrant taking the list, on that registrant's thread -- and still before this on_done
+//     returns, which then waits for it.)
 //   - t never runs: never. A callback still pending when the last handle to t and the runtime's
 //     reference are dropped is destroyed without running.
 // Callbacks registered before t finishes run in registration order. The callback object is
@@ -55,15 +57,21 @@ struct DoneCallbackNode {
   DoneCallback callback;
 };
 
-// Marks a task's callback list as taken by finish: later registrations run at once.
+// Marks a task's callback list as taken and run: later registrations run at once.
 inline DoneCallbackNode* const kDoneCallbacksClosed =
     reinterpret_cast<DoneCallbackNode*>(std::uintptr_t{1});
+// Marks it as taken and being run: later registrations run at once too, but one that pushed
+// its callback before it was taken waits for kDoneCallbacksClosed, its callback being in the
+// batch (run_done_callbacks_now).
+inline DoneCallbackNode* const kDoneCallbacksRunning =
+    reinterpret_cast<DoneCallbackNode*>(std::uintptr_t{2});
 
 // Called by the runtime on the finishing task, after it is marked done and before its waiters
 // wake: closes the list and runs what was registered (when nothing was, it leaves the list
 // open: a registration that comes later sees the task done and runs its callback itself).
 void run_done_callbacks(TaskCore* self) noexcept;
-// Closes the list and runs what is in it, unless someone else closed it first.
+// Takes the list and runs what is in it, then closes it; if someone else took it first, waits
+// until they have run it (the caller's own callback may be in it).
 void run_done_callbacks_now(TaskCore* self) noexcept;
 
 // Destroys callbacks that never ran (the task's core is being freed without having finished).

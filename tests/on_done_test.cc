@@ -215,6 +215,56 @@ TEST_P(OnDoneTest, RegistrationFromATaskRacingTheEndIsNeverLost) {
   });
 }
 
+// Two registrations at once, from two threads, on a task that has already ended: each
+// callback has run when its own on_done call returns (on_done.h: "at once, in the caller of
+// on_done, before on_done returns"; and wait(t) promises every callback whose on_done had
+// returned). A registration that pushed its callback just after another one had pushed its
+// own, and before that one took the list to run it, found the list taken and returned at
+// once: its callback ran later, on the other thread. The callbacks take a while (20 us each),
+// so such a late run is seen; the threads' start is staggered a little more each round to
+// sweep the window.
+TEST_P(OnDoneTest, ConcurrentRegistrationsOnAnEndedTaskEachRunBeforeTheirCallReturns) {
+  constexpr int kRounds = 3000;  // about one in ten came back early
+  std::vector<Task<void>> tasks;
+  tasks.reserve(kRounds);
+  for (int i = 0; i < kRounds; ++i) {
+    tasks.emplace_back([] {});
+    tasks.back().set_sticky(false);
+    runtime().submit(tasks.back());
+  }
+  for (auto& t : tasks) wait(t);
+  auto slow = [](std::atomic<bool>* ran) {
+    return [ran](const TaskRef&, const std::exception_ptr&) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      ran->store(true, std::memory_order_release);
+    };
+  };
+  std::atomic<int> start{-1};
+  std::atomic<int> finished{-1};
+  std::atomic<int> late{0};
+  std::vector<std::atomic<bool>> ran_a(kRounds), ran_b(kRounds);
+  std::thread other([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      while (start.load(std::memory_order_acquire) < r) std::this_thread::yield();
+      for (int i = 0; i < (r * 7) % 64; ++i) asm volatile("" ::: "memory");
+      on_done(tasks[r], slow(&ran_b[r]));
+      if (!ran_b[r].load(std::memory_order_acquire)) late.fetch_add(1);
+      finished.store(r, std::memory_order_release);
+    }
+  });
+  for (int r = 0; r < kRounds; ++r) {
+    start.store(r, std::memory_order_release);
+    for (int i = 0; i < (r * 13) % 64; ++i) asm volatile("" ::: "memory");
+    on_done(tasks[r], slow(&ran_a[r]));
+    if (!ran_a[r].load(std::memory_order_acquire)) late.fetch_add(1);
+    while (finished.load(std::memory_order_acquire) < r) std::this_thread::yield();
+  }
+  other.join();
+  EXPECT_EQ(late.load(), 0) << "on_done calls that returned before their callback had run";
+}
+
 WEFT_INSTANTIATE_WORKER_COUNTS(OnDoneTest);
 
 }  // namespace
