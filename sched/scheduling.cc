@@ -183,7 +183,9 @@ void schedule_impl(TaskCore* t, std::any* value, std::exception_ptr* error) {
   if (s == kCreated) {
     Worker* w = current_worker();
     RuntimeCore* rt = w != nullptr ? w->rt : runtime_for_caller();
-    rt->submit(t, w, /*unshared=*/false, value, error);
+    // No value: a new task has no wait to return it from (Julia's first switch calls the
+    // function with no arguments). Kept, its first wait woken without one would return it.
+    rt->submit(t, w, /*unshared=*/false, nullptr, error);
     return;
   }
   if (t->owned_park.load(std::memory_order_relaxed) != kNotOwned) state_error("schedule", t, s);

@@ -31,7 +31,8 @@ struct ScheduleOptions {
   bool error = false;
 };
 
-// schedule(t, [val]; error): adds t to its scheduler's queue. A new task starts; a task in
+// schedule(t, [val]; error): adds t to its scheduler's queue. A new task starts (val is
+// dropped: there is no wait to return it from; an error fails it without running); a task in
 // wait() (or suspended by yieldto) resumes and its wait() returns val (or throws it).
 // Scheduling a task that is running marks it: its next wait() returns at once (this is how
 // yield() works, and what the spec's OneWayEvent relies on), with the value or error. An

@@ -258,6 +258,22 @@ TEST_P(TaskApi, ScheduleErrorOnNewTaskFailsIt) {
   });
 }
 
+// A value scheduled with a new task's first schedule has no wait to return from (Julia: the
+// first switch calls the function with no arguments). Kept, it was returned by the task's
+// first wait woken without a value: here a Condition's wait, whose notify() passed none
+// (condition.h: "empty if none was given").
+TEST_P(TaskApi, AValueScheduledToStartATaskIsNotReturnedByItsFirstWait) {
+  run([] {
+    Condition c;
+    auto t = make_task([&c] { return wait(c); });
+    schedule(t, 5);
+    until_waiting(t);
+    notify(c);
+    std::any got = fetch(t);
+    EXPECT_FALSE(got.has_value()) << "wait(c) returned the value that started the task";
+  });
+}
+
 // Two schedules race to start a new task, one with an error and one plain. One starts it; the
 // other raises "already scheduled" and leaves the task as the winner made it, or, arriving once
 // the task runs, is a wake-up for its next park (it has none). If the error's schedule raised,
