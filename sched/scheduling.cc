@@ -397,7 +397,10 @@ const TaskRef& errormonitor(const TaskRef& t) {
   return t;
 }
 
-int nthreads(Pool pool) { return internal::runtime_for_caller()->topology.count(pool); }
+int nthreads(Pool pool) {
+  internal::check_pool(pool, "nthreads");
+  return internal::runtime_for_caller()->topology.count(pool);
+}
 
 int threadid() {
   Worker* w = current_worker();

@@ -145,6 +145,7 @@ auto async(F&& f) {
 
 // Threads.nthreads(pool), Threads.threadid(), Threads.threadpool(): worker counts and ids of
 // the calling thread's runtime. threadid() is 1-based like Julia's; 0 on a plain thread.
+// nthreads of a value that is not a Pool throws std::invalid_argument.
 int nthreads(Pool pool = Pool::kDefault);
 int threadid();
 Pool threadpool();                  // the calling worker's pool (kDefault on a plain thread)

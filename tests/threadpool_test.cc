@@ -83,6 +83,19 @@ TEST_P(ThreadpoolTest, SpawnIsNonStickyInTheDefaultPool) {
   });
 }
 
+// nthreads of a Pool value that names no pool is refused, as every other call taking a Pool
+// refuses it (Julia: nthreads(:bogus) is an error), rather than answering 0 threads.
+TEST_P(ThreadpoolTest, NthreadsRefusesAPoolOutOfRange) {
+  run([] {
+    try {
+      const int n = nthreads(static_cast<Pool>(7));
+      ADD_FAILURE() << "nthreads(7) answered " << n;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("7 is not a pool"), std::string::npos) << e.what();
+    }
+  });
+}
+
 TEST_P(ThreadpoolTest, PlainThreadHasNoThreadId) {
   EXPECT_EQ(threadid(), 0);
   EXPECT_EQ(threadpool(), Pool::kDefault);
