@@ -66,12 +66,19 @@ class Runtime {
   // Schedules f as a task on this runtime's default pool and waits for it from the calling
   // plain thread; returns its result or throws TaskFailedException. Like Julia's root task the
   // task is sticky (bound to one worker), so the spec's schedule(t); yield() idioms behave
-  // as they do there; what it spawns is free to run anywhere.
+  // as they do there; what it spawns is free to run anywhere. A result that cannot be copied
+  // (a std::unique_ptr) is moved out of the task, which no other handle names.
   template <typename F>
   auto run(F&& f) {
     auto t = make_task(std::forward<F>(f));
     submit(t);
-    return fetch(t);
+    using T = std::invoke_result_t<std::decay_t<F>&>;
+    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+      return fetch(t);
+    } else {
+      wait(t);
+      return T(std::move(*t.result_core()->value));
+    }
   }
 
   // Schedules a not-yet-scheduled task on this runtime (schedule() uses the caller's runtime).

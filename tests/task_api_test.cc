@@ -890,6 +890,17 @@ TEST_P(TaskApi, AsyncMakesParentSticky) {
   });
 }
 
+// Runtime::run returns what its function returns, move-only results included: the run's task
+// is its own, so the result is moved out (a copy, as fetch(t) makes, would not compile).
+TEST_P(TaskApi, RunReturnsAMoveOnlyResult) {
+  std::unique_ptr<int> p = runtime().run([] { return std::make_unique<int>(42); });
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(*p, 42);
+  // Copyable results are fetched as before, void as before.
+  EXPECT_EQ(runtime().run([] { return std::string("weft"); }), "weft");
+  runtime().run([] {});
+}
+
 TEST_P(TaskApi, PlainThreadWaitsAndFetches) {
   auto t = make_task([] {
     sleep(0.002);
