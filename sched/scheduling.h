@@ -82,16 +82,28 @@ std::any wait();
 // wait for itself (TaskStateError). A task not yet scheduled is waited for, not started.
 void wait(const TaskRef& t);
 
-// fetch(t): wait(t), then t's result.
+// What fetch(Task<T>) returns: a copy of the result, or, for a result that cannot be copied (a
+// std::unique_ptr), a reference to it, valid while a handle to the task exists.
 template <typename T>
-T fetch(const Task<T>& t) {
+using FetchResult =
+    std::conditional_t<std::is_void_v<T> || std::is_copy_constructible_v<T>, T, const T&>;
+
+// fetch(t): wait(t), then t's result (FetchResult above).
+template <typename T>
+FetchResult<T> fetch(const Task<T>& t) {
   t.checked_core("fetch");
   wait(t);
   if constexpr (!std::is_void_v<T>) return *t.result_core()->value;
 }
+// A reference into a task that only a temporary handle keeps alive would dangle: keep a handle
+// to fetch a result that cannot be copied.
+template <typename T>
+  requires(!std::is_void_v<T> && !std::is_copy_constructible_v<T>)
+void fetch(Task<T>&& t) = delete;
 // fetch on an untyped handle (current_task(), a channel's taskref, TaskFailedException::task()):
 // the result as a std::any holding a copy (empty for a void task). Throws std::logic_error
-// when the result type is not copyable (fetch it through its Task<T>), and as fetch(t) above.
+// when the result type is not copyable (fetch it through its Task<T>, which returns a reference
+// to it), and as fetch(t) above.
 std::any fetch(const TaskRef& t);
 
 // The running task (Julia's current_task()); an invalid TaskRef on a plain thread.

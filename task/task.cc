@@ -87,7 +87,8 @@ void throw_empty_callable() {
 void throw_result_not_copyable(const TaskCore* core) {
   throw std::logic_error(absl::StrCat("fetch: task ", core->id(),
                                       "'s result type cannot be copied into a std::any; fetch "
-                                      "it through its typed Task<T>"));
+                                      "it through its typed Task<T>, which returns a reference "
+                                      "to it"));
 }
 
 void check_before_schedule(const TaskCore* core, const char* what, const char* advice) {

@@ -48,7 +48,7 @@ class TaskCore : public Waiter {
   virtual void run_body() = 0;
   // A copy of the result of a task that finished without failing, for fetch() on an untyped
   // handle (empty for a void task). Throws std::logic_error when the result type cannot be
-  // copied into a std::any: such a result is fetched through its typed Task<T>.
+  // copied into a std::any: such a result is fetched through its typed Task<T> (a reference).
   virtual std::any result_as_any() const { return {}; }
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }

@@ -901,6 +901,26 @@ TEST_P(TaskApi, RunReturnsAMoveOnlyResult) {
   runtime().run([] {});
 }
 
+// A result that cannot be copied is fetched through its typed handle as a reference to it,
+// while the untyped one says where to get it.
+TEST_P(TaskApi, FetchOfAMoveOnlyResultIsAReference) {
+  run([] {
+    Task<std::unique_ptr<int>> t = spawn([] { return std::make_unique<int>(7); });
+    const std::unique_ptr<int>& p = fetch(t);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(*p, 7);
+    EXPECT_EQ(&fetch(t), &p);  // the task's own result, every time
+    static_assert(std::is_same_v<decltype(fetch(t)), const std::unique_ptr<int>&>);
+    static_assert(std::is_same_v<decltype(fetch(spawn([] { return 1; }))), int>);
+    try {
+      fetch(TaskRef(t));
+      ADD_FAILURE() << "an untyped fetch copied a unique_ptr";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("returns a reference"), std::string::npos) << e.what();
+    }
+  });
+}
+
 TEST_P(TaskApi, PlainThreadWaitsAndFetches) {
   auto t = make_task([] {
     sleep(0.002);
