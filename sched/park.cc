@@ -636,4 +636,23 @@ bool wake_error(internal::Waiter* w, std::exception_ptr error) {
   return deliver(w, nullptr, &error);
 }
 
+namespace internal {
+bool wake_dequeued_waiter(Waiter* w, std::any* value, std::exception_ptr* error) {
+  switch (wake_waiter(w, value, error, WakeSource::kOwner)) {
+    case WakeOutcome::kOk:
+      return true;
+    case WakeOutcome::kTimedOut:
+    // Found marked (kNotified) or queued: a task the primitive's lock kept in its queue is
+    // parked there unless its timed park ended -- its deadline fired, or it declined a
+    // schedule()'s mark and let other tasks run first (park_common) -- and a schedule() or its
+    // yield queued it since. It takes the lock next, finds itself dequeued, and with nothing
+    // delivered reports the timeout it had; the mark stays for its next wait().
+    case WakeOutcome::kAlreadyScheduled:
+      return false;
+    default:
+      throw TaskStateError("wake: the waiter is not waiting (a primitive woke it twice)");
+  }
+}
+}  // namespace internal
+
 }  // namespace weft

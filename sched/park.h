@@ -53,6 +53,13 @@ template <typename Lock>
 void unlock_thunk(void* lock) {
   static_cast<Lock*>(lock)->unlock();
 }
+// For a waker that dequeued `w` under its queue's lock (sync/wait_queue.h's wake_dequeued):
+// wake(w), wake_moving(w, *value) or wake_error(w, *error) (value and error may be null; the
+// value is moved from only if delivered), except that a waiter whose timed park has already
+// ended -- timed out, or declined for a schedule()'s mark (scheduling.h), and on its way to
+// take the lock and unlink itself -- is reported as timed out (false) also when it is marked
+// or queued to run meanwhile, rather than throwing TaskStateError as wake() does.
+bool wake_dequeued_waiter(Waiter* w, std::any* value, std::exception_ptr* error);
 }  // namespace internal
 
 // The calling task's Waiter, or the calling plain thread's. A plain thread's is made on its

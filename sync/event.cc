@@ -65,7 +65,7 @@ void Event::notify() {
   if (autoreset_) {
     // Hand the notification to one waiter; only if nobody takes it does the event stay set.
     while (internal::Waiter* w = queue_.pop_front()) {
-      if (internal::wake_dequeued(w, [](internal::Waiter* x) { return wake(x); })) {
+      if (internal::wake_dequeued(w)) {
         lock_.unlock();
         return;
       }
@@ -74,7 +74,7 @@ void Event::notify() {
   } else {
     set_.store(true, std::memory_order_release);
     while (internal::Waiter* w = queue_.pop_front()) {
-      internal::wake_dequeued(w, [](internal::Waiter* x) { return wake(x); });
+      internal::wake_dequeued(w);
     }
   }
   lock_.unlock();

@@ -105,7 +105,7 @@ void Semaphore::release_slow() {
     }
     state_.fetch_sub(kOneWaiter, std::memory_order_relaxed);
     // Under lock_, so a waiter that timed out reads this outcome only after it is final.
-    if (internal::wake_dequeued(w, [](internal::Waiter* x) { return wake(x); })) break;
+    if (internal::wake_dequeued(w)) break;
   }
   lock_.unlock();
 }

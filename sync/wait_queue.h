@@ -35,7 +35,9 @@ inline WaitTicket* ticket_of(const Waiter* w) { return static_cast<WaitTicket*>(
 using WaitQueue = ::weft::WaitQueue;
 
 // Wakes `w`, which the caller dequeued and whose queue lock it still holds, and records in the
-// ticket whether the wake was delivered. `wake_fn(w)` is wake(w), wake(w, value) or wake_error.
+// ticket whether the wake was delivered. `wake_fn(w)` is internal::wake_dequeued_waiter (park.h):
+// unlike wake(), it reports a waiter whose timed park already ended as timed out even when a
+// schedule() marked it meanwhile (scheduling.h), which wake() would throw for.
 // The ticket is written BEFORE the wake: once a wake lands, the waiter may run, return, and
 // take its ticket (on its stack) with it, so nothing may touch the ticket after a delivered wake.
 // A failed wake means the waiter timed out; it reads the ticket only under the queue lock.
@@ -46,6 +48,10 @@ bool wake_dequeued(Waiter* w, WakeFn&& wake_fn) {
   if (wake_fn(w)) return true;
   ticket->delivered = false;
   return false;
+}
+// The same for a wake without a payload.
+inline bool wake_dequeued(Waiter* w) {
+  return wake_dequeued(w, [](Waiter* x) { return wake_dequeued_waiter(x, nullptr, nullptr); });
 }
 
 // Keeps a woken waiter from returning before its waker has let go of the primitive. Wakers in

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <optional>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -398,6 +399,65 @@ TEST_P(ConditionTest, ThreadsConditionBetweenAPlainThreadAndTasks) {
   });
   thread.join();
   EXPECT_EQ(stage, 2);
+}
+
+// A timed wait entered with a schedule()'s mark pending ends as timed out and leaves the mark
+// (scheduling.h); on its way out it lets the worker's other tasks run while it is still in the
+// condition's queue. A notify from one of them must treat it as the timed-out waiter it is:
+// not count it, pass the value on, and not throw ("a primitive woke it twice").
+TEST_P(ConditionTest, NotifyMeetingAWaitThatDeclinedAScheduleMark) {
+  run([] {
+    Condition c;
+    auto plain = async([&] { return c.wait(); });  // sticky: this worker
+    until_waiting(plain);
+    int woken = -1;
+    std::string threw;
+    auto notifier = async([&] {
+      try {
+        woken = notify(c, std::string("the value"), {.all = false});
+      } catch (const std::exception& e) {
+        threw = e.what();
+        notify(c, std::string("the value"), {.all = false});  // let `plain` go
+      }
+    });
+    schedule(current_task(), 7);  // marks us: for our next wait()
+    const std::optional<std::any> r = c.wait_for(10.0, {.first = true});
+    wait(notifier);
+    EXPECT_EQ(threw, "") << "notify threw on a waiter that had timed out";
+    EXPECT_FALSE(r.has_value()) << "the declined timed wait took a notify";
+    EXPECT_EQ(woken, 1);
+    const std::any got = fetch(plain);
+    ASSERT_TRUE(got.has_value()) << "the value went to the timed-out waiter";
+    EXPECT_EQ(std::any_cast<std::string>(got), "the value");
+    EXPECT_EQ(std::any_cast<int>(wait()), 7) << "the schedule()'s mark was lost";
+  });
+}
+
+TEST_P(ConditionTest, ThreadsConditionNotifyMeetingAWaitThatDeclinedAScheduleMark) {
+  run([] {
+    threads::Condition c;
+    int woken = -1;
+    std::string threw;
+    auto notifier = async([&] {  // sticky: this worker
+      lock(c);
+      try {
+        woken = notify(c, 1);
+      } catch (const std::exception& e) {
+        threw = e.what();
+      }
+      unlock(c);
+    });
+    schedule(current_task(), 7);  // for our next wait()
+    lock(c);
+    const std::optional<std::any> r = c.wait_for(10.0);
+    EXPECT_TRUE(c.get_lock().held_by_caller());
+    unlock(c);
+    wait(notifier);
+    EXPECT_EQ(threw, "");
+    EXPECT_FALSE(r.has_value()) << "the declined timed wait took a notify";
+    EXPECT_EQ(woken, 0);
+    EXPECT_EQ(std::any_cast<int>(wait()), 7) << "the schedule()'s mark was lost";
+  });
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(ConditionTest);

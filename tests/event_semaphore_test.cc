@@ -269,6 +269,54 @@ TEST_P(SemaphoreTest, MutualExclusionAcrossTasksAndThreads) {
   EXPECT_EQ(s.in_use(), 0);
 }
 
+// A timed wait entered with a schedule()'s mark pending ends as timed out, leaving the mark
+// (scheduling.h), after letting the worker's other tasks run while still queued. A notify or a
+// release from one of them must pass over it as a timed-out waiter: not throw (with the lock
+// held, wedging the primitive), and not lose the notification or the permit.
+TEST_P(EventTest, AutoresetNotifyMeetingAWaitThatDeclinedAScheduleMark) {
+  run([] {
+    Event e(/*autoreset=*/true);
+    std::string threw;
+    auto notifier = async([&] {  // sticky: this worker
+      try {
+        notify(e);
+      } catch (const std::exception& x) {
+        threw = x.what();
+      }
+    });
+    schedule(current_task(), 7);  // for our next wait()
+    EXPECT_FALSE(e.wait_for(10.0));
+    wait(notifier);
+    EXPECT_EQ(threw, "");
+    EXPECT_TRUE(e.isset()) << "the notification was lost";
+    EXPECT_TRUE(e.wait_for(0));
+    EXPECT_EQ(std::any_cast<int>(wait()), 7) << "the schedule()'s mark was lost";
+  });
+}
+
+TEST_P(SemaphoreTest, ReleaseMeetingAnAcquireThatDeclinedAScheduleMark) {
+  run([] {
+    Semaphore s(1);
+    s.acquire();
+    std::string threw;
+    auto releaser = async([&] {  // sticky: this worker
+      try {
+        s.release();
+      } catch (const std::exception& x) {
+        threw = x.what();
+      }
+    });
+    schedule(current_task(), 7);  // for our next wait()
+    EXPECT_FALSE(s.try_acquire_for(10.0));
+    wait(releaser);
+    EXPECT_EQ(threw, "");
+    EXPECT_EQ(s.in_use(), 0) << "the released permit was lost";
+    EXPECT_TRUE(s.try_acquire());
+    s.release();
+    EXPECT_EQ(std::any_cast<int>(wait()), 7) << "the schedule()'s mark was lost";
+  });
+}
+
 WEFT_INSTANTIATE_WORKER_COUNTS(EventTest);
 WEFT_INSTANTIATE_WORKER_COUNTS(SemaphoreTest);
 
