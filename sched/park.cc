@@ -638,6 +638,11 @@ bool wake_error(internal::Waiter* w, std::exception_ptr error) {
 
 namespace internal {
 bool wake_dequeued_waiter(Waiter* w, std::any* value, std::exception_ptr* error) {
+  // The common case -- a task in an owned park, no payload -- as wake() takes it.
+  if (value == nullptr && error == nullptr &&
+      w->owned_park.load(std::memory_order_relaxed) == kOwnedParked) {
+    return wake_owned(static_cast<TaskCore*>(w), nullptr, nullptr) == WakeOutcome::kOk;
+  }
   switch (wake_waiter(w, value, error, WakeSource::kOwner)) {
     case WakeOutcome::kOk:
       return true;

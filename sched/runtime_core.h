@@ -213,7 +213,13 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next = nullptr);
 // Lets the other runnable tasks of worker w run before the running task `cur` goes on: queues
 // cur behind them, leaving its state word (and a schedule()'s mark in it) as it is. False if
 // there was nothing else to run (cur carries on at once).
-bool run_others_first(Worker* w, TaskCore* cur);
+// Inline: every yield() is this, and a call of its own cost each one ~13 instructions.
+inline bool run_others_first(Worker* w, TaskCore* cur) {
+  TaskCore* next = w->rt->pop(w->index);
+  if (next == nullptr) return false;
+  leave(w, cur, Leave::kYield, next);
+  return true;
+}
 
 // Wakes a waiter: the state machine in park.cc. kOk, or why nothing happened.
 enum class WakeOutcome { kOk, kTimedOut, kAlreadyScheduled, kFinished, kNotWaiting };

@@ -363,13 +363,6 @@ Worker* leave(Worker* w, TaskCore* cur, Leave how, TaskCore* next) {
   return now;
 }
 
-bool run_others_first(Worker* w, TaskCore* cur) {
-  TaskCore* next = w->rt->pop(w->index);
-  if (next == nullptr) return false;
-  leave(w, cur, Leave::kYield, next);
-  return true;
-}
-
 void run_on_worker(Worker* w, TaskCore* t) {
   if (__builtin_expect(w->trace != nullptr, 0)) w->trace->slice_start = trace_clock_ns();
   if (!prepare(w, t)) {
