@@ -31,8 +31,10 @@ int notify_queue(WaitQueue& queue, std::any& value, const std::exception_ptr& er
     // Woken under the queue's lock: a timed-out waiter that finds itself dequeued reads the
     // ticket only after taking that lock, so it sees the outcome of this very wake.
     const bool delivered = wake_dequeued(w, [&](Waiter* x) {
-      std::exception_ptr e = error;
-      if (e != nullptr) return wake_dequeued_waiter(x, nullptr, &e);
+      if (error != nullptr) {
+        std::exception_ptr e = error;  // wake_dequeued_waiter takes a mutable one
+        return wake_dequeued_waiter(x, nullptr, &e);
+      }
       if (!value.has_value()) return wake_dequeued_waiter(x, nullptr, nullptr);
       // The payload moves only into a waiter that takes it: one that timed out leaves it.
       return wake_dequeued_waiter(x, all ? &copy : &value, nullptr);
