@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <list>
 #include <memory>
 #include <numeric>
@@ -431,6 +432,38 @@ TEST_P(AsyncMapTest, SinglePassLvaluesAreCopiedNotMoved) {
     close(boxes);
     std::vector<int> unboxed = asyncmap([](std::unique_ptr<int> p) { return *p; }, boxes);
     EXPECT_EQ(unboxed, (std::vector<int>{1, 2, 3}));
+  });
+}
+
+// Elements whose move may throw (a std::deque's, one of its own) travel to the mapping tasks
+// boxed, as the work channel's items must move without throwing: batch mode copies them, and a
+// single-pass range hands out its own.
+struct ThrowingMove {
+  int v = 0;
+  explicit ThrowingMove(int x) : v(x) {}
+  ThrowingMove(const ThrowingMove&) = default;
+  ThrowingMove(ThrowingMove&& o) noexcept(false) : v(o.v) {}
+};
+
+TEST_P(AsyncMapTest, ElementsWhoseMoveMayThrow) {
+  static_assert(!std::is_nothrow_move_constructible_v<ThrowingMove>);
+  static_assert(!std::is_nothrow_move_constructible_v<std::deque<int>>);
+  run([] {
+    const std::vector<std::deque<int>> deques{{1, 2}, {3}, {4, 5, 6}, {}, {7}};
+    auto sizes = [](std::vector<std::tuple<std::deque<int>>> batch) {
+      std::vector<std::size_t> out;
+      for (auto& [d] : batch) out.push_back(d.size());
+      return out;
+    };
+    EXPECT_EQ(asyncmap(sizes, deques, AsyncMapOptions{.ntasks = 2, .batch_size = 2}),
+              (std::vector<std::size_t>{2, 1, 3, 0, 1}));
+    std::vector<ThrowingMove> items;
+    for (int i = 1; i <= 5; ++i) items.emplace_back(i);
+    auto doubled = asyncmap([](const ThrowingMove& t) { return 2 * t.v; },
+                            items | std::views::filter([](const ThrowingMove&) { return true; }) |
+                                std::views::transform([](const ThrowingMove& t) { return t; }),
+                            AsyncMapOptions{.ntasks = 2});
+    EXPECT_EQ(doubled, (std::vector<int>{2, 4, 6, 8, 10}));
   });
 }
 

@@ -20,6 +20,7 @@
 #include <iterator>
 #include <optional>
 #include <ranges>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -86,6 +87,28 @@ struct BatchElement {
   std::size_t index;
   BatchTuple<Cs...> args;
 };
+
+// How a unit travels through the work channel, whose items must move without throwing: as it
+// is, or boxed when its move may throw (an element such as a std::deque, moved into a batch).
+template <typename Unit>
+using Carried = std::conditional_t<std::is_nothrow_move_constructible_v<Unit>, Unit,
+                                   std::unique_ptr<Unit>>;
+template <typename Unit>
+Carried<Unit> carry(Unit&& unit) {
+  if constexpr (std::is_same_v<Carried<Unit>, Unit>) {
+    return std::move(unit);
+  } else {
+    return std::make_unique<Unit>(std::move(unit));
+  }
+}
+template <typename Unit>
+Unit& unit_of(Carried<Unit>& carried) {
+  if constexpr (std::is_same_v<Carried<Unit>, Unit>) {
+    return carried;
+  } else {
+    return *carried;
+  }
+}
 
 // Walks the collections in lockstep, one element per next(). An iterator moves on only when
 // the next element is asked for: a single-pass range's step may block (a Channel's take), and
@@ -163,7 +186,7 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
   if (elements == 0) return;
   auto driver = [&] {
     MapFailure failure;
-    Channel<Unit> work;
+    Channel<Carried<Unit>> work;
     std::vector<Task<void>> tasks;
     auto mapping_task = [&work, &failure, &consume](Unit first) {
       return [&work, &failure, &consume, first = std::move(first)]() mutable {
@@ -197,7 +220,7 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
           yield();
         } else {
           try {
-            work.put(std::move(*unit));
+            work.put(carry(std::move(*unit)));
           } catch (const InvalidStateException&) {
             break;  // a task failed and closed the channel
           }
@@ -277,11 +300,12 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
         store(unit.index, std::apply(f, std::move(unit.args)));
       }
     };
-    auto consume = [&process](Unit first, Channel<Unit>& work, const MapFailure& failure) {
+    auto consume = [&process](Unit first, Channel<Carried<Unit>>& work,
+                              const MapFailure& failure) {
       process(first);
-      for (Unit& unit : work) {
+      for (Carried<Unit>& unit : work) {
         if (failure.failed()) break;
-        process(unit);
+        process(unit_of<Unit>(unit));
       }
     };
     run_units<Unit>(ntasks, n, next_unit, consume);
@@ -307,14 +331,15 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
       std::size_t i = 0;
       for (auto&& r : results) store(batch[i++].index, std::move(r));
     };
-    auto consume = [&process, b](Unit first, Channel<Unit>& work, const MapFailure& failure) {
+    auto consume = [&process, b](Unit first, Channel<Carried<Unit>>& work,
+                                 const MapFailure& failure) {
       std::vector<Unit> batch;
       batch.push_back(std::move(first));
       for (bool ended = false; !ended;) {
         ended = true;  // unless the batch fills before the channel ends
         if (batch.size() < b) {
-          for (Unit& unit : work) {  // each step takes one more: break once full
-            batch.push_back(std::move(unit));
+          for (Carried<Unit>& unit : work) {  // each step takes one more: break once full
+            batch.push_back(std::move(unit_of<Unit>(unit)));
             if (batch.size() == b) {
               ended = false;
               break;
