@@ -18,9 +18,9 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <ranges>
-#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
