@@ -32,7 +32,7 @@ int g_delay_us = 0;
 
 TEST(ExitTest, AWakeAsExitBeginsDoesNotHoldUpExit) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  for (int delay_us = 0; delay_us <= 1200; delay_us += 50) {
+  for (int delay_us = 0; delay_us <= 1200; delay_us += 100) {
     g_delay_us = delay_us;
     EXPECT_EXIT(
         {

@@ -432,7 +432,7 @@ TEST_P(FdWaitTest, DescriptorWaitsLeakNoDescriptors) {
 // A deadline racing with readiness: exactly one outcome, and nothing left pending on the waiter
 // (a later untimed wait would end early on a leftover wake-up). For a task and a plain thread.
 void race_readiness_with_the_deadline() {
-  for (int round = 0; round < 300; ++round) {
+  for (int round = 0; round < 100; ++round) {
     Pipe p;
     std::thread writer([&] {
       std::this_thread::sleep_for(std::chrono::microseconds(200 + (round % 7) * 150));
