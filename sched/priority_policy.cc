@@ -21,14 +21,20 @@ std::uint64_t PriorityPolicy::key_of(int level, std::uint64_t seq) {
   return (static_cast<std::uint64_t>(level + 1) << kSeqBits) | (kSeqMask - (seq & kSeqMask));
 }
 
+namespace {
+// The level of a nonzero key_of().
+int level_of_key(std::uint64_t key) { return static_cast<int>(key >> kSeqBits) - 1; }
+}  // namespace
+
 template <bool kShared>
-void PriorityPolicy::LeveledQueue<kShared>::publish_key() {
+inline void PriorityPolicy::LeveledQueue<kShared>::publish_key() {
   std::uint64_t key = 0;
   if (nonempty_ != 0) {
     const int best = 31 - __builtin_clz(nonempty_);
     key = key_of(best, levels_[best].front()->policy_word);
   }
   key_.store(key, std::memory_order_release);
+  nonempty_hint_.store(nonempty_, std::memory_order_relaxed);
 }
 
 template <bool kShared>
@@ -195,19 +201,8 @@ SchedNode* PriorityPolicy::pop_oldest(PerWorker& me, LeveledQueue<true>& shared)
   return shared.pop_oldest();
 }
 
-SchedNode* PriorityPolicy::pop(int worker) {
-  PerWorker& me = workers_[worker];
-  const int pool = static_cast<int>(topology_.pool_of[worker]);
-  if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
-  auto& shared = pool_queues_[pool];
-  if (__builtin_expect(++me.pops % kAgingInterval == 0, 0)) {
-    // Now and then also a task another worker has held past kBusyWorkerHold (held_slot.h): a
-    // busy worker never reaches pop_when_empty, and that worker's current task may run on.
-    if (me.pops % kBusyHeldCheckPops == 0) {
-      if (SchedNode* n = steal_held(worker, kBusyWorkerHold)) return n;
-    }
-    if (SchedNode* n = pop_oldest(me, shared)) return n;
-  }
+inline SchedNode* PriorityPolicy::pop_best(int worker, PerWorker& me,
+                                           LeveledQueue<true>& shared) {
   // The best head first (the keys may be stale, so then the others).
   const std::uint64_t local_key = me.local.key();
   const std::uint64_t bound_key = me.bound.key();
@@ -230,6 +225,34 @@ SchedNode* PriorityPolicy::pop(int worker) {
   if (SchedNode* n = me.local.pop()) return n;
   if (SchedNode* n = me.held.take()) return n;
   return pop_when_empty(worker);
+}
+
+SchedNode* PriorityPolicy::pop(int worker) {
+  PerWorker& me = workers_[worker];
+  const int pool = static_cast<int>(topology_.pool_of[worker]);
+  if (outside_[pool].nodes.maybe_nonempty()) drain_outside(pool);
+  auto& shared = pool_queues_[pool];
+  // Now and then a task another worker has held past kBusyWorkerHold (held_slot.h): a busy
+  // worker never reaches pop_when_empty, and that worker's current task may run on.
+  if (__builtin_expect(++me.pops % kBusyHeldCheckPops == 0, 0)) {
+    if (SchedNode* n = steal_held(worker, kBusyWorkerHold)) return n;
+  }
+  if (__builtin_expect(me.passed_over >= kAgingInterval - 1, 0)) {
+    me.passed_over = 0;
+    if (SchedNode* n = pop_oldest(me, shared)) return n;
+  }
+  // What waits, by level, before the pop: if it takes a task above the lowest of them, it
+  // passed that one over (see the top). Hints: a queue changing meanwhile moves aging by a pop.
+  std::uint32_t waiting = me.local.levels() | me.bound.levels() | shared.levels();
+  if (__builtin_expect(me.held.maybe_held(), 0)) waiting |= 1u << level_of_key(me.held.order());
+  SchedNode* n = pop_best(worker, me, shared);
+  if ((waiting & (waiting - 1)) == 0) {
+    me.passed_over = 0;  // one level waited (the common case): n is of it, nothing passed over
+  } else if (n != nullptr) {
+    const std::uint32_t below = (1u << level_of(n->priority)) - 1;
+    me.passed_over = (waiting & below) != 0 ? me.passed_over + 1 : 0;
+  }
+  return n;
 }
 
 SchedNode* PriorityPolicy::pop_when_empty(int worker) {

@@ -162,6 +162,28 @@ TEST_F(PriorityPolicyTest, AgingServesALowLevelInAnotherQueueOfTheWorker) {
   expect_served_within_aging(low.get(), PushInfo{PushReason::kYielded, 0});
 }
 
+// Aging is for tasks passed over: a flood of equal tasks taking turns passes nobody over, so a
+// high-priority node pushed into it comes out at the next pop, every time. (Aging every
+// kAgingInterval-th pop put a flood task first once in kAgingInterval wake-ups.)
+TEST_F(PriorityPolicyTest, AgingNeverDelaysAHighLevelBehindEqualTasksTakingTurns) {
+  std::vector<std::unique_ptr<SchedNode>> flood;
+  for (int i = 0; i < 8; ++i) {
+    flood.push_back(make_node(i, kDefaultPriority));
+    push(flood.back().get(), 0);
+  }
+  auto probe = make_node(1000, PriorityPolicy::kHighestPriority);
+  for (int wake = 0; wake < 3 * PriorityPolicy::kAgingInterval; ++wake) {
+    for (int turn = 0; turn < wake % 5; ++turn) {  // the flood runs on for a few turns
+      SchedNode* n = policy_.pop(0);
+      ASSERT_NE(n, nullptr);
+      ASSERT_NE(n, probe.get());
+      policy_.push(n, PushInfo{PushReason::kYielded, 0});
+    }
+    push(probe.get());  // woken from outside
+    ASSERT_EQ(policy_.pop(0), probe.get()) << "wake-up " << wake;
+  }
+}
+
 // ---- In a runtime ---------------------------------------------------------------------------
 
 std::unique_ptr<Runtime> make_runtime(int workers) {
