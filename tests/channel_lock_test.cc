@@ -184,6 +184,33 @@ TEST_P(ChannelLockTest, FetchAndWaitWaitForTheHolder) {
   });
 }
 
+// Julia's unbuffered put! takes lock(c), hands its item to a waiting taker, unlocks c and then
+// yields: the channel is not locked while the tasks that run during that yield use it. A put
+// that had to wait for another holder's lock(c) holds the lock for its own operation; it must
+// let it go before it yields, not keep it while the others run.
+TEST_P(ChannelLockTest, AnUnbufferedPutYieldsWithTheChannelUnlocked) {
+  run([] {
+    Channel<int> c;  // unbuffered
+    // async: sticky, all on this worker, so the order below is the worker's order.
+    auto taker = async([c] { return take(c); });
+    until_waiting(taker);
+    lock(c);
+    auto putter = async([c] { put(c, 1); });
+    until_waiting(putter);  // waits for our lock(c)
+    unlock(c);              // the putter is next in line
+    // Queued behind the putter: runs while the put, having handed 1 to the taker, yields.
+    auto observer = async([c] {
+      const bool got = trylock(c);
+      if (got) unlock(c);
+      return got;
+    });
+    EXPECT_EQ(fetch(taker), 1);
+    wait(putter);
+    EXPECT_TRUE(fetch(observer)) << "the channel was still locked during the put's yield";
+    EXPECT_FALSE(islocked(c));
+  });
+}
+
 // The close of a bound task's end never waits (it runs as the task ends).
 TEST_P(ChannelLockTest, BoundTasksCloseDoesNotWaitForTheLock) {
   run([] {

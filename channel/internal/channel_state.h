@@ -73,12 +73,19 @@ class ChannelState final : public ChannelCore {
 
  private:
   // put() and take() beyond their common case, entered holding the lock.
-  [[gnu::noinline]] void put_locked(T& item) {
+  // put_locked: true if the item went to a waiting taker. `may_yield`: false for the call made
+  // holding a hold this put waited for, which yields (as below) only once that hold is let go.
+  [[gnu::noinline]] bool put_locked(T& item, bool may_yield = true) {
     if (holder_ != 0 && !await_hold_locked()) {
-      HoldRelease release{this};
-      lock_.lock();
-      put_locked(item);
-      return;
+      bool handed;
+      {
+        HoldRelease release{this};
+        lock_.lock();
+        handed = put_locked(item, /*may_yield=*/false);
+      }
+      // Julia's put! unlocks c before it yields: the tasks that run meanwhile find it free.
+      if (handed && may_yield && capacity_ == 0) ::weft::run_others_first();
+      return handed;
     }
     if (closed_.load(std::memory_order_relaxed)) {
       lock_.unlock();
@@ -90,8 +97,8 @@ class ChannelState final : public ChannelCore {
       wake(taker);
       // Julia's unbuffered put! hands its item over, then yields: the taker (on this worker)
       // runs before the put returns, as the spec's taskref example prints.
-      if (capacity_ == 0) ::weft::run_others_first();
-      return;
+      if (may_yield && capacity_ == 0) ::weft::run_others_first();
+      return true;
     }
     if (static_cast<std::int64_t>(buffer_.size()) < capacity_) {
       try {
@@ -103,15 +110,14 @@ class ChannelState final : public ChannelCore {
       Waiter* watchers = watchers_.take_all();
       lock_.unlock();
       wake_chain(watchers);
-      return;
+      return false;
     }
     Waiter* me = current_waiter_if_made();
     if (me == nullptr) {  // a plain thread's first wait: its waiter is made without lock_
       lock_.unlock();
       current_waiter();
       lock_.lock();
-      put_locked(item);  // nothing done yet: start over
-      return;
+      return put_locked(item, may_yield);  // nothing done yet: start over
     }
     me->wq_data = &item;
     putters_.push_back(me);
@@ -121,6 +127,7 @@ class ChannelState final : public ChannelCore {
     park(lock_, WaitKind::kChannelPut, this);
     if (held != 0) retake_hold(me, held);
     if (me->wq_data == nullptr) throw_closed();
+    return false;
   }
 
   [[gnu::noinline]] bool take_locked(std::optional<T>& out) {
