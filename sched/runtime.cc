@@ -148,16 +148,33 @@ void RuntimeCore::start() {
   }
 }
 
-void RuntimeCore::stop_workers() {
+void RuntimeCore::tell_workers_to_stop() {
   stopping.store(true, std::memory_order_release);
   for (auto& w : workers) {
     w->idle.store(false, std::memory_order_relaxed);
     w->wake_signal.store(1, std::memory_order_release);
     futex_wake(&w->wake_signal);
   }
+}
+
+void RuntimeCore::stop_workers() {
+  tell_workers_to_stop();
   for (auto& w : workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+}
+
+bool RuntimeCore::stop_workers_within(Clock::duration limit) {
+  const Clock::time_point until = Clock::now() + limit;
+  tell_workers_to_stop();
+  while (workers_stopped.load(std::memory_order_acquire) != static_cast<int>(workers.size())) {
+    if (Clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  for (auto& w : workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  return true;
 }
 
 void RuntimeCore::push_and_wake(TaskCore* t, PushReason reason, int from_worker) {
@@ -326,8 +343,9 @@ void RuntimeCore::shutdown_if_idle() {
   for (int i = 0; i < 100; ++i) {
     if (quiescent()) {
       // Not shutdown(), which would wait for quiescence all over again: whatever a task woken
-      // since then does (sleep for an hour, spin) would hold up exit.
-      stop_and_report();
+      // since then does (sleep for an hour, spin) would hold up exit. Nor joining the workers
+      // come what may: a task woken just before they stop may run on one of them for good.
+      stop_and_report(/*at_exit=*/true);
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -346,12 +364,20 @@ void RuntimeCore::shutdown() {
   stop_and_report();
 }
 
-void RuntimeCore::stop_and_report() {
+void RuntimeCore::stop_and_report(bool at_exit) {
   if (stopping.load(std::memory_order_acquire) || workers.empty() ||
       !workers.front()->thread.joinable()) {
     return;
   }
-  stop_workers();
+  if (!at_exit) {
+    stop_workers();
+  } else if (!stop_workers_within(std::chrono::milliseconds(100))) {
+    // As when the runtime is never found idle (shutdown_if_idle): the still running worker
+    // goes on until the process ends.
+    std::fprintf(stderr, "weft: exiting with a task still running\n");
+    if (tracer != nullptr) tracer->write(*this);  // what the workers have published so far
+    return;
+  }
   timers.stop();
   // A thread may still be inside push() waking a task it should not have (its runtime was
   // going away): its task never runs, but the runtime must outlive the call.

@@ -103,11 +103,18 @@ class RuntimeCore {
   // again: a task woken just after (a descriptor, another thread) that then waits on a long
   // timer or spins must not hold up exit.
   void shutdown_if_idle();
+  // Sets `stopping` and wakes every worker: each stops once it finds nothing to run.
+  void tell_workers_to_stop();
   // Stops and joins the workers that run (shutdown() once quiescent, or a start() that failed).
   void stop_workers();
+  // stop_workers() for exit: false, with the workers told to stop but not joined, if they have
+  // not all stopped within `limit` -- one still runs a task woken after the runtime was found
+  // quiescent, which may never return to its worker (it spins, or yields in a loop).
+  bool stop_workers_within(Clock::duration limit);
   // shutdown()'s second half, once quiescent: stops the workers and the timers, then reports
-  // (and keeps) the tasks left parked.
-  void stop_and_report();
+  // (and keeps) the tasks left parked. `at_exit`: gives up, as shutdown_if_idle() does on a
+  // busy runtime, if a worker does not stop within ~100 ms (stop_workers_within).
+  void stop_and_report(bool at_exit = false);
   // Leaves the list of runtimes (task dumps, deadlock detection) and drops the task references
   // kept for registry readers: what the destructor does, for a core kept after its shutdown.
   void forget();
@@ -153,6 +160,7 @@ class RuntimeCore {
   Timers timers;
   const int spin_before_sleep;
   std::atomic<bool> stopping{false};
+  std::atomic<int> workers_stopped{0};  // workers whose loop has ended (stop_workers_within)
   bool has_stranded_tasks = false;  // shutdown() left tasks parked (then the core is kept)
   std::atomic<int> idle_count{0};
   // Idle workers per pool polling for work a policy holds for another worker (worker.cc).

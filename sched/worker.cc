@@ -199,6 +199,7 @@ void Worker::loop() {
   }
   rt->policy->on_worker_stop(index);
   tls_worker = nullptr;
+  rt->workers_stopped.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace weft::internal

@@ -1,12 +1,17 @@
 // Process exit and the default runtime: exit stops it once it is idle and never waits for it
 // again, so that a task woken as exit begins cannot hold exit up (Runtime::global).
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "weft/sched/scheduling.h"
@@ -67,6 +72,64 @@ TEST(ExitTest, AWakeAsExitBeginsDoesNotHoldUpExit) {
         ::testing::ExitedWithCode(0), "")
         << "exit did not end (in 3 s) with the wake " << delay_us << " us after exit began";
   }
+}
+
+// The same with a task that, once woken, never returns to its worker (it computes, or yields in
+// a loop): exit stops the workers once it found the runtime idle, but a wake landing just after
+// (before a worker has stopped) makes that worker run the task, and waiting to join it held exit
+// up for good. Children are forked directly (no exec: this process runs no weft thread), all at
+// once, each with the wake a little later after exit began; those still there after 1.5 s are
+// killed.
+TEST(ExitTest, AWakeAsExitBeginsOfATaskThatNeverParksDoesNotHoldUpExit) {
+  std::vector<std::pair<pid_t, int>> children;
+  for (int delay_us = 0; delay_us <= 1200; delay_us += 40) {
+    g_delay_us = delay_us;
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      const int devnull = ::open("/dev/null", O_WRONLY);
+      if (devnull >= 0) dup2(devnull, STDERR_FILENO);  // the runtime's notes on exiting busy
+      std::atexit([] { std::_Exit(0); });  // before the runtime's handler: runs after it
+      int fds[2];
+      if (pipe2(fds, O_CLOEXEC) != 0) std::_Exit(3);
+      g_write_fd = fds[1];
+      const int read_fd = fds[0];
+      auto t = spawn([read_fd] {
+        wait(RawFD(read_fd), kReadable);
+        // Never back to the worker (sleeping, not spinning, so the children share the CPUs).
+        for (;;) std::this_thread::sleep_for(milliseconds(1));
+      });
+      while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
+      std::thread writer([] {
+        while (!g_exiting.load()) {
+        }
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::microseconds(g_delay_us);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        [[maybe_unused]] ssize_t w = ::write(g_write_fd, "x", 1);
+      });
+      writer.detach();
+      std::atexit([] { g_exiting.store(true); });  // runs just before the runtime's handler
+      std::exit(0);
+    }
+    children.emplace_back(child, delay_us);
+  }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  std::string hung;
+  for (auto [child, delay_us] : children) {
+    int status = 0;
+    while (waitpid(child, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        hung += " " + std::to_string(delay_us);
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  EXPECT_EQ(hung, "") << "exit hung with the wake this many us after exit began:" << hung;
 }
 
 }  // namespace
