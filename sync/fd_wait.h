@@ -78,6 +78,10 @@ struct ProcessRecord;  // what copies of one Process share (fd_wait.cc)
 class Process {
  public:
   explicit Process(pid_t process_id);
+  // Copies share the record. Declared so that a move copies too: a moved-from Process (pushed
+  // into a ProcessChain, say) still names its child and its record, as Julia's object would.
+  Process(const Process&) = default;
+  Process& operator=(const Process&) = default;
   pid_t pid() const { return pid_; }
   // Julia's p.exitcode (and termsignal): how the child ended, once a wait on this Process or a
   // copy has reaped it; nullopt before.

@@ -388,6 +388,20 @@ TEST_P(FdWaitTest, EveryWaitOnAProcessReturnsItsStatus) {
   EXPECT_THROW(Process(-3), std::invalid_argument);
 }
 
+// A Process is a handle: one moved from (into a ProcessChain, say) still names its child and
+// shares its record, as a copy does, instead of crashing on status() and reaping the child
+// behind the record's back.
+TEST_P(FdWaitTest, AMovedFromProcessStillSharesItsStatus) {
+  Process p(spawn_shell("exit 3"));
+  ProcessChain chain;
+  chain.processes.push_back(std::move(p));
+  // NOLINTNEXTLINE(bugprone-use-after-move): what this test is about
+  EXPECT_FALSE(p.status().has_value());
+  EXPECT_EQ(wait(p).exit_code, 3);
+  ASSERT_TRUE(chain.processes[0].status().has_value());
+  EXPECT_EQ(wait(chain)[0].exit_code, 3);
+}
+
 // Julia's wait on a ProcessChain (a pipeline's processes): waits for each, in order.
 TEST_P(FdWaitTest, WaitOnAProcessChainWaitsForEveryProcess) {
   run([] {
