@@ -46,7 +46,8 @@
 // tasks handing work back and forth stay on one worker. It keeps its place in the order: its
 // worker takes it when its key is the best it sees (its level, then its arrival). Other workers
 // pass it over until they have seen it held for kHold: an idle one then takes it, and a busy
-// one, at an aging pop, one held for kBusyWorkerHold (held_slot.h).
+// one, one held for kBusyWorkerHold (held_slot.h; it looks every kAgingInterval pops, at most
+// twice per kBusyWorkerHold, whatever its tasks' length).
 //
 // Thread safety: as the Policy contract (push from any thread, pop(w) from worker w).
 #ifndef WEFT_SCHED_PRIORITY_POLICY_H_
@@ -123,8 +124,10 @@ class PriorityPolicy final : public Policy {
     LeveledQueue<false> local;  // work only this worker may run, pushed by this worker
     LeveledQueue<true> bound;   // its sticky tasks, pushed from elsewhere
     HeldSlot held;              // the task it woke last, with its key as the order word
-    std::uint32_t pops = 0;     // owner-only: counts pops (for kBusyHeldCheckPops)
+    std::uint32_t pops = 0;     // owner-only: counts pops (for the look at held tasks)
     int passed_over = 0;        // owner-only: pops in a row that passed a lower level over
+    // Owner-only: the earliest time a pop looks at the pool's held tasks again.
+    std::chrono::steady_clock::time_point next_held_look;
     // Owner-only: per worker of the pool, the held task this worker saw there.
     std::vector<HeldSlot::Sighting> seen;
   };

@@ -1,7 +1,8 @@
 // PriorityPolicy: the level mapping, highest level first and FIFO within a level, sticky and
 // shared queues merged by level then age, pools kept apart, aging (a low level still gets its
-// turn), a task a worker woke held for it in its place in that order, and in a runtime: tasks run in priority order, and a high-priority task overtakes a
-// saturated pool.
+// turn, and only a task passed over), a task a worker woke held for it in its place in that
+// order and taken by a busy worker once held too long, and in a runtime: tasks run in priority
+// order, and a high-priority task overtakes a saturated pool.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -182,6 +183,37 @@ TEST_F(PriorityPolicyTest, AgingNeverDelaysAHighLevelBehindEqualTasksTakingTurns
     push(probe.get());  // woken from outside
     ASSERT_EQ(policy_.pop(0), probe.get()) << "wake-up " << wake;
   }
+}
+
+// A high-priority task held for worker 0, whose current task runs on (it does not pop again),
+// while worker 1 is busy with low-priority tasks of 20 us each: worker 1 takes it at one of its
+// looks once it has seen it held for kBusyWorkerHold (the header), a millisecond or two later
+// -- not only after it has run 2048 low-priority tasks (two looks kBusyHeldCheckPops apart),
+// which with tasks of a millisecond each would be seconds.
+TEST_F(PriorityPolicyTest, ABusyWorkerTakesAHighTaskHeldTooLong) {
+  std::vector<std::unique_ptr<SchedNode>> low;
+  for (int i = 0; i < 3 * static_cast<int>(kBusyHeldCheckPops); ++i) {
+    low.push_back(make_node(i, PriorityPolicy::kLowestPriority));
+    push(low.back().get(), 1);
+  }
+  auto high = make_node(-1, PriorityPolicy::kHighestPriority);
+  const PushInfo woken_by_0{PushReason::kWoken, 0};
+  ASSERT_TRUE(policy_.holds_for_pusher(*high, woken_by_0));
+  policy_.push(high.get(), woken_by_0);
+  int pops = 0;
+  for (;;) {
+    SchedNode* n = policy_.pop(1);
+    ASSERT_NE(n, nullptr);
+    ++pops;
+    if (n == high.get()) break;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+  // About 1 ms of 20 us tasks, then at most kAgingInterval pops and a look's spacing more (fewer
+  // pops when the machine is slow: the hold is time, not pops).
+  EXPECT_LT(pops, 400) << "the high-priority task waited behind " << pops - 1
+                       << " low-priority tasks";
 }
 
 // ---- In a runtime ---------------------------------------------------------------------------
