@@ -18,7 +18,8 @@
 // unbuffered channel round trip between two tasks on two workers cost 3x that on one). Other
 // workers pass a held task over until they have seen it held for kHold, so the order stays
 // FIFO as far as its worker can tell, and only another worker may take it a little late: an
-// idle one, or a busy one once it has been held for kBusyWorkerHold (held_slot.h).
+// idle one, or a busy one once it has been held for kBusyWorkerHold and that worker has looked
+// twice, kBusyHeldCheckPops of its pops apart (held_slot.h).
 #ifndef WEFT_SCHED_FIFO_POLICY_H_
 #define WEFT_SCHED_FIFO_POLICY_H_
 

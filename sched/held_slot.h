@@ -152,8 +152,11 @@ class HeldSlot {
 inline constexpr std::chrono::microseconds kBusyWorkerHold{1000};
 // How often, in its own pops, a busy worker looks at the other workers' held tasks: rarely, as
 // each look reads cache lines their owners write on every put and take (looking every 61 pops
-// made fib(30) with a task per call ~7% slower on two workers), and often enough to see a task
-// twice within about kBusyWorkerHold.
+// made fib(30) with a task per call ~7% slower on two workers). A take needs two looks at least
+// kBusyWorkerHold apart, so a policy that paces its looks by this count alone (FIFO, work
+// stealing) takes a stuck task after up to twice as many of its own pops (more, if that many
+// pops take less than kBusyWorkerHold): 2048 tasks of 20 us are 41 ms. The priority policy,
+// whose high levels are there for latency, paces its looks by the clock (priority_policy.h).
 inline constexpr std::uint32_t kBusyHeldCheckPops = 1024;
 
 // For a policy with one HeldSlot per worker: `slot_of(v)` is worker v's, and the pool of
