@@ -207,6 +207,12 @@ WakeOutcome wake_task(TaskCore* t, std::uint32_t s, std::any* value, std::except
         return WakeOutcome::kOk;
       case kRunning:
       case kArming:
+        // A wake-up as much as one that queues the task: a plain thread that gives one may give
+        // another, so deadlock detection must know it (push_woken does this for the others).
+        // Before the mark, after which the task may finish and be freed.
+        if (current_worker() == nullptr) {
+          note_outside_waker(t->wait_kind.load(std::memory_order_relaxed));
+        }
         if (!mark_running(t, s, payload, value, error)) continue;
         if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
         return WakeOutcome::kOk;
@@ -498,6 +504,8 @@ WakeOutcome wake_scheduled(TaskCore* t, bool (*may_wake)(const TaskCore*), std::
         // holds its waiter's handle), so t may take the mark, finish and be freed at once.
         auto* rt = static_cast<RuntimeCore*>(t->runtime);
         const std::uint64_t traced_id = __builtin_expect(rt->tracer != nullptr, 0) ? t->id() : 0;
+        // The mark is a wake-up, whose plain thread may give another (as in wake_task).
+        if (current_worker() == nullptr) note_outside_waker(WaitKind::kNone);
         if (!mark_running(t, s, has_payload(value, error), value, error)) continue;
         if (__builtin_expect(traced_id != 0, 0)) trace_wake(rt, traced_id);
         return WakeOutcome::kOk;

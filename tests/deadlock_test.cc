@@ -183,6 +183,44 @@ TEST_P(Deadlock, AnExternalWakeSourceIsNotADeadlock) {
   producer.join();
 }
 
+// A plain thread whose schedule() found the task still running (so it marked the task for its
+// next wait() rather than queuing it) has woken a waiter as much as one that queued it: it may
+// do so again, so it must be known, and a thread blocked meanwhile is not deadlocked. (One
+// worker: the test is about the thread, not the scheduler.)
+TEST(DeadlockOutsideWaker, AThreadWhoseScheduleMarkedARunningTaskMayScheduleAgain) {
+  std::unique_ptr<Runtime> rt = testing::runtime_with(1);
+  std::atomic<bool> running{false};
+  std::atomic<bool> marked{false};
+  auto task = rt->run([&] {
+    return spawn([&] {
+      running.store(true);
+      while (!marked.load()) std::this_thread::yield();
+      wait();  // the mark: returns at once
+      wait();  // until the thread's next schedule()
+      return 6;
+    });
+  });
+  std::thread scheduler([&] {
+    while (!running.load()) std::this_thread::yield();
+    schedule(task);  // the task is running: marked, not queued
+    marked.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    schedule(task);
+  });
+  int got = -1;
+  try {
+    got = fetch(task);
+  } catch (const DeadlockError& e) {
+    ADD_FAILURE() << "a deadlock was declared while a thread that had scheduled the task could "
+                     "still schedule it again:\n"
+                  << e.what();
+    scheduler.join();
+    got = fetch(task);
+  }
+  EXPECT_EQ(got, 6);
+  if (scheduler.joinable()) scheduler.join();
+}
+
 TEST_P(Deadlock, TheOptionTurnsDetectionOff) {
   RuntimeOptions options;
   options.default_threads = GetParam();
