@@ -56,6 +56,11 @@ std::string caller_name() {
 }  // namespace
 
 bool ReentrantLock::acquire_shared(std::uint64_t mine, std::uint64_t me) {
+  // A plain thread that takes the lock will wake whoever queues behind it when it unlocks, so
+  // deadlock detection must count it among the threads that may still wake someone, though it
+  // has not waited, woken or spawned in weft (its waiter, made once, registers it). Here, off
+  // the biased path: a thread's first lock of each lock comes this way.
+  if (internal::names_a_thread(mine)) current_waiter();
   std::uint64_t bias = bias_.load(std::memory_order_acquire);
   while (bias != kRevoked) {
     if (bias == kUnbiased) {

@@ -51,6 +51,8 @@ struct LockIds {
 LockIds current_lock_ids();
 // current_lock_ids().owner alone.
 std::uint64_t current_lock_owner();
+// Whether a lock-owner token names a plain thread (rather than a task).
+inline bool names_a_thread(std::uint64_t lock_owner) { return (lock_owner & 1) == 0; }
 
 }  // namespace weft::internal
 

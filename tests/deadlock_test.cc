@@ -221,6 +221,42 @@ TEST(DeadlockOutsideWaker, AThreadWhoseScheduleMarkedARunningTaskMayScheduleAgai
   if (scheduler.joinable()) scheduler.join();
 }
 
+// A plain thread holding a ReentrantLock that a task waits for will wake that task when it
+// unlocks, as surely as one that puts to the channel a task takes from: while it holds the
+// lock, a thread blocked in fetch() is not deadlocked. It has not waited, woken or spawned in
+// weft yet (it took the lock uncontended), which is all deadlock detection counts as "known".
+TEST(DeadlockOutsideWaker, AThreadHoldingALockATaskWaitsForMayStillUnlockIt) {
+  std::unique_ptr<Runtime> rt = testing::runtime_with(1);
+  ReentrantLock l;
+  std::atomic<bool> held{false};
+  std::thread holder([&] {
+    lock(l);
+    held.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    unlock(l);
+  });
+  while (!held.load()) std::this_thread::yield();
+  auto task = rt->run([&] {
+    return spawn([&] {
+      lock(l);
+      unlock(l);
+      return 6;
+    });
+  });
+  int got = -1;
+  try {
+    got = fetch(task);
+  } catch (const DeadlockError& e) {
+    ADD_FAILURE() << "a deadlock was declared while the thread holding the lock could still "
+                     "unlock it:\n"
+                  << e.what();
+    holder.join();
+    got = fetch(task);
+  }
+  EXPECT_EQ(got, 6);
+  if (holder.joinable()) holder.join();
+}
+
 TEST_P(Deadlock, TheOptionTurnsDetectionOff) {
   RuntimeOptions options;
   options.default_threads = GetParam();

@@ -269,6 +269,9 @@ void ChannelCore::lock_hold() {
 
 bool ChannelCore::trylock_hold() {
   const std::uint64_t mine = current_lock_owner();
+  // A plain thread holding the channel will wake who waits for it: deadlock detection must know
+  // it, as lock_hold() makes sure by making its waiter (before lock_, as there).
+  if (names_a_thread(mine)) current_waiter();
   lock_.lock();
   const bool got = holder_ == 0 || (holder_ == mine && hold_depth_ != UINT32_MAX);
   if (got) {
