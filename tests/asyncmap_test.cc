@@ -2,6 +2,7 @@
 // behaviours (ntasks as a number or a function, several collections, errors).
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <list>
@@ -12,6 +13,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "weft/channel/channel.h"
 #include "weft/sched/runtime.h"
 #include "weft/sched/scheduling.h"
+#include "weft/task/stack.h"
 #include "weft/task/task.h"
 
 namespace weft {
@@ -548,6 +551,43 @@ TEST(AsyncMapPlainThread, KeepsWaitingThroughAFalseDeadlock) {
   EXPECT_NO_THROW(out = asyncmap([&gate](int x) { return x + take(gate); }, std::vector{1, 2, 3}));
   feeder.join();
   EXPECT_EQ(out, (std::vector<int>{11, 12, 13}));
+}
+
+// A mapping task that gets no stack fails without running f (weft/task/stack.h), and every
+// other task carries on. asyncmap then waits for all of them before it raises: the tasks still
+// running (here in a sleep) refer to its frame -- f, the results, the work channel. Stack
+// allocations of the default size fail while the driver makes elements 1 to 19: once the
+// worker's stack cache is spent, the tasks started meanwhile get none; those after get one.
+TEST_P(AsyncMapTest, ATaskThatGetsNoStackFailsTheMapAfterTheOthersEnd) {
+  run([] {
+    struct StopFailing {
+      ~StopFailing() { internal::fail_stack_allocations_for_testing(0); }
+    } stop_failing;
+    auto elements = std::views::iota(0, 64) | std::views::transform([](int x) {
+                      if (x == 1 || x == 20) {
+                        internal::fail_stack_allocations_for_testing(
+                            x == 1 ? internal::default_stack_size() : 0);
+                      }
+                      return x;
+                    });
+    std::atomic<int> mapped{0};
+    try {
+      asyncmap(
+          [&mapped](int x) {
+            sleep(0.02);
+            mapped.fetch_add(1);
+            return x;
+          },
+          elements, AsyncMapOptions{.ntasks = 64});
+      ADD_FAILURE() << "asyncmap returned although a task got no stack";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ENOMEM) << e.what();
+    }
+    const int at_return = mapped.load();
+    EXPECT_GT(at_return, 0);
+    sleep(0.05);
+    EXPECT_EQ(mapped.load(), at_return) << "mapping tasks ran on after asyncmap returned";
+  });
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(AsyncMapTest);

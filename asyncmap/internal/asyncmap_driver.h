@@ -198,9 +198,18 @@ void run_units(const NTasks& ntasks, std::size_t elements, NextUnit& next_unit,
         }
       };
     };
+    // Waits for every task, also past one that failed: the others still refer to this frame.
+    // A mapping task fails only when it got no stack (weft/task/stack.h; its body catches
+    // everything), which counts as if f had thrown that.
     auto finish = [&] {
       work.close();
-      for (const Task<void>& t : tasks) wait(t);
+      for (const Task<void>& t : tasks) {
+        try {
+          wait(t);
+        } catch (const TaskFailedException& e) {
+          failure.record(e.cause());
+        }
+      }
     };
     try {
       while (!failure.failed()) {
