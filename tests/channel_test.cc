@@ -624,6 +624,27 @@ TEST_P(ChannelTest, BindStartsNoTask) {
   });
 }
 
+// A taker that a put released may drop the channel's last handle at once -- an unbuffered
+// channel on a thread's stack, into which a task puts a result for that thread -- while the
+// put is still inside it (weft/sched/park.h: a waker that touches the primitive after the
+// wake must make its waiters wait for that). Heap-allocated, as the primitives of
+// FreedByTheWokenWaiter (event_semaphore_test.cc): ASan sees a late touch, TSan a free that
+// races with it.
+TEST_P(ChannelTest, AnUnbufferedChannelFreedByTheTakerThatAPutReleased) {
+  for (int i = 0; i < 100; ++i) {
+    auto c = std::make_unique<Channel<int>>();
+    Channel<int>* const p = c.get();
+    testing::BlockingThread taker([&c] {
+      EXPECT_EQ(take(*c), 1);
+      c.reset();
+    });
+    run([&taker, p] {
+      taker.until_blocked();
+      put(*p, 1);
+    });
+  }
+}
+
 WEFT_INSTANTIATE_WORKER_COUNTS(ChannelTest);
 
 }  // namespace

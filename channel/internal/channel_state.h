@@ -92,12 +92,14 @@ class ChannelState final : public ChannelCore {
       throw_closed();
     }
     if (Waiter* taker = takers_.pop_front()) {
+      // Julia's unbuffered put! hands its item over, then yields: the taker (on this worker)
+      // runs before the put returns, as the spec's taskref example prints. Decided before the
+      // wake, after which the taker may return and drop the channel's last handle (park.h).
+      const bool yield_after = may_yield && capacity_ == 0;
       lock_.unlock();
       static_cast<std::optional<T>*>(taker->wq_data)->emplace(std::move(item));
       wake(taker);
-      // Julia's unbuffered put! hands its item over, then yields: the taker (on this worker)
-      // runs before the put returns, as the spec's taskref example prints.
-      if (may_yield && capacity_ == 0) ::weft::run_others_first();
+      if (yield_after) ::weft::run_others_first();
       return true;
     }
     if (static_cast<std::int64_t>(buffer_.size()) < capacity_) {
