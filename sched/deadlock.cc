@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -16,6 +18,8 @@
 #include "weft/sched/runtime_core.h"
 #include "weft/sched/runtime_options.h"
 #include "weft/task/current_task.h"
+
+extern "C" void* __dso_handle;  // this library's, for __cxa_thread_atexit
 
 namespace weft {
 namespace internal {
@@ -37,20 +41,35 @@ std::vector<ThreadWaiter*>* g_abandoned = nullptr;
 // address could outlive a move to another thread (weft/task/context.h, "Per-thread state").
 thread_local bool tls_service_thread = false;
 
-// current_task.h keeps a copy of `waiter` (current_self()), so it changes only through set().
-struct ThreadWaiterSlot {
-  ThreadWaiter* waiter = nullptr;
-  void set(ThreadWaiter* w) {
-    waiter = w;
-    set_current_thread_waiter(w);
-  }
-  ~ThreadWaiterSlot() {
-    ThreadWaiter* const w = waiter;
-    set(nullptr);
-    delete w;
-  }
-};
-thread_local ThreadWaiterSlot tls_waiter_slot;
+// The calling plain thread's waiter, made on first use and deleted as the thread exits by a
+// destructor registered as it is made (__cxa_thread_atexit, as a thread_local object's is).
+// Not a thread_local object with a destructor of its own: the thread's thread_local
+// destructors run in the reverse order of their registration, so one registered before the
+// waiter was made -- that of the thread's task-local values (weft/task/task_local_storage.h),
+// stored before the thread first waited -- runs after it, and may still wait in weft (a value
+// whose destructor fetches a task). The waiter it then makes registers its own destructor,
+// which runs after it: no thread that has exited stays registered as one still running.
+// current_task.h keeps a copy (current_self()), so it changes only through set_thread_waiter().
+thread_local ThreadWaiter* tls_waiter = nullptr;
+
+void set_thread_waiter(ThreadWaiter* w) {
+  tls_waiter = w;
+  set_current_thread_waiter(w);
+}
+
+void delete_thread_waiter_at_exit(void* p) {
+  auto* const w = static_cast<ThreadWaiter*>(p);
+  if (tls_waiter != w) return;  // abandoned after a DeadlockError: kept for good
+  set_thread_waiter(nullptr);
+  delete w;
+}
+
+ThreadWaiter* make_thread_waiter() {
+  auto* const w = new ThreadWaiter;
+  set_thread_waiter(w);
+  abi::__cxa_thread_atexit(&delete_thread_waiter_at_exit, w, &__dso_handle);
+  return w;
+}
 
 bool awaits_outside_world(WaitKind kind) {
   return kind == WaitKind::kFd || kind == WaitKind::kProcess;
@@ -158,12 +177,11 @@ ThreadWaiter::~ThreadWaiter() {
 }
 
 [[gnu::noinline]] ThreadWaiter* thread_waiter() {
-  ThreadWaiterSlot& slot = tls_waiter_slot;
-  if (slot.waiter == nullptr) slot.set(new ThreadWaiter);
-  return slot.waiter;
+  ThreadWaiter* const w = tls_waiter;
+  return w != nullptr ? w : make_thread_waiter();
 }
 
-ThreadWaiter* thread_waiter_if_made() { return tls_waiter_slot.waiter; }
+ThreadWaiter* thread_waiter_if_made() { return tls_waiter; }
 
 [[gnu::noinline]] void note_outside_waker(WaitKind woken) {
   if (tls_service_thread || awaits_outside_world(woken)) return;
@@ -267,7 +285,7 @@ std::string deadlock_report(ThreadWaiter* me, std::vector<TaskInfo>* tasks) {
   // At once, not on the thread's next call into weft: a thread that caught its DeadlockError
   // and goes on with other work (perhaps to wake someone) is running, and must count as such,
   // or the others still blocked could be declared deadlocked while it can still help them.
-  if (tls_waiter_slot.waiter == w) tls_waiter_slot.set(new ThreadWaiter);
+  if (tls_waiter == w) make_thread_waiter();
 }
 
 std::string describe_waiting_threads() {

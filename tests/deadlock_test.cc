@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -21,6 +23,7 @@
 #include "weft/sched/scheduling.h"
 #include "weft/sync/lock.h"
 #include "weft/sync/timedwait.h"
+#include "weft/task/task_local_storage.h"
 #include "weft/task/errors.h"
 
 namespace weft {
@@ -303,6 +306,46 @@ TEST_P(Deadlock, AThreadBlockedOnAPrimitiveGetsTheReportAndKeepsWaiting) {
 }
 
 WEFT_INSTANTIATE_WORKER_COUNTS(Deadlock);
+
+// A plain thread's task-local values go as it exits (weft/task/task_local_storage.h); stored
+// before the thread first used weft, they go after weft's own state for the thread. A value
+// whose destructor then still waits in weft must not leave the exited thread registered as a
+// running thread that may still wake someone: deadlock detection would never again find the
+// process asleep. Run in a child process: what it tests is process-wide.
+TEST(DeadlockThreadExit, AThreadWhoseTaskLocalValueWaitsAsItExitsIsNotCountedAfter) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        std::unique_ptr<Runtime> rt = testing::runtime_with(1);
+        struct WaitsWhenDestroyed {
+          explicit WaitsWhenDestroyed(Runtime* r) : rt(r) {}
+          ~WaitsWhenDestroyed() {
+            if (rt->run([] { return 1; }) != 1) std::_Exit(3);
+          }
+          Runtime* rt;
+        };
+        std::thread([&rt] {
+          task_local_storage("waits", std::make_shared<WaitsWhenDestroyed>(rt.get()));
+          if (rt->run([] { return 0; }) != 0) std::_Exit(4);  // weft's state for the thread
+        }).join();
+        Task<void> stuck = rt->run([] { return spawn([] { wait(); }); });
+        // If no DeadlockError comes, this ends the wait (a thread weft has not seen yet).
+        std::thread([stuck] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+          std::fprintf(stderr, "no DeadlockError\n");
+          std::_Exit(1);
+        }).detach();
+        try {
+          wait(stuck);
+        } catch (const DeadlockError&) {
+          std::fprintf(stderr, "DeadlockError\n");
+          std::_Exit(0);
+        }
+        std::_Exit(2);
+      },
+      ::testing::ExitedWithCode(0), "DeadlockError");
+}
+
 
 }  // namespace
 }  // namespace weft
