@@ -35,39 +35,47 @@ std::atomic<bool> g_exiting{false};
 int g_write_fd = -1;
 int g_delay_us = 0;
 
+// In a child: a task waits for a pipe to become readable, then does `after_wake`; the process
+// exits, and a thread makes the pipe readable g_delay_us after exit began. Returns only by
+// exiting (0 once the runtime's exit handler returned).
+[[noreturn]] void exit_as_a_wake_lands(void (*after_wake)()) {
+  // Registered before the default runtime starts, so it runs after the runtime's exit handler:
+  // once that returned, exit has not hung. (_Exit: no leak check of the test harness's own
+  // allocations under ASan.)
+  std::atexit([] { std::_Exit(0); });
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) std::_Exit(3);
+  g_write_fd = fds[1];
+  const int read_fd = fds[0];
+  auto t = spawn([read_fd, after_wake] {
+    wait(RawFD(read_fd), kReadable);
+    after_wake();
+  });
+  while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
+  std::thread writer([] {
+    while (!g_exiting.load()) {
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(g_delay_us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    [[maybe_unused]] ssize_t w = ::write(g_write_fd, "x", 1);
+  });
+  writer.detach();
+  // Registered after the default runtime's handler: runs just before it.
+  std::atexit([] { g_exiting.store(true); });
+  std::exit(0);
+}
+
 TEST(ExitTest, AWakeAsExitBeginsDoesNotHoldUpExit) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   for (int delay_us = 0; delay_us <= 1200; delay_us += 100) {
     g_delay_us = delay_us;
     EXPECT_EXIT(
         {
-          // Registered before the default runtime starts, so it runs after the runtime's exit
-          // handler: once that returned, exit has not hung. (_Exit: no leak check of the test
-          // harness's own allocations under ASan.)
-          std::atexit([] { std::_Exit(0); });
-          int fds[2];
-          if (pipe2(fds, O_CLOEXEC) != 0) std::_Exit(3);
-          g_write_fd = fds[1];
-          const int read_fd = fds[0];
-          auto t = spawn([read_fd] {
-            wait(RawFD(read_fd), kReadable);
+          alarm(3);
+          exit_as_a_wake_lands([] {
             sleep(3600);  // e.g. a poll_fd with a long timeout, or a retry loop's sleep
           });
-          while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
-          std::thread writer([] {
-            while (!g_exiting.load()) {
-            }
-            const auto until =
-                std::chrono::steady_clock::now() + std::chrono::microseconds(g_delay_us);
-            while (std::chrono::steady_clock::now() < until) {
-            }
-            [[maybe_unused]] ssize_t w = ::write(g_write_fd, "x", 1);
-          });
-          writer.detach();
-          // Registered after the default runtime's handler: runs just before it.
-          std::atexit([] { g_exiting.store(true); });
-          alarm(3);
-          std::exit(0);
         },
         ::testing::ExitedWithCode(0), "")
         << "exit did not end (in 3 s) with the wake " << delay_us << " us after exit began";
@@ -89,29 +97,10 @@ TEST(ExitTest, AWakeAsExitBeginsOfATaskThatNeverParksDoesNotHoldUpExit) {
     if (child == 0) {
       const int devnull = ::open("/dev/null", O_WRONLY);
       if (devnull >= 0) dup2(devnull, STDERR_FILENO);  // the runtime's notes on exiting busy
-      std::atexit([] { std::_Exit(0); });  // before the runtime's handler: runs after it
-      int fds[2];
-      if (pipe2(fds, O_CLOEXEC) != 0) std::_Exit(3);
-      g_write_fd = fds[1];
-      const int read_fd = fds[0];
-      auto t = spawn([read_fd] {
-        wait(RawFD(read_fd), kReadable);
+      exit_as_a_wake_lands([] {
         // Never back to the worker (sleeping, not spinning, so the children share the CPUs).
         for (;;) std::this_thread::sleep_for(milliseconds(1));
       });
-      while (t.state() != TaskState::kWaiting) std::this_thread::sleep_for(milliseconds(1));
-      std::thread writer([] {
-        while (!g_exiting.load()) {
-        }
-        const auto until =
-            std::chrono::steady_clock::now() + std::chrono::microseconds(g_delay_us);
-        while (std::chrono::steady_clock::now() < until) {
-        }
-        [[maybe_unused]] ssize_t w = ::write(g_write_fd, "x", 1);
-      });
-      writer.detach();
-      std::atexit([] { g_exiting.store(true); });  // runs just before the runtime's handler
-      std::exit(0);
     }
     children.emplace_back(child, delay_us);
   }
