@@ -464,6 +464,83 @@ TEST_P(ChannelLockTest, StressHoldersTakersAndWatchers) {
   EXPECT_FALSE(islocked(c));
 }
 
+// An operation that waited for the lock runs holding it. Once it wakes its counterpart, that
+// one may drop the channel's last handle at once: the operation must have let the lock go
+// before (it used to after: a use-after-free that ASan and TSan report).
+TEST_P(ChannelLockTest, AnOperationLetsTheLockItWaitedForGoBeforeItsCounterpartMayFreeIt) {
+  enum Op { kPut, kClose, kTake };
+  for (int i = 0; i < 90; ++i) {
+    const Op op = static_cast<Op>(i % 3);
+    auto c = std::make_unique<Channel<int>>();
+    Channel<int>* const p = c.get();
+    // The counterpart, blocked first: a taker (for put and close) or a putter (for take).
+    testing::BlockingThread counterpart([&c, op] {
+      switch (op) {
+        case kPut: EXPECT_EQ(take(*c), 1); break;
+        case kClose: EXPECT_THROW(take(*c), InvalidStateException); break;
+        case kTake: put(*c, 1); break;
+      }
+      c.reset();
+    });
+    run([&counterpart, p, op] {
+      ASSERT_TRUE(counterpart.until_blocked());
+      lock(*p);
+      auto other = spawn([p, op] {
+        switch (op) {
+          case kPut: put(*p, 1); break;
+          case kClose: close(*p); break;
+          case kTake: EXPECT_EQ(take(*p), 1); break;
+        }
+      });
+      until_waiting(other);  // for the lock
+      unlock(*p);
+      wait(other);
+    });
+  }
+}
+
+// The same for an operation that waited for the lock and then parked (giving the lock up, as
+// a holder does): it must not take the lock back after the park only to let it go, as the
+// task that completed it may have freed the channel by then.
+TEST_P(ChannelLockTest, AnOperationParkedAfterWaitingForTheLockDoesNotTakeItBack) {
+  for (int i = 0; i < 40; ++i) {
+    const bool puts = i % 2 == 0;
+    // Buffered for the take: the put that completes it does not yield, so the channel is
+    // freed before the taker runs again.
+    auto c = std::make_unique<Channel<int>>(puts ? 0 : 1);
+    Channel<int>* const p = c.get();
+    run([&c, p, puts] {
+      lock(*p);
+      auto parked = spawn([p, puts] {
+        if (puts) {
+          put(*p, 1);
+        } else {
+          EXPECT_EQ(take(*p), 1);
+        }
+      });
+      until_waiting(parked);  // for the lock
+      unlock(*p);
+      // Until parked in its operation: a put shows as a waiting putter, a take only as a
+      // wait with the lock free.
+      const auto parked_in_op = [&] {
+        return puts ? p->n_avail() == 1
+                    : !p->islocked() && parked.state() == TaskState::kWaiting;
+      };
+      while (!parked_in_op()) yield();
+      auto completes = spawn([&c, puts] {
+        if (puts) {
+          EXPECT_EQ(take(*c), 1);
+        } else {
+          put(*c, 1);
+        }
+        c.reset();
+      });
+      wait(completes);
+      wait(parked);
+    });
+  }
+}
+
 // A task waiting for another's lock(c) shows as such in a task dump.
 TEST_P(ChannelLockTest, ATaskDumpNamesTheWait) {
   Runtime& rt = runtime();

@@ -77,16 +77,15 @@ bool ChannelCore::close_in_turn(std::exception_ptr error) {
   error = close_error(std::move(error), quiet);
   lock_.lock();
   if (holder_ != 0 && !await_hold_locked()) {
-    HoldRelease release{this};
     lock_.lock();
-    return close_locked(std::move(error), quiet);
+    return close_locked(std::move(error), quiet, /*own_hold=*/true);
   }
   return close_locked(std::move(error), quiet);
 }
 
-bool ChannelCore::close_locked(std::exception_ptr error, bool quiet) {
+bool ChannelCore::close_locked(std::exception_ptr error, bool quiet, bool own_hold) {
   if (closed_.load(std::memory_order_relaxed)) {
-    lock_.unlock();
+    unlock_op(own_hold);
     return false;
   }
   close_error_ = std::move(error);
@@ -97,7 +96,7 @@ bool ChannelCore::close_locked(std::exception_ptr error, bool quiet) {
   for (Waiter* w = putters; w != nullptr; w = w->wq_next) w->wq_data = nullptr;
   Waiter* takers = takers_.take_all();
   Waiter* watchers = watchers_.take_all();
-  lock_.unlock();
+  unlock_op(own_hold);
   wake_chain(putters);
   wake_chain(takers);
   wake_chain(watchers);
@@ -238,11 +237,15 @@ void ChannelCore::retake_hold(Waiter* me, std::uint32_t depth) {
   lock_.unlock();
 }
 
-void ChannelCore::release_hold() {
-  lock_.lock();
+void ChannelCore::unlock_releasing_hold() {
   Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
   lock_.unlock();
   if (next != nullptr) try_wake(next);
+}
+
+void ChannelCore::release_hold() {
+  lock_.lock();
+  unlock_releasing_hold();
 }
 
 void ChannelCore::lock_hold() {
@@ -290,9 +293,7 @@ void ChannelCore::unlock_hold() {
     lock_.unlock();
     throw_not_holder(taken);
   }
-  Waiter* next = --hold_depth_ == 0 ? pass_hold_locked() : nullptr;
-  lock_.unlock();
-  if (next != nullptr) try_wake(next);
+  unlock_releasing_hold();
 }
 
 bool ChannelCore::hold_taken() {

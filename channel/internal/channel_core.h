@@ -20,10 +20,12 @@
 // close first wait for the hold (queued in holders_), and run holding it; isready and n_avail
 // do not (Julia's isready does not lock either). A holder whose own operation blocks gives the
 // hold up while parked and takes it back, at the same depth, before returning (Julia's wait on
-// the channel's condition releases its lock the same way). An operation checks holder_ in the
-// same lock_ section that does its work, so no operation that starts after lock(c) returned
-// runs outside the hold. Costs nothing while nobody holds it but a test of holder_ the fast
-// paths make anyway.
+// the channel's condition releases its lock the same way). An operation that waited for the
+// hold runs holding it and lets it go in the lock_ section that ends its work (before it wakes
+// anyone: whoever it wakes may free the channel), and does not take it back after a park.
+// An operation checks holder_ in the same lock_ section that does its work, so no operation
+// that starts after lock(c) returned runs outside the hold. Costs nothing while nobody holds
+// it but a test of holder_ the fast paths make anyway.
 //
 // Fairness, as ReentrantLock's (weft/sync/lock.h): a release frees the hold and wakes the
 // oldest waiter, and a task that is running may take the hold before that waiter gets there
@@ -92,13 +94,29 @@ class alignas(64) ChannelCore {
   // For an operation that found holder_ set, with lock_ held: true if the caller holds the
   // hold (lock_ is still held: go on). Otherwise waits for the hold and returns false once the
   // caller has it (depth 1), lock_ released: the caller then redoes its operation holding it,
-  // and releases it after (HoldRelease).
+  // and releases it with unlock_op() or HoldRelease.
   bool await_hold_locked();
   // Around a park inside an operation, with lock_ held: if `me` holds the hold, hands it to
   // the next in line and returns its depth (else 0); retake_hold() restores it after the park.
+  // An operation parking with a hold of its own (from await_hold_locked()) does not take it
+  // back: whoever completes the operation may free the channel as soon as it wakes it.
   std::uint32_t drop_hold_locked();
   void retake_hold(Waiter* me, std::uint32_t depth);
-  // Releases one level of the caller's hold (an operation's, from await_hold_locked()).
+  // Ends an operation's lock_ section: releases lock_ and, when `own_hold`, the hold the
+  // operation waited for (await_hold_locked()). An operation that wakes a counterpart (put,
+  // take, close) lets its hold go here, in the section that decides whom to wake: once woken,
+  // a taker (say) may drop the channel's last handle at once.
+  void unlock_op(bool own_hold) {
+    if (__builtin_expect(own_hold, 0)) {
+      unlock_releasing_hold();
+    } else {
+      lock_.unlock();
+    }
+  }
+  // With lock_ held: releases one level of the caller's hold, then lock_, then wakes the next
+  // in line for the hold if the release passed it on.
+  void unlock_releasing_hold();
+  // Releases one level of the caller's hold after an operation that woke nobody (fetch, wait).
   void release_hold();
   struct HoldRelease {
     ChannelCore* core;
@@ -122,8 +140,8 @@ class alignas(64) ChannelCore {
   WaitQueue watchers_;
 
  private:
-  // With lock_ held and a close error built: closes, releasing lock_.
-  bool close_locked(std::exception_ptr error, bool quiet);
+  // With lock_ held and a close error built: closes, ending with unlock_op(own_hold).
+  bool close_locked(std::exception_ptr error, bool quiet, bool own_hold = false);
   // With lock_ held: takes the hold if it is free, else queues `me` for it and parks until it
   // is (see Fairness above). Returns holding the hold at depth 1, lock_ not held.
   void wait_for_hold_locked(Waiter* me);

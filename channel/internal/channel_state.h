@@ -72,54 +72,48 @@ class ChannelState final : public ChannelCore {
   }
 
  private:
-  // put() and take() beyond their common case, entered holding the lock.
-  // put_locked: true if the item went to a waiting taker. `may_yield`: false for the call made
-  // holding a hold this put waited for, which yields (as below) only once that hold is let go.
-  [[gnu::noinline]] bool put_locked(T& item, bool may_yield = true) {
-    if (holder_ != 0 && !await_hold_locked()) {
-      bool handed;
-      {
-        HoldRelease release{this};
-        lock_.lock();
-        handed = put_locked(item, /*may_yield=*/false);
-      }
-      // Julia's put! unlocks c before it yields: the tasks that run meanwhile find it free.
-      if (handed && may_yield && capacity_ == 0) ::weft::run_others_first();
-      return handed;
+  // put() and take() beyond their common case, entered holding the lock. `own_hold`: the call
+  // runs holding a hold it waited for (await_hold_locked()), which it lets go in the lock_
+  // section that decides whom to wake (unlock_op), and does not take back after a park: the
+  // task or thread that completes the operation may free the channel once it wakes it.
+  [[gnu::noinline]] void put_locked(T& item, bool own_hold = false) {
+    if (!own_hold && holder_ != 0 && !await_hold_locked()) {
+      lock_.lock();
+      return put_locked(item, /*own_hold=*/true);
     }
     if (closed_.load(std::memory_order_relaxed)) {
-      lock_.unlock();
+      unlock_op(own_hold);
       throw_closed();
     }
     if (Waiter* taker = takers_.pop_front()) {
-      // Julia's unbuffered put! hands its item over, then yields: the taker (on this worker)
-      // runs before the put returns, as the spec's taskref example prints. Decided before the
-      // wake, after which the taker may return and drop the channel's last handle (park.h).
-      const bool yield_after = may_yield && capacity_ == 0;
-      lock_.unlock();
+      // Julia's unbuffered put! hands its item over, unlocks c, then yields: the taker (on
+      // this worker) runs before the put returns, as the spec's taskref example prints.
+      // Decided before the wake, after which the taker may drop the channel's last handle.
+      const bool yield_after = capacity_ == 0;
+      unlock_op(own_hold);
       static_cast<std::optional<T>*>(taker->wq_data)->emplace(std::move(item));
       wake(taker);
       if (yield_after) ::weft::run_others_first();
-      return true;
+      return;
     }
     if (static_cast<std::int64_t>(buffer_.size()) < capacity_) {
       try {
         buffer_.push_back(std::move(item));
       } catch (...) {
-        lock_.unlock();
+        unlock_op(own_hold);
         throw;
       }
       Waiter* watchers = watchers_.take_all();
-      lock_.unlock();
+      unlock_op(own_hold);
       wake_chain(watchers);
-      return false;
+      return;
     }
     Waiter* me = current_waiter_if_made();
     if (me == nullptr) {  // a plain thread's first wait: its waiter is made without lock_
       lock_.unlock();
       current_waiter();
       lock_.lock();
-      return put_locked(item, may_yield);  // nothing done yet: start over
+      return put_locked(item, own_hold);  // nothing done yet: start over
     }
     me->wq_data = &item;
     putters_.push_back(me);
@@ -127,16 +121,14 @@ class ChannelState final : public ChannelCore {
     if (capacity_ == 0) wake_chain(watchers_.take_all());
     const std::uint32_t held = holder_ != 0 ? drop_hold_locked() : 0;
     park(lock_, WaitKind::kChannelPut, this);
-    if (held != 0) retake_hold(me, held);
+    if (held != 0 && !own_hold) retake_hold(me, held);
     if (me->wq_data == nullptr) throw_closed();
-    return false;
   }
 
-  [[gnu::noinline]] bool take_locked(std::optional<T>& out) {
-    if (holder_ != 0 && !await_hold_locked()) {
-      HoldRelease release{this};
+  [[gnu::noinline]] bool take_locked(std::optional<T>& out, bool own_hold = false) {
+    if (!own_hold && holder_ != 0 && !await_hold_locked()) {
       lock_.lock();
-      return take_locked(out);
+      return take_locked(out, /*own_hold=*/true);
     }
     if (!buffer_.empty()) {
       out.emplace(std::move(buffer_.front()));
@@ -145,18 +137,18 @@ class ChannelState final : public ChannelCore {
       // allocation: a slot was just freed), so the putter need not come back for it.
       Waiter* putter = putters_.pop_front();
       if (putter != nullptr) buffer_.push_back(std::move(*static_cast<T*>(putter->wq_data)));
-      lock_.unlock();
+      unlock_op(own_hold);
       if (putter != nullptr) wake(putter);
       return true;
     }
     if (Waiter* putter = putters_.pop_front()) {  // unbuffered: straight from the putter
-      lock_.unlock();
+      unlock_op(own_hold);
       out.emplace(std::move(*static_cast<T*>(putter->wq_data)));
       wake(putter);
       return true;
     }
     if (closed_.load(std::memory_order_relaxed)) {
-      lock_.unlock();
+      unlock_op(own_hold);
       return false;
     }
     Waiter* me = current_waiter_if_made();
@@ -164,13 +156,13 @@ class ChannelState final : public ChannelCore {
       lock_.unlock();
       current_waiter();
       lock_.lock();
-      return take_locked(out);
+      return take_locked(out, own_hold);
     }
     me->wq_data = &out;
     takers_.push_back(me);
     const std::uint32_t held = holder_ != 0 ? drop_hold_locked() : 0;
     park(lock_, WaitKind::kChannelTake, this);
-    if (held != 0) retake_hold(me, held);
+    if (held != 0 && !own_hold) retake_hold(me, held);
     return out.has_value();
   }
 
