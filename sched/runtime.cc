@@ -389,8 +389,9 @@ void RuntimeCore::stop_and_report(bool at_exit) {
                  std::string(policy->name()).c_str(), static_cast<long long>(left));
     report_waiting_tasks(this);
     // Leaked on purpose, as their stacks are, but reachable: a leak checker should not report
-    // what the message above already did.
+    // what the message above already did, nor what their frames hold.
     std::vector<TaskCore*> tasks = registered_tasks();
+    for (TaskCore* t : tasks) abandon_stack(t->stack);
     std::lock_guard<std::mutex> lock(runtimes_mu());
     static auto* stranded = new std::vector<TaskCore*>;
     stranded->insert(stranded->end(), tasks.begin(), tasks.end());

@@ -11,7 +11,8 @@
 // thread is still inside a wake() or schedule() of one of its tasks, then stops the workers.
 // Tasks still parked at that point (a task waiting on a descriptor or a process included)
 // can never run again; they are reported on stderr ("weft: runtime shut down with N tasks
-// still waiting", then what each waits on), their stacks are leaked rather than unwound, and
+// still waiting", then what each waits on), their stacks are leaked rather than unwound (kept
+// reachable, with what their frames hold: a leak checker does not report them again), and
 // the runtime's stopped internals are kept, so that whatever wakes such a task later (the
 // descriptor, another thread's put or notify) only queues it where it never runs. The default
 // runtime does the same at process exit. Seeing inside a running runtime:

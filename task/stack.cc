@@ -46,6 +46,7 @@
 #endif
 #ifdef WEFT_STACK_ASAN
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #endif
 
 namespace weft::internal {
@@ -610,6 +611,14 @@ std::size_t default_stack_size() {
     return;
   }
   release_slow(s);
+}
+
+void abandon_stack(const Stack& s) {
+#ifdef WEFT_STACK_ASAN
+  if (s.lo != nullptr) __lsan_register_root_region(s.lo, s.size);
+#else
+  static_cast<void>(s);
+#endif
 }
 
 void set_stack_owner(const Stack& s, std::uint64_t owner_id) {

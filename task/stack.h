@@ -70,6 +70,12 @@ Stack allocate_stack(std::size_t size, std::uint64_t owner_id);
 // Nothing may run on the stack any more.
 void release_stack(Stack s);
 
+// Leaves `s` to a task that will never run again (a runtime shut down while it waited): the
+// stack is never released, and under LeakSanitizer (ASan builds) it is scanned as a root
+// region, so that what the task's frames hold is not reported as leaked -- the runtime
+// reported the task instead. No-op for an empty Stack. Thread-safe.
+void abandon_stack(const Stack& s);
+
 // Re-labels a stack (from allocate_stack) that the caller keeps for another
 // task; allocate_stack already labels. Two loads and a relaxed store.
 void set_stack_owner(const Stack& s, std::uint64_t owner_id);

@@ -26,6 +26,10 @@
 #include "weft/sync/event.h"
 #include "weft/task/task.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace weft {
 namespace {
 
@@ -346,6 +350,26 @@ TEST(IdleWakeShutdown, ParkedTasksAreReportedAndShutdownReturns) {
   for (auto& t : parked) schedule(t);
   std::this_thread::sleep_for(milliseconds(20));
   for (auto& t : parked) EXPECT_FALSE(istaskdone(t));
+}
+
+// What a task parked for good holds in its frames stays with it: LeakSanitizer must not report
+// it as leaked, as the shutdown reported the task (it did, the stack not being scanned).
+TEST(IdleWakeShutdown, WhatAStrandedTaskHoldsIsNotReportedAsLeaked) {
+#if !defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "needs LeakSanitizer (the ASan configurations)";
+#else
+  auto rt = runtime_with(1);
+  auto parked = submit_free(*rt, [] {
+    auto held = std::make_unique<std::vector<int>>(1000, 7);  // only this frame points at it
+    wait();
+    EXPECT_EQ((*held)[3], 7);
+  });
+  until_waiting_from_thread(parked);
+  const std::string err = shut_down_promptly(rt);
+  EXPECT_NE(err.find("1 tasks still waiting"), std::string::npos) << err;
+  EXPECT_EQ(__lsan_do_recoverable_leak_check(), 0)
+      << "LeakSanitizer reported what the stranded task's frames hold (above)";
+#endif
 }
 
 // A timeout too long to ever end (past ~31 years: "never") is no timer: shutdown sees the task
