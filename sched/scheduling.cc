@@ -137,10 +137,17 @@ inline std::any take_yield_value(TaskCore* cur) {
 
 // A task that is not running but may be resumed by a direct switch (yield(t), yieldto) on
 // worker w: claims it and hands it `arg`. False when t must not run on w (sticky elsewhere,
-// another pool or runtime): the caller then goes through the queue instead.
-bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op) {
+// another pool or runtime): the caller then goes through the queue instead. With
+// `running_via_queue` (yield(t), which is schedule(t, arg); yield()), also false for a task
+// running on another worker, which schedule() marks for its next wait(); yieldto refuses it.
+bool claim_for_switch(TaskCore* t, Worker* w, std::any* arg, const char* op,
+                      bool running_via_queue = false) {
   for (;;) {
     std::uint32_t s = load_unclaimed(t->state);
+    if (running_via_queue && s == kRunning &&
+        t->owned_park.load(std::memory_order_relaxed) == kNotOwned) {
+      return false;
+    }
     if (s == kCreated) {
       if (!t->state.compare_exchange_strong(s, kCreated | kClaimBit, std::memory_order_acq_rel)) {
         continue;
@@ -286,7 +293,7 @@ std::any yield(const TaskRef& t, std::any arg) {
     return {};
   }
   Worker* w = current_worker();
-  if (!internal::claim_for_switch(target, w, &arg, "yield(t)")) {
+  if (!internal::claim_for_switch(target, w, &arg, "yield(t)", /*running_via_queue=*/true)) {
     schedule(t, std::move(arg));
     return yield();
   }

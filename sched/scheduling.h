@@ -66,7 +66,9 @@ const Task<T>& schedule(const Task<T>& t, std::any value, ScheduleOptions option
 // On a plain thread it yields the thread (std::this_thread::yield).
 std::any yield();
 
-// yield(t, arg): schedule(t, arg); yield(), but runs t immediately, ahead of the queue.
+// yield(t, arg): schedule(t, arg); yield(), but runs t immediately, ahead of the queue. A t
+// that cannot run here (sticky elsewhere, another pool, or running on another worker, which
+// schedule() marks for its next wait()) goes through schedule() and the queue.
 std::any yield(const TaskRef& t, std::any arg = {});
 
 // yieldto(t, arg): switches straight to t, which must be new, in wait(), or suspended by an

@@ -862,6 +862,56 @@ TEST_P(TaskApi, YieldTPassesItsArgumentToTheWaitingTask) {
   });
 }
 
+// The spec: "yield(t::Task, arg = nothing): A fast, unfair-scheduling version of
+// schedule(t, arg); yield()". schedule(t, arg) of a task that is running (here on the other
+// worker, between announcing itself and its wait(), as the spec's OneWayEvent waiter is) is
+// accepted and makes that wait() return arg at once; yield(t, arg) must do the same, not
+// refuse the task for running elsewhere.
+TEST_P(TaskApi, YieldTToATaskRunningElsewhereActsAsSchedule) {
+  if (GetParam() < 2) GTEST_SKIP() << "t must be running on another worker";
+  run([] {
+    std::atomic<bool> running{false};
+    std::atomic<bool> go{false};
+    auto t = spawn([&] {
+      running.store(true, std::memory_order_release);
+      testing::spin_until(go, std::chrono::milliseconds(5000));
+      return std::any_cast<int>(wait());
+    });
+    // Spinning, not yielding: t can only start on the other worker.
+    ASSERT_TRUE(testing::spin_until(running, std::chrono::milliseconds(5000)));
+    ASSERT_EQ(t.state(), TaskState::kRunning);
+    try {
+      yield(t, 7);
+    } catch (const TaskStateError& e) {
+      ADD_FAILURE() << "yield(t, 7) refused a running task that schedule(t, 7) accepts: "
+                    << e.what();
+      schedule(t, 7);  // so that t ends either way
+    }
+    go.store(true, std::memory_order_release);
+    EXPECT_EQ(fetch(t), 7);
+  });
+}
+
+// The same for a task that has yield()ed and waits in the run queue (on this very worker: both
+// are @async): schedule(t, 5) is accepted and t's yield() returns 5, so yield(t, 5) must be
+// too, not refuse t as "running on another worker".
+TEST_P(TaskApi, YieldTToATaskQueuedByItsOwnYieldActsAsSchedule) {
+  run([] {
+    auto t = async([] { return yield(); });
+    yield();  // t runs until its yield(), which queues it behind us
+    ASSERT_FALSE(istaskdone(t));
+    try {
+      yield(t, 5);
+    } catch (const TaskStateError& e) {
+      ADD_FAILURE() << "yield(t, 5) refused a yielded task that schedule(t, 5) accepts: "
+                    << e.what();
+    }
+    std::any got = fetch(t);
+    ASSERT_TRUE(got.has_value()) << "t's yield() returned no value";
+    EXPECT_EQ(std::any_cast<int>(got), 5);
+  });
+}
+
 TEST_P(TaskApi, StickyTasksStayOnTheirWorker) {
   // On one worker there is nowhere else to go: threadid() could not change.
   if (GetParam() < 2) GTEST_SKIP() << "stickiness needs a second worker to stay off";
