@@ -38,7 +38,9 @@ bool parked_by_user(const TaskCore* t) {
       why = "has already finished";
       break;
     case kRunning:
-      why = "is running on another worker";
+      // Also a task that yield()ed and waits in the run queue: its state stays kRunning.
+      why = "is running, or queued to run after a yield() (only a new task, or one in wait() "
+            "or yieldto, can be switched to)";
       break;
     case kParked:
     case kArming:  // on its way into a timed wait

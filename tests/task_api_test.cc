@@ -392,6 +392,27 @@ TEST_P(TaskApi, MisuseRaisesClearErrors) {
   });
 }
 
+// yieldto refuses a task that yield()ed and waits in the run queue (its wake-up is the
+// queue's); the error must say what is wrong with it. It is queued on this very worker (both
+// are @async), so "is running on another worker" -- even on a runtime of one worker -- names
+// the wrong reason.
+TEST_P(TaskApi, YieldtoATaskQueuedByItsYieldSaysItIsQueued) {
+  run([] {
+    auto t = async([] { yield(); });
+    yield();  // t runs until its yield(), which queues it behind us
+    ASSERT_FALSE(istaskdone(t));
+    try {
+      yieldto(t);
+      ADD_FAILURE() << "yieldto accepted a queued task";
+    } catch (const TaskStateError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find("another worker"), std::string::npos) << what;
+      EXPECT_NE(what.find("queued"), std::string::npos) << what;
+    }
+    wait(t);
+  });
+}
+
 // A stack size is checked where it is given, not on the worker that allocates the stack later.
 TEST_P(TaskApi, StackSizeAboveTheMaximumIsRefusedUpFront) {
   run([] {
