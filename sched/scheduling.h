@@ -118,8 +118,13 @@ void sleep(absl::Duration duration);
 
 // errormonitor(t): prints "Unhandled Task ERROR: <what t threw>" and t's id to stderr if t
 // fails (Julia's first line; no stack trace follows: a C++ exception carries none).
-// Returns t.
+// Returns t, typed as given (fetch(errormonitor(spawn(f))) is f's result, not a std::any).
 const TaskRef& errormonitor(const TaskRef& t);
+template <typename T>
+const Task<T>& errormonitor(const Task<T>& t) {
+  errormonitor(static_cast<const TaskRef&>(t));
+  return t;
+}
 
 struct SpawnOptions {
   Pool pool = Pool::kDefault;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -1038,6 +1039,15 @@ TEST_P(TaskApi, ErrormonitorPrintsFailure) {
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("Unhandled Task ERROR"), std::string::npos) << err;
   EXPECT_NE(err.find("task failed"), std::string::npos) << err;
+}
+
+// errormonitor returns t as it was given, as Julia's does: a typed handle stays typed.
+TEST_P(TaskApi, ErrormonitorReturnsTheTypedTask) {
+  run([] {
+    auto t = errormonitor(spawn([] { return 42; }));
+    static_assert(std::is_same_v<decltype(t), Task<int>>);
+    EXPECT_EQ(fetch(t), 42);
+  });
 }
 
 // errormonitor(t) from another thread racing t's failure: each side stores, then looks at
