@@ -22,8 +22,10 @@
 //                  the std::exception_ptr e rethrown as given. Blocked putters' items are not
 //                  delivered (their put raises). The first close wins; later ones do nothing.
 //   isopen(c)      not closed yet.
+//   n_avail(c)     Julia's n_avail: items buffered plus those offered by blocked puts.
 //   to_string(c), os << c
-//                  Julia's printed form: "Channel<char>(1) (2 items available)".
+//                  Julia's printed form: "Channel<char>(1) (2 items available)" (n_avail: one
+//                  item buffered, one offered by a blocked put).
 //   lock(c), unlock(c), trylock(c), islocked(c), lock(f, c)
 //                  Julia's lock on a channel (1.7): a reentrant lock of the whole channel, so
 //                  that a task can do several operations with no other put, take, fetch, wait
@@ -164,7 +166,9 @@ class Channel {
 
   // The size given at construction (kUnbounded for an unbounded channel).
   std::int64_t capacity() const { return state_->capacity(); }
-  // Julia's n_avail: items buffered, or (unbuffered) putters waiting.
+  // Julia's n_avail: the items buffered plus those offered by puts blocked for room (on an
+  // unbuffered channel, only the latter), as Julia counts them: Channel<char>(1) holding one
+  // item, with a put waiting, has 2 (the spec's "Channel{Char}(1) (2 items available)").
   std::size_t n_avail() const { return state_->n_avail(); }
 
   iterator begin() const { return iterator(state_.get()); }
@@ -211,7 +215,7 @@ class Channel {
   std::shared_ptr<internal::ChannelState<T>> state_;
 };
 
-// Julia's put!, take!, fetch, isready, wait, close, isopen and bind as free functions.
+// Julia's put!, take!, fetch, isready, wait, close, isopen, n_avail and bind as free functions.
 template <typename T, typename U>
 void put(const Channel<T>& c, U&& item) {
   c.put(std::forward<U>(item));
@@ -243,6 +247,10 @@ void close(const Channel<T>& c, std::exception_ptr error) {
 template <typename T>
 bool isopen(const Channel<T>& c) {
   return c.isopen();
+}
+template <typename T>
+std::size_t n_avail(const Channel<T>& c) {
+  return c.n_avail();
 }
 template <typename T>
 void lock(const Channel<T>& c) {

@@ -57,6 +57,35 @@ TEST(ChannelPrinting, TypeSizeAndState) {
   EXPECT_EQ(to_string(Channel<>(1)), "Channel<std::any>(1) (empty)");
 }
 
+// Julia's n_avail on a buffered channel counts the items buffered and those that blocked put!s
+// offer (the spec's "Channel{Char}(1) (2 items available)"); a closed channel's blocked puts
+// fail, and their offers no longer count.
+TEST_P(ChannelTest, NAvailCountsTheOffersOfBlockedPuts) {
+  run([] {
+    Channel<int> c(2);
+    put(c, 1);
+    put(c, 2);
+    auto p3 = spawn([c] { put(c, 3); });
+    testing::until_waiting(p3);
+    auto p4 = spawn([c] {
+      try {
+        put(c, 4);
+      } catch (const InvalidStateException&) {
+      }
+    });
+    testing::until_waiting(p4);
+    EXPECT_EQ(c.n_avail(), 4u);
+    EXPECT_EQ(to_string(c), "Channel<int>(2) (4 items available)");
+    EXPECT_EQ(take(c), 1);  // 3 moves into the buffer; 4 still waits
+    EXPECT_EQ(c.n_avail(), 3u);
+    wait(p3);
+    close(c);
+    wait(p4);
+    EXPECT_EQ(c.n_avail(), 2u);
+    EXPECT_EQ(collect(c), (std::vector<int>{2, 3}));
+  });
+}
+
 TEST(ChannelBadInput, NegativeSizeNamesTheValue) {
   try {
     Channel<int> c(-3);

@@ -222,10 +222,10 @@ class ChannelState final : public ChannelCore {
     }
   }
 
-  // Julia's n_avail: buffered items, or (unbuffered) blocked putters.
+  // Julia's n_avail: buffered items and the offers of blocked putters (unbuffered: only those).
   std::size_t n_avail() {
     lock_.lock();
-    const std::size_t n = capacity_ == 0 ? putters_.size() : buffer_.size();
+    const std::size_t n = buffer_.size() + putters_.size();
     lock_.unlock();
     return n;
   }
