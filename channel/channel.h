@@ -55,6 +55,8 @@
 //                  std::bind through argument-dependent lookup.
 //   for (T v : c)  takes until the channel is closed and drained; a close exception other than
 //                  an InvalidStateException with state "closed" is raised instead of ending.
+//                  An item is taken only as the loop looks for the next one (Julia's iterate),
+//                  so std::views::take(n) over a channel takes n items.
 //   collect(c)     the items of such a loop, as a vector.
 //
 // A Channel is a handle: copies refer to the same channel (like a Julia object), and the
@@ -176,8 +178,12 @@ class Channel {
 
   friend bool operator==(const Channel& a, const Channel& b) { return a.state_ == b.state_; }
 
-  // An input iterator (std::input_iterator: a Channel is a std::ranges::input_range) that
-  // takes an item on each increment (and one on begin()).
+  // An input iterator (std::input_iterator: a Channel is a std::ranges::input_range). It takes
+  // an item when the loop looks for the next one -- comparing with end() or dereferencing,
+  // after begin() or an increment -- as Julia's iterate(c) does, and not in begin() or ++:
+  // an adaptor that stops at a count (std::views::take(n)) steps past its last element with
+  // ++ and never looks, so it takes n items, not one more that it would drop (or block for).
+  // Each increment still steps over one item: one never looked at is taken then, and dropped.
   class iterator {
    public:
     using value_type = T;
@@ -186,29 +192,49 @@ class Channel {
 
     iterator() = default;
     // The item this iterator took, to read or move from.
-    T& operator*() const { return *item_; }
-    T* operator->() const { return &*item_; }
+    T& operator*() const {
+      take_if_asked();
+      return *item_;
+    }
+    T* operator->() const {
+      take_if_asked();
+      return &*item_;
+    }
     iterator& operator++() {
-      advance();
+      step();
       return *this;
     }
-    void operator++(int) { advance(); }
+    void operator++(int) { step(); }
+    // Takes the next item if it is not taken yet: raises the close exception unless it ends
+    // the iteration (see the top).
     friend bool operator==(const iterator& it, std::default_sentinel_t) {
+      it.take_if_asked();
       return !it.item_.has_value();
     }
 
    private:
     friend class Channel;
-    explicit iterator(internal::ChannelState<T>* state) : state_(state) { advance(); }
-    void advance() {
+    explicit iterator(internal::ChannelState<T>* state) : state_(state), asked_(true) {}
+    // Steps over the item in hand -- taking it first if it was never looked at, as each of
+    // Julia's iterate calls takes one (std::ranges::advance(it, n) passes n items) -- and
+    // leaves the next to be taken once it is looked for.
+    void step() {
+      take_if_asked();
       item_.reset();
+      asked_ = true;
+    }
+    void take_if_asked() const {
+      if (!asked_) return;
+      asked_ = false;
       if (!state_->take(item_) && !state_->close_ends_iteration()) state_->throw_closed();
     }
 
     internal::ChannelState<T>* state_ = nullptr;
-    // Mutable: an input iterator's dereference is const (std::indirectly_readable), yet the
-    // item is the caller's to move from, as a range-for over the channel does.
+    // Mutable: an input iterator's dereference and comparison are const (std::indirectly_
+    // readable), yet they take the item, and the item is the caller's to move from, as a
+    // range-for over the channel does.
     mutable std::optional<T> item_;
+    mutable bool asked_ = false;  // an item is to be taken before the next look
   };
 
  private:

@@ -1,10 +1,13 @@
 // Channel behaviour beyond the spec's examples: close and its exceptions, bad input, bind with
 // several tasks and channels, unbounded and move-only items, and plain threads.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <ranges>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -321,6 +324,47 @@ TEST_P(ChannelTest, StringsCrossIntact) {
     }
     EXPECT_EQ(i, 1000);
     wait(producer);
+  });
+}
+
+// Julia's iteration takes an item only when the loop asks for the next one (iterate(c) is a
+// take!): Iterators.take(c, 3) takes three items and leaves the fourth in c. So must the C++
+// adaptors that stop at a count: std::views::take(n) stops after n elements without stepping
+// past the last (a Channel iterator that took its next item on ++ dropped one, or blocked for
+// it on a channel holding no more), and views::take(0) asks for none.
+TEST_P(ChannelTest, IterationTakesOnlyTheItemsAskedFor) {
+  run([] {
+    Channel<int> c(10);
+    for (int i = 1; i <= 6; ++i) put(c, i);
+    std::vector<int> first;
+    for (int v : c | std::views::take(3)) first.push_back(v);
+    EXPECT_EQ(first, (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(c.n_avail(), 3u) << "taking three items took another";
+    for (int v : c | std::views::take(0)) ADD_FAILURE() << "took " << v;
+    std::vector<int> next;
+    std::ranges::copy(c | std::views::take(2), std::back_inserter(next));
+    EXPECT_EQ(next, (std::vector<int>{4, 5}));
+    EXPECT_EQ(take(c), 6) << "an item was taken and dropped";
+  });
+}
+
+// Each increment steps over one item, looked at or not, as each of Julia's iterate calls takes
+// one (Iterators.drop(c, 2) drops two): std::ranges::advance(it, 2), which only increments,
+// passes two items, and views::drop(2) drops two.
+TEST_P(ChannelTest, AnIncrementStepsOverAnItemNotLookedAt) {
+  run([] {
+    Channel<int> c(10);
+    for (int i = 1; i <= 8; ++i) put(c, i);
+    auto it = c.begin();
+    std::ranges::advance(it, 2);
+    EXPECT_EQ(*it, 3);
+    ++it;
+    ++it;  // 4 is stepped over without a look
+    EXPECT_EQ(*it, 5);
+    std::vector<int> rest;
+    for (int v : c | std::views::drop(1) | std::views::take(1)) rest.push_back(v);
+    EXPECT_EQ(rest, (std::vector<int>{7}));  // 6 dropped
+    EXPECT_EQ(take(c), 8);
   });
 }
 
