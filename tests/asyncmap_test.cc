@@ -124,6 +124,28 @@ TEST_P(AsyncMapTest, ResultsInOrderWhenTasksFinishOutOfOrder) {
   });
 }
 
+// Julia's asyncmap collects the values f returns. So does weft's, also when f returns a
+// reference (an accessor, p -> p.name) or a const-qualified value: the results are a
+// std::vector of the values (a std::vector of references or of const elements is no C++ type).
+TEST_P(AsyncMapTest, ResultsAreTheValuesFReturnsByReferenceOrConst) {
+  struct Person {
+    std::string name;
+    int age;
+  };
+  run([] {
+    const std::vector<Person> people = {{"ann", 31}, {"bob", 42}, {"cy", 7}};
+    std::vector<std::string> names = asyncmap(
+        [](const Person& p) -> const std::string& { return p.name; }, people);
+    EXPECT_EQ(names, (std::vector<std::string>{"ann", "bob", "cy"}));
+    std::vector<std::string> greetings = asyncmap(
+        [](const Person& p) -> const std::string { return "hi " + p.name; }, people);
+    EXPECT_EQ(greetings, (std::vector<std::string>{"hi ann", "hi bob", "hi cy"}));
+    std::vector<int> ages = asyncmap([](const Person& p) -> const int& { return p.age; }, people,
+                                     AsyncMapOptions{.ntasks = 2});
+    EXPECT_EQ(ages, (std::vector<int>{31, 42, 7}));
+  });
+}
+
 TEST_P(AsyncMapTest, SeveralCollectionsElementwise) {
   run([] {
     std::vector<int> a = {1, 2, 3};

@@ -366,12 +366,14 @@ void map_collections(F& f, Store& store, const NTasks& ntasks,
   }
 }
 
-// The type f returns per element (batch mode: the element type of what it returns).
+// The type of value f returns per element (batch mode: the element type of what it returns):
+// without reference or const, as the results hold values (f may return a reference to
+// something of its argument's, or a const value).
 template <typename F, bool kBatch, typename... Cs>
 struct MapResult;
 template <typename F, typename... Cs>
 struct MapResult<F, false, Cs...> {
-  using type = std::invoke_result_t<F&, ArgOf<Cs>...>;
+  using type = std::remove_cvref_t<std::invoke_result_t<F&, ArgOf<Cs>...>>;
 };
 template <typename F, typename... Cs>
 struct MapResult<F, true, Cs...> {
@@ -401,9 +403,9 @@ auto asyncmap_vector(F& f, const NTasks& ntasks, const std::optional<int>& batch
     if constexpr (kAllForward<Cs...>) slots.resize(common_length(collections...));
     // Single-pass collections: the count shows as they go. Every task runs on the host's
     // worker, one at a time, and none holds a slot across a switch: growing is safe.
-    auto store = [&slots](std::size_t i, R&& value) {
+    auto store = [&slots](std::size_t i, auto&& value) {
       if (i >= slots.size()) slots.resize(i + 1);
-      slots[i].emplace(std::move(value));
+      slots[i].emplace(std::forward<decltype(value)>(value));
     };
     map_collections<kBatch>(f, store, ntasks, batch_size, collections...);
     std::vector<R> out;
