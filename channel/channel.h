@@ -117,6 +117,11 @@ class Channel {
   // anything else (2.5, NaN, a negative) throws std::invalid_argument naming it.
   template <std::floating_point D>
   explicit Channel(D size) : Channel(internal::channel_size_from(static_cast<double>(size))) {}
+  // An unsigned size past kUnbounded (std::size_t's max, say) throws std::invalid_argument
+  // naming it, rather than wrapping to a negative number.
+  template <std::unsigned_integral U>
+    requires(!std::same_as<U, bool>)
+  explicit Channel(U size) : Channel(internal::channel_size_from_unsigned(size)) {}
   static Channel unbounded() { return Channel(kUnbounded); }
 
   // Copies share the channel. There is deliberately no move constructor: a moved-from handle

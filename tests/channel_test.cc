@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <ranges>
 #include <sstream>
@@ -96,6 +97,31 @@ TEST(ChannelBadInput, NegativeSizeNamesTheValue) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("-3"), std::string::npos) << e.what();
   }
+}
+
+// An unsigned size past the largest channel size (std::size_t's max: C++'s usual "no limit")
+// is refused naming the value given, not wrapped to a negative number and reported as one
+// (Julia's Channel(typemax(UInt)) raises an InexactError naming it).
+TEST(ChannelBadInput, AnUnsignedSizeTooLargeNamesTheValue) {
+  for (std::uint64_t bad : {std::numeric_limits<std::uint64_t>::max(),
+                            (std::uint64_t{1} << 63) + 5}) {
+    const std::string given = std::to_string(bad);
+    try {
+      Channel<int> c(bad);
+      ADD_FAILURE() << "Channel(" << given << ") was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(given), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("-"), std::string::npos) << e.what();
+    }
+    try {
+      make_channel<int>([](Channel<int>&) {}, bad);
+      ADD_FAILURE() << "make_channel(f, " << given << ") was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(given), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(Channel<int>(std::size_t{3}).capacity(), 3);
+  EXPECT_EQ(Channel<int>(static_cast<std::uint64_t>(kUnbounded)).capacity(), kUnbounded);
 }
 
 // Julia's Channel(Inf); a floating-point size that is no whole number is refused, not cut.

@@ -51,6 +51,15 @@ std::int64_t channel_size_from(double size) {
   return static_cast<std::int64_t>(size);
 }
 
+std::int64_t channel_size_from_unsigned(std::uint64_t size) {
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    throw std::invalid_argument(absl::StrCat(
+        "Channel: size ", size, " is too large: the largest is kUnbounded (",
+        std::numeric_limits<std::int64_t>::max(), ", no limit)"));
+  }
+  return static_cast<std::int64_t>(size);
+}
+
 namespace {
 
 // The close exception, built before taking the lock: nothing that allocates or throws runs

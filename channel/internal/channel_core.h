@@ -170,6 +170,8 @@ void bind_channel(std::shared_ptr<ChannelCore> channel, const TaskRef& task);
 // A channel size given as a floating-point number (Julia's Channel(Inf)): +infinity is
 // unbounded, a whole number is itself; anything else throws std::invalid_argument.
 std::int64_t channel_size_from(double size);
+// An unsigned channel size: itself up to kUnbounded; past it, std::invalid_argument naming it.
+std::int64_t channel_size_from_unsigned(std::uint64_t size);
 
 }  // namespace weft::internal
 
