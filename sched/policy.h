@@ -19,6 +19,10 @@
 //     hide nodes behind it (its pusher wakes a worker once it returns); a pop while none is in
 //     flight finds them.
 //   * has_work_for_others(w) is never false while another worker could pop a node (below).
+//   * A woken node does not wait behind a busy pusher: tasks are not preempted, so a free node
+//     pushed (kWoken) by a worker whose task then runs on must reach another worker of its pool
+//     in bounded time even while that worker has tasks of its own to pop (a policy with
+//     per-worker queues has busy workers look at the others' now and then).
 //   * pop() never blocks for long (a short spin on a lock is fine); nullptr means "nothing now".
 // A policy never touches task contexts, threads or parking; it only orders nodes.
 #ifndef WEFT_SCHED_POLICY_H_
