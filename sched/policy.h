@@ -24,6 +24,7 @@
 //     in bounded time even while that worker has tasks of its own to pop (a policy with
 //     per-worker queues has busy workers look at the others' now and then).
 //   * pop() never blocks for long (a short spin on a lock is fine); nullptr means "nothing now".
+//   * push() and pop() never throw (the runtime aborts, naming the policy, if one does).
 // A policy never touches task contexts, threads or parking; it only orders nodes.
 #ifndef WEFT_SCHED_POLICY_H_
 #define WEFT_SCHED_POLICY_H_

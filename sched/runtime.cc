@@ -177,6 +177,23 @@ bool RuntimeCore::stop_workers_within(Clock::duration limit) {
   return true;
 }
 
+void RuntimeCore::policy_threw(const char* call) const {
+  std::string what = "an exception that is not a std::exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr,
+               "weft: scheduler policy '%s' threw from %s(): %s\n"
+               "weft: a policy's push() and pop() must not throw (the task being pushed would be "
+               "lost, and the exception would surface in an unrelated task); see docs/plugins.md\n",
+               std::string(policy->name()).c_str(), call, what.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
 void RuntimeCore::push_and_wake(TaskCore* t, PushReason reason, int from_worker) {
   if (from_worker < 0) {
     push_outside(t, reason);
@@ -190,7 +207,7 @@ void RuntimeCore::push_and_wake(TaskCore* t, PushReason reason, int from_worker)
   // Mostly nobody to wake when the policy holds the task for the pushing worker
   // (Policy::holds_for_pusher: asked about woken tasks only).
   const bool held = reason == PushReason::kWoken && policy->holds_for_pusher(t->node, info);
-  policy->push(&t->node, info);
+  policy_push(&t->node, info);
   if (held) {
     // An idle worker polling for held work takes it if it waits too long: none to wake. "Push,
     // then look at the pollers" against a poller's "stop, then look for held work" (worker.cc).
@@ -207,7 +224,7 @@ void RuntimeCore::push_outside(TaskCore* t, PushReason reason) {
   outside_pushes.fetch_add(1, std::memory_order_relaxed);
   const int affinity = t->node.affinity;
   const Pool pool = t->node.pool;
-  policy->push(&t->node, PushInfo{reason, -1});
+  policy_push(&t->node, PushInfo{reason, -1});
   wake_one(affinity, pool);
   outside_pushes.fetch_sub(1, std::memory_order_release);
 }

@@ -131,16 +131,37 @@ class RuntimeCore {
       if (affinity == from_worker ||
           (affinity < 0 && pool_size[static_cast<int>(pool)] == 1 &&
            topology.pool_of[from_worker] == pool)) {
-        policy->push(&t->node, PushInfo{reason, from_worker});
+        policy_push(&t->node, PushInfo{reason, from_worker});
         return;
       }
     }
     push_and_wake(t, reason, from_worker);
   }
   TaskCore* pop(int worker) {
-    SchedNode* n = policy->pop(worker);
+    SchedNode* n = policy_pop(worker);
     return n == nullptr ? nullptr : task_of(n);
   }
+
+  // The policy's push() and pop(), which must not throw (docs/plugins.md): a push that throws
+  // has lost its task, and the exception would come out of whatever called it -- a spawn, a
+  // yield, a wake-up inside another task's unlock, a worker's idle loop -- as that caller's
+  // failure, or end a worker thread. One that does ends the process here instead, naming the
+  // policy, the call and the exception (policy_threw). No cost when nothing throws.
+  void policy_push(SchedNode* node, const PushInfo& info) noexcept {
+    try {
+      policy->push(node, info);
+    } catch (...) {
+      policy_threw("push");
+    }
+  }
+  SchedNode* policy_pop(int worker) noexcept {
+    try {
+      return policy->pop(worker);
+    } catch (...) {
+      policy_threw("pop");
+    }
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] void policy_threw(const char* call) const;
 
   // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
   // `unshared`: t is being spawned and no other thread can reach it yet, so claiming it and
