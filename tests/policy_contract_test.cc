@@ -390,7 +390,16 @@ class RacingPushes : public PolicyContract {
     auto pop_all = [&](int w) {
       go.store(true);
       const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      // A policy that lost nodes never lets `popped` reach kPushes: once every push has
+      // returned, nothing coming out for two seconds ends the loop (as in the concurrent test
+      // above), so that this test reports the loss itself instead of spinning into the suite's
+      // watchdog (WEFT_TEST_TIMEOUT, 60 s by default), which names only a possible hang.
+      auto last_popped = std::chrono::steady_clock::now();
       while (popped < kPushes && std::chrono::steady_clock::now() < limit) {
+        if (returned.load() == kPushes &&
+            std::chrono::steady_clock::now() - last_popped > std::chrono::seconds(2)) {
+          break;
+        }
         // returned, then started: equal means that when `started` was read no push was in
         // flight; `started` unchanged after the pop means none began during it.
         const std::int64_t before = returned.load();
@@ -399,6 +408,7 @@ class RacingPushes : public PolicyContract {
         const bool quiet = started_before == before && started.load() == started_before;
         if (got != nullptr) {
           popped_so_far.store(++popped);
+          last_popped = std::chrono::steady_clock::now();
         } else if (quiet && popped < before && !policy_->holds_back(w)) {
           if (owing++ == 0) {
             owed_returned = before;
@@ -421,7 +431,9 @@ class RacingPushes : public PolicyContract {
       workers_->on(popper, pop_all);
       outside.join();
     }
-    EXPECT_EQ(popped, kPushes) << "nodes lost";
+    EXPECT_EQ(popped, kPushes) << kPushes - popped << " of " << kPushes
+                               << " pushed nodes never came out of pop(" << popper
+                               << "), the one worker popping (nodes lost)";
     EXPECT_EQ(owing, 0) << "pop(" << popper << ") came back empty " << owing
                         << " times with no push in flight and nodes still due; the first time "
                         << owed_returned << " pushes had returned and only " << owed_popped
