@@ -23,7 +23,8 @@ TimedWaitResult timedwait(absl::FunctionRef<bool()> testcb, double timeout, doub
     throw std::invalid_argument(absl::StrCat(
         "timedwait: pollint must be at least 1 millisecond (0.001 seconds), not ", pollint));
   }
-  // A timeout already past (negative) still polls once, as Julia's does; NaN is no timeout.
+  // A timeout already past (negative) still polls once, as Julia's does; deadline_after()
+  // refuses NaN.
   const Clock::time_point deadline =
       internal::deadline_after(timeout < 0 ? 0.0 : timeout, "timedwait");
   const Clock::duration interval = std::chrono::duration_cast<Clock::duration>(
