@@ -178,13 +178,7 @@ bool RuntimeCore::stop_workers_within(Clock::duration limit) {
 }
 
 void RuntimeCore::policy_threw(const char* call) const {
-  std::string what = "an exception that is not a std::exception";
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
+  const std::string what = describe_exception(std::current_exception());
   std::fprintf(stderr,
                "weft: scheduler policy '%s' threw from %s(): %s\n"
                "weft: a policy's push() and pop() must not throw (the task being pushed would be "

@@ -9,6 +9,7 @@
 
 #include "weft/sched/deadlock.h"
 #include "weft/sched/runtime_core.h"
+#include "weft/task/errors.h"
 
 namespace weft::internal {
 
@@ -36,13 +37,7 @@ bool Timers::try_add(Waiter* w, TimePoint deadline) noexcept {
     return true;
   } catch (...) {
     if (!failure_reported_.exchange(true, std::memory_order_relaxed)) {
-      std::string why = "an unknown error";
-      try {
-        throw;
-      } catch (const std::exception& e) {
-        why = e.what();
-      } catch (...) {
-      }
+      const std::string why = describe_exception(std::current_exception());
       std::fprintf(stderr,
                    "weft: a timed wait could not register its deadline (%s): it ends at once, "
                    "as timed out (reported once per runtime)\n",

@@ -78,17 +78,22 @@ TEST_P(ChannelExamples, ProducerConstructorTaskref) {
   });
 }
 
+// The spec's producer below: Channel{Char}(1, spawn=true) do ch for c in "hello world" ... end.
+Channel<char> spawn_hello_world(TaskRef& taskref) {
+  return make_channel<char>(
+      [](Channel<char> ch) {
+        for (char c : std::string("hello world")) put(ch, c);
+      },
+      1, {.taskref = &taskref, .spawn = true});
+}
+
 // julia> chnl = Channel{Char}(1, spawn=true) do ch for c in "hello world" put!(ch, c) end end
 // Channel{Char}(1) (2 items available)
 // julia> String(collect(chnl))  -> "hello world"
 TEST_P(ChannelExamples, ProducerConstructorSpawn) {
   run_sticky([] {
     TaskRef taskref;
-    Channel<char> chnl = make_channel<char>(
-        [](Channel<char> ch) {
-          for (char c : std::string("hello world")) put(ch, c);
-        },
-        1, {.taskref = &taskref, .spawn = true});
+    Channel<char> chnl = spawn_hello_world(taskref);
     EXPECT_FALSE(taskref.sticky());
     EXPECT_EQ(chnl.capacity(), 1);
     // Printed as Julia's is, its item count a snapshot of the producer's progress: the item
@@ -112,11 +117,7 @@ TEST_P(ChannelExamples, ProducerConstructorSpawn) {
 TEST_P(ChannelExamples, ProducerConstructorSpawnShowsTheSpecsItemCount) {
   run_sticky([] {
     TaskRef taskref;
-    Channel<char> chnl = make_channel<char>(
-        [](Channel<char> ch) {
-          for (char c : std::string("hello world")) put(ch, c);
-        },
-        1, {.taskref = &taskref, .spawn = true});
+    Channel<char> chnl = spawn_hello_world(taskref);
     testing::until_waiting(taskref);  // 'h' buffered, put(ch, 'e') blocked
     EXPECT_EQ(to_string(chnl), "Channel<char>(1) (2 items available)");
     EXPECT_EQ(n_avail(chnl), 2u);
