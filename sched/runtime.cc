@@ -188,6 +188,21 @@ void RuntimeCore::policy_threw(const char* call) const {
   std::abort();
 }
 
+void RuntimeCore::policy_misplaced(const SchedNode& node, int worker) const {
+  const std::string bound =
+      node.affinity >= 0 ? absl::StrCat("bound to worker ", node.affinity)
+                         : absl::StrCat("of the ", to_string(node.pool), " pool");
+  std::fprintf(stderr,
+               "weft: scheduler policy '%s' returned task %llu, %s, from pop(%d), a worker of "
+               "the %s pool: a task runs only on its sticky worker, else in its pool (see "
+               "docs/plugins.md)\n",
+               std::string(policy->name()).c_str(),
+               static_cast<unsigned long long>(node.task_id),
+               bound.c_str(), worker, to_string(topology.pool_of[worker]));
+  std::fflush(stderr);
+  std::abort();
+}
+
 void RuntimeCore::push_and_wake(TaskCore* t, PushReason reason, int from_worker) {
   if (from_worker < 0) {
     push_outside(t, reason);

@@ -139,6 +139,15 @@ class RuntimeCore {
   }
   TaskCore* pop(int worker) {
     SchedNode* n = policy_pop(worker);
+#ifndef NDEBUG
+    // A policy that hands a worker a task it may not run (another worker's sticky task, another
+    // pool's) would have it run there silently; builds with assertions stop at once instead,
+    // naming the policy (a plugin author's first run; the conformance suite checks it too).
+    if (n != nullptr && (n->affinity >= 0 ? n->affinity != worker
+                                          : topology.pool_of[worker] != n->pool)) {
+      policy_misplaced(*n, worker);
+    }
+#endif
     return n == nullptr ? nullptr : task_of(n);
   }
 
@@ -162,6 +171,8 @@ class RuntimeCore {
     }
   }
   [[noreturn, gnu::cold, gnu::noinline]] void policy_threw(const char* call) const;
+  [[noreturn, gnu::cold, gnu::noinline]] void policy_misplaced(const SchedNode& node,
+                                                              int worker) const;
 
   // First schedule of a task on this runtime: binds it (sticky affinity, pool) and queues it.
   // `unshared`: t is being spawned and no other thread can reach it yet, so claiming it and

@@ -1,9 +1,15 @@
-// A policy whose push() or pop() throws breaks the runtime's bookkeeping: the task being pushed
-// is lost, and the exception would surface in whatever task or worker loop happened to call the
-// policy (a yield, a wake-up, a spawn), as if that task had failed. The runtime ends the process
-// at once instead, with a message that names the policy and the call (docs/plugins.md).
+// A policy that breaks the contract where the runtime can tell ends the process, naming it,
+// instead of the damage surfacing somewhere unrelated (docs/plugins.md):
+// - push() or pop() throws: the task being pushed is lost, and the exception would surface in
+//   whatever task or worker loop happened to call the policy (a yield, a wake-up, a spawn).
+// - pop() returns a task the worker may not run (another's sticky task, another pool's): it
+//   would run there silently. Checked in builds with assertions (not NDEBUG).
+#include <algorithm>
 #include <atomic>
+#include <deque>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
 
@@ -67,6 +73,56 @@ TEST(PolicyThrowsDeathTest, APopThatThrowsEndsTheProcessNamingThePolicy) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(RunWith(ThrowingPolicy::Throws::kPop),
                "scheduler policy 'throwing' threw from pop\\(\\): queue corrupted");
+}
+
+// A policy that hands each sticky task to a worker it is not bound to (one queue for all, and
+// pop(w) skips w's own sticky tasks). Free tasks go anywhere, as they may.
+class MisplacingPolicy final : public Policy {
+ public:
+  std::string_view name() const override { return "misplacing"; }
+  void init(const Topology&) override {}
+  void push(SchedNode* node, const PushInfo&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(node);
+  }
+  SchedNode* pop(int worker) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = std::find_if(queue_.begin(), queue_.end(),
+                           [worker](const SchedNode* n) { return n->affinity != worker; });
+    if (it == queue_.end()) return nullptr;
+    SchedNode* n = *it;
+    queue_.erase(it);
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<SchedNode*> queue_;
+};
+
+// Builds with assertions (not NDEBUG) check every pop: a task popped on a worker it may not run
+// on ends the process naming the policy, instead of running there silently.
+TEST(PolicyThrowsDeathTest, ATaskPoppedOnAWorkerItMayNotRunOnEndsTheProcess) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "the check is in builds with assertions only";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        RuntimeOptions options;
+        options.default_threads = 2;
+        options.interactive_threads = 0;
+        options.policy = std::make_unique<MisplacingPolicy>();
+        // Idle workers never sleep: a push wakes only the worker its task is bound to, which
+        // this policy never gives it to, so the other must be polling to pop it.
+        options.spin_before_sleep = std::numeric_limits<int>::max();
+        Runtime rt(std::move(options));
+        // run()'s task is sticky: bound to one worker, popped by the other.
+        rt.run([] { return 1; });
+      },
+      "scheduler policy 'misplacing' returned task [0-9]+, bound to worker [01], "
+      "from pop\\([01]\\)");
+#endif
 }
 
 }  // namespace
